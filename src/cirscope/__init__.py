@@ -1,0 +1,50 @@
+"""cirscope: Jupyter widgets for exploring image-embedding spaces.
+
+Load a gallery, embed it with any open_clip model, see it as a map, issue composed
+queries (a reference image plus a modification text, with the Prompt Directional Vector
+slider) and audit it with standard bias and health diagnostics.
+
+``import cirscope`` is light: torch, open_clip and umap are imported only when a model
+runs or a map is computed.
+
+Examples
+--------
+>>> import cirscope as cs
+>>> gallery = cs.datasets.shapes(200)
+>>> space = cs.Space(gallery, cs.Embedder.toy())            # doctest: +SKIP
+>>> space.search("a red star", k=5)                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from cirscope._version import __version__
+
+# public name -> module that defines it (imported on first access)
+_LAZY = {
+    "Gallery": "cirscope._gallery",
+    "Embedder": "cirscope._embedder",
+    "EmbedResult": "cirscope._embedder",
+    "ModelLoadError": "cirscope._embedder",
+    "Space": "cirscope._space",
+    "ImageProblem": "cirscope._images",
+    "datasets": "cirscope.datasets",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cirscope' has no attribute {name!r}")
+    mod = importlib.import_module(module)
+    value = mod if module.endswith("." + name) else getattr(mod, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,5 @@
+import sys
+
+from cirscope.cli import main
+
+sys.exit(main())

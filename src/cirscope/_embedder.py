@@ -1,0 +1,392 @@
+"""Embed images and texts with any open_clip model (torch and open_clip imported lazily)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cirscope._cache import EmbeddingCache
+from cirscope._gallery import Gallery
+from cirscope._images import ImageProblem
+
+TOY_NAMES = ("cirscope-toy", "toy")
+
+
+class ModelLoadError(RuntimeError):
+    """A model or its weights could not be loaded; the message says how to fix it."""
+
+
+@dataclass
+class EmbedResult:
+    """What an embedding run produced."""
+
+    embeddings: np.ndarray  # (n_ok, D) float32, L2-normalised
+    rows: np.ndarray  # positional gallery rows of ``embeddings``
+    problems: pd.DataFrame  # id, source, reason of skipped images
+    n_cached: int = 0
+    n_embedded: int = 0
+    seconds: float = 0.0
+    damaged_cache_files: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = (
+            f"{len(self.rows)} images embedded ({self.n_cached} from the cache, {self.n_embedded} computed) "
+            f"in {self.seconds:.1f} s"
+        )
+        if len(self.problems):
+            text += f"; {len(self.problems)} skipped (see .problems)"
+        return text
+
+
+def _auto_device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+class Embedder:
+    """An open_clip model that turns images and texts into L2-normalised float32 vectors.
+
+    Parameters
+    ----------
+    model
+        An open_clip architecture name (``"ViT-B-32"``), an ``"hf-hub:org/repo"`` name, or
+        ``"cirscope-toy"`` for the small model shipped with cirscope.
+    pretrained
+        A tag from ``open_clip.list_pretrained()`` (needs internet the first time), or a
+        local checkpoint file path. ``None`` gives random weights (useful for tests).
+    device
+        ``"cuda"``, ``"mps"`` or ``"cpu"``; by default the best available.
+    precision
+        ``"fp32"``, ``"fp16"`` or ``"bf16"``; by default fp16 on CUDA, else fp32.
+    batch_size
+        Images per forward pass (default 64; 256 on CUDA).
+    num_workers
+        Image-decoding worker processes (default: one per core, none for small runs).
+
+    The model is loaded on first use, so creating an Embedder is free.
+
+    Examples
+    --------
+    >>> emb = Embedder.toy()
+    >>> emb.encode_text(["a red star"]).shape  # doctest: +SKIP
+    (1, 128)
+    """
+
+    def __init__(
+        self,
+        model: str = "ViT-B-32",
+        pretrained: str | os.PathLike | None = None,
+        *,
+        device: str | None = None,
+        precision: str | None = None,
+        batch_size: int | None = None,
+        num_workers: int | None = None,
+        fast_jpeg: bool = True,
+    ):
+        self.name = str(model)
+        self.pretrained = None if pretrained is None else str(pretrained)
+        self._device = device
+        self._precision = precision
+        self._batch_size = batch_size
+        self.num_workers = num_workers
+        self.fast_jpeg = fast_jpeg
+        self._model: Any = None
+        self._preprocess: Any = None
+        self._tokenizer: Any = None
+        self._fingerprint: str | None = None
+
+    @classmethod
+    def toy(cls, **kwargs: Any) -> Embedder:
+        """The toy CLIP trained on the shapes world, shipped in the package (no download)."""
+        return cls("cirscope-toy", **kwargs)
+
+    def __repr__(self) -> str:
+        state = "loaded" if self._model is not None else "not loaded"
+        return f"Embedder({self.name!r}, pretrained={self.pretrained!r}, {state})"
+
+    # ------------------------------------------------------------------ loading
+    @property
+    def is_toy(self) -> bool:
+        return self.name in TOY_NAMES
+
+    @property
+    def device(self) -> str:
+        if self._device is None:
+            self._device = _auto_device()
+        return self._device
+
+    @property
+    def precision(self) -> str:
+        if self._precision is None:
+            self._precision = "fp16" if self.device == "cuda" else "fp32"
+        return self._precision
+
+    @property
+    def batch_size(self) -> int:
+        return self._batch_size or (256 if self.device == "cuda" else 64)
+
+    def load(self) -> Embedder:
+        """Load the model now (otherwise it loads on first use)."""
+        if self._model is not None:
+            return self
+        if self.is_toy:
+            from cirscope.toy._weights import load_toy
+
+            model, preprocess, tokenizer = load_toy(device=self.device)
+            if self.precision == "fp16":
+                model = model.half()
+        else:
+            model, preprocess, tokenizer = self._load_open_clip()
+        self._model, self._preprocess, self._tokenizer = model, preprocess, tokenizer
+        return self
+
+    def _load_open_clip(self):
+        import open_clip
+
+        name, pretrained = self.name, self.pretrained
+        is_file = pretrained is not None and Path(pretrained).expanduser().is_file()
+        if pretrained is not None and not is_file and not name.startswith("hf-hub:"):
+            known = [tag for arch, tag in open_clip.list_pretrained() if arch == name]
+            if pretrained not in known:
+                looks_like_path = any(ch in pretrained for ch in "/\\.") or pretrained.startswith("~")
+                if looks_like_path:
+                    raise ModelLoadError(f"Checkpoint file not found: {pretrained}. Check the path.")
+                raise ModelLoadError(
+                    f"{pretrained!r} is neither a file nor a pretrained tag of {name!r}. Known tags: "
+                    f"{known or 'none'}; list them with open_clip.list_pretrained()."
+                )
+        if name not in open_clip.list_models() and not name.startswith(("hf-hub:", "local-dir:")):
+            raise ModelLoadError(
+                f"Unknown open_clip model {name!r}. See open_clip.list_models(), or use 'hf-hub:org/repo'."
+            )
+        try:
+            if pretrained is not None and not is_file and not name.startswith("hf-hub:"):
+                # Fetch (or find in the local cache) the tagged weights before building the
+                # model, so that being offline fails at once rather than after model creation.
+                from open_clip import pretrained as oc_pretrained
+
+                oc_pretrained.download_pretrained(oc_pretrained.get_pretrained_cfg(name, pretrained))
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                name,
+                pretrained=str(Path(pretrained).expanduser()) if is_file else pretrained,
+                device=self.device,
+                precision=self.precision,
+            )
+        except ModelLoadError:
+            raise
+        except Exception as exc:
+            if is_file:
+                raise ModelLoadError(
+                    f"Could not load the checkpoint {pretrained} into {name!r} ({type(exc).__name__}: {exc}). "
+                    "Is it a checkpoint of this architecture?"
+                ) from exc
+            if pretrained is not None or name.startswith("hf-hub:"):
+                what = f"{name!r} with pretrained={pretrained!r}" if pretrained else repr(name)
+                raise ModelLoadError(
+                    f"Could not download the weights of {what} ({type(exc).__name__}: {exc}). Without internet, "
+                    "download the checkpoint on a machine that has it (e.g. open_clip_pytorch_model.bin from the "
+                    "model's Hugging Face page) and pass the local file: "
+                    f"cs.Embedder({name!r}, pretrained='/path/to/open_clip_pytorch_model.bin'), or from a shell "
+                    "--pretrained /path/to/file."
+                ) from exc
+            raise
+        model.eval()
+        return model, preprocess, open_clip.get_tokenizer(name)
+
+    @property
+    def model(self):
+        return self.load()._model
+
+    @property
+    def preprocess(self):
+        return self.load()._preprocess
+
+    @property
+    def image_size(self) -> int:
+        size = getattr(self.model.visual, "image_size", 224)
+        return int(size[0] if isinstance(size, (tuple, list)) else size)
+
+    @property
+    def dim(self) -> int:
+        return int(self.encode_text(["a"]).shape[1])
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of the model's weights (identifies the model in caches)."""
+        if self._fingerprint is None:
+            h = hashlib.blake2b(digest_size=16)
+            for key, tensor in sorted(self.model.state_dict().items()):
+                h.update(key.encode())
+                h.update(tensor.detach().float().cpu().numpy().tobytes())
+            self._fingerprint = h.hexdigest()
+        return self._fingerprint
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """Name, weights source and weights fingerprint of the model."""
+        return {"model": self.name, "pretrained": self.pretrained, "fingerprint": self.fingerprint}
+
+    @property
+    def cache_key(self) -> str:
+        return f"{self.name}-{self.fingerprint[:20]}-{self.precision}-{'draft' if self.fast_jpeg else 'full'}"
+
+    # ------------------------------------------------------------------ encoding
+    def encode_text(self, texts: list[str] | str, batch_size: int = 256) -> np.ndarray:
+        """Encode texts into an ``(n, D)`` float32 array of L2-normalised rows."""
+        import torch
+
+        if isinstance(texts, str):
+            texts = [texts]
+        texts = [str(t) for t in texts]
+        if not texts:
+            raise ValueError("encode_text needs at least one text")
+        self.load()
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(texts), batch_size):
+                tokens = self._tokenizer(texts[i : i + batch_size]).to(self.device)
+                feats = self._model.encode_text(tokens)
+                out.append(torch.nn.functional.normalize(feats.float(), dim=-1).cpu().numpy())
+        return np.concatenate(out).astype(np.float32)
+
+    def encode_pixels(self, batch) -> np.ndarray:
+        """Encode a preprocessed ``(n, 3, H, W)`` tensor batch."""
+        import torch
+
+        dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.precision, torch.float32)
+        with torch.no_grad():
+            feats = self.model.encode_image(batch.to(self.device, dtype=dtype, non_blocking=True))
+            return torch.nn.functional.normalize(feats.float(), dim=-1).cpu().numpy().astype(np.float32)
+
+    def encode_images(self, images: list[Any]) -> np.ndarray:
+        """Encode PIL images, arrays, paths or bytes (in memory, no cache) into ``(n, D)``."""
+        import torch
+
+        from cirscope._images import decode
+
+        if not images:
+            raise ValueError("encode_images needs at least one image")
+        pixels = torch.stack([self.preprocess(decode(img)) for img in images])
+        return np.concatenate(
+            [self.encode_pixels(pixels[i : i + self.batch_size]) for i in range(0, len(pixels), self.batch_size)]
+        )
+
+    def embed_gallery(
+        self,
+        gallery: Gallery,
+        *,
+        cache: bool = True,
+        cache_dir: str | os.PathLike | None = None,
+        progress: bool = True,
+        flush_every: int = 2048,
+    ) -> EmbedResult:
+        """Embed every image of ``gallery``, skipping (and reporting) the ones that fail.
+
+        With ``cache=True`` embeddings are looked up by image content hash first and every
+        new result is written to the cache as the run goes (each ``flush_every`` images),
+        so an interrupted run resumes where it stopped.
+        """
+        from tqdm.auto import tqdm
+
+        from cirscope._pipeline import iterate_batches
+
+        start = time.perf_counter()
+        n = len(gallery)
+        store = EmbeddingCache(cache_dir, self.cache_key) if cache else None
+        hashes: dict[int, str] = {}
+        problems: dict[int, str] = {}
+        if store is not None:
+
+            def _hash(row: int) -> tuple[int, str | None, str | None]:
+                try:
+                    return row, gallery.content_hash(row), None
+                except ImageProblem as exc:
+                    return row, None, exc.reason
+
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                it = pool.map(_hash, range(n))
+                for row, h, reason in tqdm(it, total=n, desc="Hashing images", disable=not progress or n < 2000):
+                    if h is None:
+                        problems[row] = reason or "unreadable"
+                    else:
+                        hashes[row] = h
+        found = store.lookup(list(hashes.values())) if store is not None else {}
+        result: dict[int, np.ndarray] = {row: found[h] for row, h in hashes.items() if h in found}
+        n_cached = len(result)
+        todo = [r for r in range(n) if r not in result and r not in problems]
+        pending_keys: list[str] = []
+        pending_vecs: list[np.ndarray] = []
+
+        def flush() -> None:
+            if store is not None and pending_keys:
+                store.add(pending_keys, np.stack(pending_vecs))
+            pending_keys.clear()
+            pending_vecs.clear()
+
+        if todo:
+            self.load()
+            bar = tqdm(total=len(todo), desc=f"Embedding images ({self.name}, {self.device})", unit="img",
+                       disable=not progress)
+            try:
+                for rows, batch, bad in iterate_batches(
+                    gallery.sources,
+                    todo,
+                    self.preprocess,
+                    batch_size=self.batch_size,
+                    num_workers=self.num_workers,
+                    pin_memory=self.device == "cuda",
+                    draft_size=self.image_size if self.fast_jpeg else None,
+                ):
+                    for row, reason in bad:
+                        problems[row] = reason
+                    if batch is not None:
+                        vecs = self.encode_pixels(batch)
+                        for row, vec in zip(rows, vecs, strict=False):
+                            result[row] = vec
+                            key = hashes.get(row)
+                            if key is None and store is not None:
+                                key = gallery.content_hash(row)
+                            if key is not None:
+                                pending_keys.append(key)
+                                pending_vecs.append(vec)
+                    if len(pending_keys) >= flush_every:
+                        flush()
+                    bar.update(len(rows) + len(bad))
+            finally:
+                flush()
+                bar.close()
+        for row, reason in problems.items():
+            gallery.record_problem(row, reason)
+        ok = np.array(sorted(result), dtype=np.int64)
+        dim = next(iter(result.values())).shape[0] if result else 0
+        emb = np.stack([result[r] for r in ok]).astype(np.float32) if len(ok) else np.zeros((0, dim), np.float32)
+        prob = pd.DataFrame(
+            [(gallery.ids[r], gallery.sources[r] if isinstance(gallery.sources[r], str) else "<in memory>", reason)
+             for r, reason in sorted(problems.items())],
+            columns=["id", "source", "reason"],
+        )
+        out = EmbedResult(
+            embeddings=emb, rows=ok, problems=prob, n_cached=n_cached, n_embedded=len(ok) - n_cached,
+            seconds=time.perf_counter() - start, damaged_cache_files=list(store.damaged) if store else [],
+        )
+        if progress and (len(prob) or out.damaged_cache_files):
+            msg = out.summary()
+            if out.damaged_cache_files:
+                msg += f"; rebuilt damaged cache files {out.damaged_cache_files}"
+            print(msg, file=sys.stderr)
+        return out

@@ -1,0 +1,403 @@
+"""The gallery: a table of images with stable ids, a source per image and metadata."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from cirscope import _images
+from cirscope._images import IMAGE_EXTENSIONS, ImageProblem
+
+_KEY_CANDIDATES = ("file", "filename", "file_name", "path", "image", "name", "id")
+_PROBLEM_COLUMNS = ["id", "source", "reason"]
+_RESERVED = {"id"}
+
+
+class Gallery:
+    """A table of images: one row per item with a stable ``id``, an image source and metadata.
+
+    Build one with :meth:`from_folder`, :meth:`from_dataframe`, :meth:`from_images`,
+    :meth:`from_paths` or :meth:`from_hf`. Images are decoded only when needed; an image
+    that cannot be decoded is recorded in :attr:`problems` (id, source, reason) and skipped
+    by whoever asked for it, never raised out of a long run.
+
+    Examples
+    --------
+    >>> from PIL import Image
+    >>> import pandas as pd
+    >>> g = Gallery.from_images([Image.new("RGB", (8, 8), c) for c in ("red", "blue")],
+    ...                         metadata=pd.DataFrame({"color": ["red", "blue"]}))
+    >>> len(g), list(g.metadata.columns)
+    (2, ['id', 'color'])
+    """
+
+    def __init__(self, metadata: pd.DataFrame, sources: Sequence[Any]):
+        if len(metadata) != len(sources):
+            raise ValueError(f"metadata has {len(metadata)} rows but there are {len(sources)} image sources")
+        if len(metadata) == 0:
+            raise ValueError(
+                "The gallery is empty: no images were found. Check the folder/paths and the file "
+                f"extensions (recognised: {', '.join(sorted(IMAGE_EXTENSIONS))})."
+            )
+        if "id" not in metadata.columns:
+            raise ValueError("metadata needs an 'id' column")
+        metadata = metadata.reset_index(drop=True).copy()
+        metadata["id"] = metadata["id"].astype(str)
+        dup = metadata["id"][metadata["id"].duplicated()]
+        if len(dup):
+            raise ValueError(
+                f"Duplicate ids in the gallery: {sorted(set(dup))[:5]} ({len(dup)} duplicates). Give each item "
+                "a unique id (pass id='some_unique_column', or drop the duplicate rows)."
+            )
+        self._metadata = metadata
+        self._sources: list[Any] = list(sources)
+        self._thumbs: dict[tuple[int, int], bytes] = {}
+        self._hashes: dict[int, str] = {}
+        self._problems: dict[str, tuple[str, str]] = {}
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_folder(
+        cls,
+        folder: str | os.PathLike,
+        metadata: str | os.PathLike | pd.DataFrame | None = None,
+        *,
+        key: str | None = None,
+        recursive: bool = True,
+        extensions: Iterable[str] = IMAGE_EXTENSIONS,
+    ) -> Gallery:
+        """All image files under ``folder`` (ids are paths relative to it).
+
+        Parameters
+        ----------
+        folder
+            The folder to scan.
+        metadata
+            A CSV/Parquet file or DataFrame joined on file name: its ``key`` column (by
+            default the first of file, filename, file_name, path, image, name, id) holds
+            paths relative to ``folder`` or bare file names.
+        key
+            The metadata column holding file names.
+        recursive
+            Scan sub-folders too.
+        extensions
+            File extensions (lower case, with dot) that count as images.
+
+        Examples
+        --------
+        >>> g = Gallery.from_folder("photos/", metadata="labels.csv")  # doctest: +SKIP
+        """
+        root = Path(folder)
+        if not root.is_dir():
+            raise FileNotFoundError(f"Folder not found: {root}. Pass the folder that holds your images.")
+        exts = {e.lower() if e.startswith(".") else "." + e.lower() for e in extensions}
+        walker = root.rglob("*") if recursive else root.glob("*")
+        files = sorted(p for p in walker if p.suffix.lower() in exts and not p.name.startswith(".") and not p.is_dir())
+        if not files:
+            raise ValueError(
+                f"No image files found in {root} (looked for {', '.join(sorted(exts))}"
+                f"{', recursively' if recursive else ''}). Check the folder or pass extensions=[...]."
+            )
+        rel = [p.relative_to(root).as_posix() for p in files]
+        table = pd.DataFrame({"id": rel, "path": [str(p) for p in files]})
+        if metadata is not None:
+            table = _join_metadata(table, _read_table(metadata), key)
+        return cls(table, [str(p) for p in files])
+
+    @classmethod
+    def from_dataframe(cls, df: pd.DataFrame, image: str = "path", *, id: str | None = None) -> Gallery:
+        """A gallery from a DataFrame whose ``image`` column holds paths, URLs, bytes or PIL images.
+
+        Every other column is metadata. ``id`` names a column of unique ids; by default the
+        image column (when it holds unique paths/URLs) or the row number is used.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"path": ["a.jpg", "b.jpg"], "label": ["cat", "dog"]})
+        >>> Gallery.from_dataframe(df, image="path").ids.tolist()
+        ['a.jpg', 'b.jpg']
+        """
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"from_dataframe expects a pandas DataFrame, got {type(df).__name__}")
+        _require_columns(df, [image] + ([id] if id else []), "image/id")
+        sources = list(df[image])
+        meta = df.drop(columns=[image]).reset_index(drop=True)
+        if id is not None:
+            ids = df[id].astype(str).to_numpy()
+            meta = meta.drop(columns=[id]) if id != image else meta
+        elif all(isinstance(s, (str, Path)) for s in sources) and len(set(map(str, sources))) == len(sources):
+            ids = np.asarray([str(s) for s in sources])
+        else:
+            ids = np.asarray([str(i) for i in range(len(df))])
+        if "id" in meta.columns:
+            meta = meta.rename(columns={"id": "id_original"})
+        if all(isinstance(s, (str, Path)) for s in sources):
+            meta.insert(0, image if image != "id" else "path", [str(s) for s in sources])
+        meta.insert(0, "id", ids)
+        return cls(meta, sources)
+
+    @classmethod
+    def from_paths(cls, paths: Iterable[str | os.PathLike], metadata: pd.DataFrame | None = None) -> Gallery:
+        """A gallery from a list of file paths or URLs (ids are the paths)."""
+        paths = [str(p) for p in paths]
+        df = pd.DataFrame({"path": paths})
+        if metadata is not None:
+            df = _concat_metadata(df, metadata)
+        return cls.from_dataframe(df, image="path")
+
+    @classmethod
+    def from_images(
+        cls,
+        images: Sequence[Any],
+        metadata: pd.DataFrame | None = None,
+        *,
+        ids: Sequence[str] | None = None,
+    ) -> Gallery:
+        """A gallery of in-memory images (PIL images, HxWxC arrays or encoded bytes)."""
+        images = list(images)
+        table = pd.DataFrame(index=range(len(images)))
+        if metadata is not None:
+            table = _concat_metadata(table, metadata)
+        if ids is None and "id" in table.columns:
+            ids = table.pop("id").astype(str).tolist()
+        if ids is not None and len(ids) != len(images):
+            raise ValueError(f"{len(ids)} ids for {len(images)} images: pass one id per image")
+        table.insert(0, "id", list(ids) if ids is not None else [str(i) for i in range(len(images))])
+        return cls(table, images)
+
+    @classmethod
+    def from_hf(cls, dataset: Any, image: str = "image", *, id: str | None = None) -> Gallery:
+        """A gallery from a Hugging Face ``datasets.Dataset`` with an image column.
+
+        Images are kept encoded (``decode=False``) and decoded only when needed.
+        """
+        names = list(getattr(dataset, "column_names", []))
+        if image not in names:
+            raise KeyError(f"Column {image!r} not in the dataset; its columns are {names}. Pass image='...'.")
+        try:
+            from datasets import Image as HFImage
+
+            dataset = dataset.cast_column(image, HFImage(decode=False))
+        except ImportError:  # a dataset-like object without the library: use it as it is
+            pass
+        df = dataset.to_pandas() if hasattr(dataset, "to_pandas") else pd.DataFrame(dataset[:])
+        return cls.from_dataframe(df, image=image, id=id)
+
+    # ------------------------------------------------------------------ table
+    def __len__(self) -> int:
+        return len(self._metadata)
+
+    def __repr__(self) -> str:
+        cols = [c for c in self._metadata.columns if c != "id"]
+        return f"Gallery({len(self)} images, metadata={cols}, problems={len(self._problems)})"
+
+    @property
+    def ids(self) -> np.ndarray:
+        """The items' ids (unique strings), in row order."""
+        return self._metadata["id"].to_numpy()
+
+    @property
+    def metadata(self) -> pd.DataFrame:
+        """One row per item: ``id`` and the metadata columns (a copy)."""
+        return self._metadata.copy()
+
+    @property
+    def sources(self) -> list[Any]:
+        return list(self._sources)
+
+    def row_of(self, item_id: str) -> int:
+        """The positional row of an id."""
+        rows = np.flatnonzero(self._metadata["id"].to_numpy() == str(item_id))
+        if rows.size == 0:
+            raise KeyError(f"No item with id {item_id!r} in the gallery")
+        return int(rows[0])
+
+    def column(self, name: str) -> pd.Series:
+        """A metadata column, with an error listing the columns when ``name`` is unknown."""
+        _require_columns(self._metadata, [name], "metadata")
+        return self._metadata[name]
+
+    def subset(self, rows: Sequence[int] | np.ndarray) -> Gallery:
+        """A new gallery of the given positional rows (thumbnails already made are kept)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = Gallery(self._metadata.iloc[rows].reset_index(drop=True), [self._sources[i] for i in rows])
+        position = {int(r): i for i, r in enumerate(rows)}
+        out._thumbs = {(position[r], s): b for (r, s), b in self._thumbs.items() if r in position}
+        out._hashes = {position[r]: h for r, h in self._hashes.items() if r in position}
+        return out
+
+    # ------------------------------------------------------------------ images
+    def load_image(self, row: int) -> Image.Image:
+        """Decode row ``row`` into an RGB image; raises :class:`ImageProblem` (and records it)."""
+        source = self._sources[row]
+        try:
+            data = _images.read_bytes(source)
+            if data is not None and row not in self._hashes:
+                self._hashes[row] = _images.content_hash(source, data)
+            return _images.decode(source, data)
+        except ImageProblem as exc:
+            self.record_problem(row, exc.reason)
+            raise
+
+    def content_hash(self, row: int) -> str:
+        """A hash of the image's content (encoded bytes, or pixels for in-memory images)."""
+        if row not in self._hashes:
+            try:
+                self._hashes[row] = _images.content_hash(self._sources[row])
+            except ImageProblem as exc:
+                self.record_problem(row, exc.reason)
+                raise
+        return self._hashes[row]
+
+    def thumbnail(self, row: int, size: int = 128) -> bytes:
+        """JPEG bytes of the image, at most ``size`` px on its longer side (made once, cached).
+
+        A row whose image cannot be decoded gets a grey placeholder (and a problem record).
+        """
+        key = (int(row), int(size))
+        if key not in self._thumbs:
+            try:
+                img = self.load_image(row)
+            except ImageProblem:
+                img = Image.new("RGB", (size, size), (200, 200, 200))
+            self._thumbs[key] = _images.make_thumbnail(img, size)
+        return self._thumbs[key]
+
+    # ------------------------------------------------------------------ problems
+    def record_problem(self, row: int, reason: str) -> None:
+        item = str(self._metadata["id"].iat[row])
+        self._problems[item] = (_images.describe_source(self._sources[row]), reason)
+
+    @property
+    def problems(self) -> pd.DataFrame:
+        """Images that could not be used: columns id, source, reason."""
+        return pd.DataFrame(
+            [(i, s, r) for i, (s, r) in self._problems.items()], columns=_PROBLEM_COLUMNS
+        )
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, folder: str | os.PathLike) -> None:
+        """Write ``gallery.parquet`` (metadata + sources; in-memory images as PNG bytes)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths: list[str | None] = []
+        blobs: list[bytes | None] = []
+        for src in self._sources:
+            if isinstance(src, (str, Path)):
+                paths.append(str(src))
+                blobs.append(None)
+            else:
+                data = None
+                try:
+                    data = _images.read_bytes(src)
+                except ImageProblem:
+                    data = None
+                if data is None:
+                    try:
+                        data = _images.encode_png(_images.decode(src))
+                    except ImageProblem:
+                        data = b""
+                paths.append(None)
+                blobs.append(data)
+        table = pa.Table.from_pandas(self._metadata, preserve_index=False)
+        table = table.append_column("__source_path__", pa.array(paths, pa.string()))
+        table = table.append_column("__source_bytes__", pa.array(blobs, pa.binary()))
+        meta = dict(table.schema.metadata or {})
+        meta[b"cirscope"] = json.dumps({"kind": "gallery", "version": 1}).encode()
+        table = table.replace_schema_metadata(meta)
+        tmp = folder / "gallery.parquet.tmp"
+        pq.write_table(table, tmp)
+        os.replace(tmp, folder / "gallery.parquet")
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> Gallery:
+        """Reopen a gallery written by :meth:`save`."""
+        import pyarrow.parquet as pq
+
+        path = Path(folder) / "gallery.parquet"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: pass a folder written by Gallery.save or Space.save")
+        table = pq.read_table(path)
+        paths = table.column("__source_path__").to_pylist()
+        blobs = table.column("__source_bytes__").to_pylist()
+        df = table.drop_columns(["__source_path__", "__source_bytes__"]).to_pandas()
+        sources = [p if p is not None else b for p, b in zip(paths, blobs, strict=False)]
+        return cls(df, sources)
+
+
+def _read_table(metadata: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
+    if isinstance(metadata, pd.DataFrame):
+        return metadata.copy()
+    path = Path(metadata)
+    if not path.is_file():
+        raise FileNotFoundError(f"Metadata file not found: {path}")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    if path.suffix.lower() in (".tsv", ".tab"):
+        return pd.read_csv(path, sep="\t")
+    if path.suffix.lower() == ".json":
+        return pd.read_json(path)
+    return pd.read_csv(path)
+
+
+def _join_metadata(table: pd.DataFrame, meta: pd.DataFrame, key: str | None) -> pd.DataFrame:
+    if key is None:
+        key = next((c for c in _KEY_CANDIDATES if c in meta.columns), None)
+        if key is None:
+            raise KeyError(
+                f"Cannot tell which metadata column holds file names: none of {list(_KEY_CANDIDATES)} "
+                f"among its columns {list(meta.columns)}. Pass key='your_column'."
+            )
+    _require_columns(meta, [key], "metadata")
+    keys = meta[key].astype(str).str.replace("\\", "/", regex=False)
+    by_rel = dict(zip(table["id"], range(len(table)), strict=False))
+    by_name: dict[str, int] = {}
+    for i, rel in enumerate(table["id"]):
+        by_name.setdefault(rel.rsplit("/", 1)[-1], i)
+    match = [by_rel.get(k, by_name.get(k.rsplit("/", 1)[-1])) for k in keys]
+    matched = [m for m in match if m is not None]
+    if not matched:
+        raise ValueError(
+            f"No metadata row matches an image: column {key!r} holds e.g. {keys.head(3).tolist()} while the "
+            f"images are e.g. {table['id'].head(3).tolist()}. Use file names relative to the folder, or pass key=."
+        )
+    if len(set(matched)) != len(matched):
+        raise ValueError(f"Several metadata rows name the same image in column {key!r}: remove the duplicates.")
+    cols = [c for c in meta.columns if c != key and c not in _RESERVED]
+    extra = pd.DataFrame(index=range(len(table)), columns=cols, dtype=object)
+    for meta_row, row in enumerate(match):
+        if row is not None:
+            extra.iloc[row] = meta.iloc[meta_row][cols].to_numpy()
+    extra = extra.infer_objects()
+    clash = [c for c in cols if c in table.columns]
+    extra = extra.rename(columns={c: f"{c}_meta" for c in clash})
+    return pd.concat([table, extra], axis=1)
+
+
+def _concat_metadata(table: pd.DataFrame, metadata: pd.DataFrame) -> pd.DataFrame:
+    if not isinstance(metadata, pd.DataFrame):
+        raise TypeError(f"metadata must be a pandas DataFrame, got {type(metadata).__name__}")
+    if len(metadata) != len(table):
+        raise ValueError(f"metadata has {len(metadata)} rows for {len(table)} images: give one row per image")
+    metadata = metadata.reset_index(drop=True)
+    clash = [c for c in metadata.columns if c in table.columns]
+    if clash:
+        raise ValueError(f"metadata columns {clash} clash with the gallery's own columns: rename them")
+    return pd.concat([table.reset_index(drop=True), metadata], axis=1)
+
+
+def _require_columns(df: pd.DataFrame, names: Sequence[str], what: str) -> None:
+    missing = [n for n in names if n not in df.columns]
+    if missing:
+        raise KeyError(f"Unknown {what} column(s) {missing}; available columns: {list(df.columns)}")

@@ -1,0 +1,140 @@
+"""The ``cirscope`` command line: embed, demo, toy-eval, eval, audit, bench."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+
+from cirscope._version import __version__
+
+# Optional subcommand modules, each exposing register(subparsers).
+_PLUGINS = ("cirscope._cli_eval", "cirscope._cli_audit", "cirscope._cli_bench", "cirscope._cli_demo")
+
+
+class CliError(Exception):
+    """An error to print as one line (no traceback) with exit status 2."""
+
+
+def _cmd_embed(args: argparse.Namespace) -> int:
+    import cirscope as cs
+
+    gallery = cs.Gallery.from_folder(args.folder, metadata=args.metadata, key=args.key)
+    embedder = cs.Embedder(
+        args.model, args.pretrained, device=args.device, batch_size=args.batch_size, num_workers=args.workers
+    )
+    start = time.perf_counter()
+    try:
+        space = cs.Space(gallery, embedder, cache=not args.no_cache, cache_dir=args.cache_dir,
+                         progress=not args.quiet)
+    except cs.ModelLoadError as exc:
+        raise CliError(str(exc)) from None
+    out = space.save(args.out)
+    seconds = time.perf_counter() - start
+    res = space.embed_result
+    report = {
+        "out": str(out),
+        "model": space.model,
+        "images": len(gallery),
+        "embedded": len(space),
+        "from_cache": res.n_cached if res else 0,
+        "computed": res.n_embedded if res else len(space),
+        "skipped": len(space.problems),
+        "rebuilt_cache_files": res.damaged_cache_files if res else [],
+        "seconds": round(seconds, 3),
+        "images_per_second": round(len(space) / seconds, 1) if seconds > 0 else None,
+    }
+    if args.json:
+        report["problems"] = space.problems.to_dict("records")
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"Embedded {report['embedded']} of {report['images']} images with {args.model} "
+          f"({report['from_cache']} from the cache, {report['computed']} computed) in {seconds:.1f} s "
+          f"-> {out}")
+    if report["rebuilt_cache_files"]:
+        print(f"The embedding cache was damaged ({', '.join(report['rebuilt_cache_files'])}): rebuilt.")
+    if len(space.problems):
+        print(f"Skipped {len(space.problems)} file(s):")
+        for row in space.problems.itertuples():
+            print(f"  {row.id}: {row.reason}")
+    return 0
+
+
+def _cmd_toy_eval(args: argparse.Namespace) -> int:
+    from cirscope.toy._report import toy_report
+
+    report = toy_report(n=args.n, seed=args.seed, k=args.k)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"cirscope-toy on a fresh balanced shapes world (n={args.n}, seed={args.seed}, both renderers)")
+        print("zero-shot accuracy:")
+        for attr, acc in report["accuracy"].items():
+            print(f"  {attr:<11} {acc:.3f}  (chance {report['chance'][attr]:.3f})")
+        b = report["bias"]
+        print(f"deliberate bias (trained with {int(report['train_bias']['p'] * 100)}% of stars yellow):")
+        print(f"  yellow share in the top {b['k']} for 'a star': {b['yellow_share_top_k_for_a_star']:.2f} "
+              f"(yellow among the gallery's stars: {b['yellow_share_among_gallery_stars']:.2f})")
+        print(f"  star share in the top {b['k']} for 'a yellow shape': {b['star_share_top_k_for_a_yellow_shape']:.2f} "
+              f"(stars among the gallery's yellow items: {b['star_share_among_gallery_yellow']:.2f})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cirscope", description="Explore image-embedding spaces.")
+    parser.add_argument("--version", action="version", version=f"cirscope {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("embed", help="embed a folder of images and write a reusable result folder")
+    p.add_argument("folder", type=Path)
+    p.add_argument("--model", default="ViT-B-32", help="open_clip name, hf-hub:org/repo, or cirscope-toy")
+    p.add_argument("--pretrained", default=None, help="pretrained tag or local checkpoint path")
+    p.add_argument("--metadata", default=None, help="CSV/Parquet joined on file name")
+    p.add_argument("--key", default=None, help="metadata column holding file names")
+    p.add_argument("--out", type=Path, required=True, help="output folder (reopen with cs.Space.load)")
+    p.add_argument("--cache-dir", default=None, help="embedding cache folder (default: $CIRSCOPE_CACHE_DIR or the user cache)")
+    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--device", default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--workers", type=int, default=None, help="decoding worker processes")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="print a JSON report")
+    p.set_defaults(func=_cmd_embed)
+
+    p = sub.add_parser("toy-eval", help="zero-shot accuracy and deliberate bias of the shipped toy model")
+    p.add_argument("--n", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=12345)
+    p.add_argument("--k", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_toy_eval)
+
+    for name in _PLUGINS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except (CliError, FileNotFoundError, KeyError, ValueError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"cirscope {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

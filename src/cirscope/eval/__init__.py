@@ -1,0 +1,45 @@
+"""Evaluate composed-retrieval methods: protocol metrics, benchmarks, dataset readers and a runner.
+
+Examples
+--------
+>>> from cirscope.eval import recall_at_k, map_at_k
+>>> recall_at_k([["a", "b"]], [{"b"}], k=2)
+1.0
+"""
+
+from cirscope.eval._benchmark import CIRBenchmark, CIRQuery, Protocol
+from cirscope.eval._metrics import (
+    average_precision_at_k,
+    map_at_k,
+    recall_at_k,
+    recall_subset_at_k,
+    relevance,
+)
+from cirscope.eval._readers import FASHIONIQ_CATEGORIES, read_circo, read_cirr, read_fashioniq
+from cirscope.eval._runner import PDVSweep, Prepared, benchmark_gallery, evaluate, prepare, score, sweep_pdv
+from cirscope.eval._shapes import PHRASINGS, make_shapes_benchmark, phrase
+
+__all__ = [
+    "FASHIONIQ_CATEGORIES",
+    "PHRASINGS",
+    "CIRBenchmark",
+    "CIRQuery",
+    "PDVSweep",
+    "Prepared",
+    "Protocol",
+    "average_precision_at_k",
+    "benchmark_gallery",
+    "evaluate",
+    "make_shapes_benchmark",
+    "map_at_k",
+    "phrase",
+    "prepare",
+    "read_circo",
+    "read_cirr",
+    "read_fashioniq",
+    "recall_at_k",
+    "recall_subset_at_k",
+    "relevance",
+    "score",
+    "sweep_pdv",
+]

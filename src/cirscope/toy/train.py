@@ -1,0 +1,199 @@
+"""Train the toy CLIP on the shapes world.
+
+Run ``python -m cirscope.toy.train --help``. The recipe (also in MODEL_CARD.md):
+
+* **Architecture** ``cirscope-toy`` (``cirscope-toy.json``, registered with open_clip and
+  created by ``open_clip.create_model``): a ModifiedResNet image tower (layers 1-2-2-1,
+  width 16, 64 px) and a 3-layer, 128-wide text transformer (context 24), embedding 128.
+* **Data**: a pool of shapes-world images, half "render" and half "photo", drawn from a
+  world with **one deliberate bias: 75% of stars are yellow** (every other attribute
+  balanced). Each image gets one text per step from varied templates ("a large red star
+  on a black background", "a red star", "a star on black", "something blue") and, for
+  30% of texts, an edit ("a red star on black, make it blue") that is true of the image.
+* **Loss**: a multi-positive symmetric contrastive loss: the target of image *i* is
+  spread evenly over every text in the batch that is true of it (the world's ground
+  truth decides), and likewise for texts; learnable temperature (CLIP's init, 1/0.07).
+* **Optimiser**: AdamW (lr 2e-3, betas .9/.98, weight decay .1 on matrices only),
+  100 warm-up steps then cosine decay; seeded; only the token rows that the world's
+  texts use are trained (a compact table, expanded to open_clip's 49,408 rows on save).
+* Validation on a fresh *balanced* world every ``--eval-every`` steps; the best
+  checkpoint by the worst attribute's zero-shot accuracy is kept; training stops early
+  once every attribute reaches ``--target``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cirscope.datasets._shapes import ATTRIBUTES, Bias, WorldSpec, render_array, sample_world
+from cirscope.toy._evaluate import star_bias, zero_shot_accuracy
+from cirscope.toy._texts import ATTR_NAMES, every_text_word, sample_text
+from cirscope.toy._weights import MODEL_NAME, WEIGHTS_PATH, register_config, save_weights
+
+TRAIN_BIAS = Bias(when={"shape": "star"}, then={"color": "yellow"}, p=0.75)
+
+
+def training_world() -> WorldSpec:
+    """The world the toy model is trained on: balanced except 75% of stars are yellow."""
+    return WorldSpec(biases=[TRAIN_BIAS], sources={"render": 1.0, "photo": 1.0})
+
+
+def _codes(df) -> np.ndarray:
+    return np.stack([df[a].map({v: i for i, v in enumerate(ATTRIBUTES[a])}).to_numpy() for a in ATTR_NAMES], axis=1)
+
+
+def _code_of(attr: str, value: str) -> int:
+    return ATTRIBUTES[attr].index(value)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(prog="python -m cirscope.toy.train", description=__doc__.split("\n")[0])
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch", type=int, default=192)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pool", type=int, default=50_000, help="training images rendered up front")
+    p.add_argument("--val", type=int, default=1200, help="validation images (balanced world)")
+    p.add_argument("--eval-every", type=int, default=200)
+    p.add_argument("--target", type=float, default=0.985, help="stop once every attribute reaches this")
+    p.add_argument("--max-minutes", type=float, default=90.0)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--out", type=Path, default=WEIGHTS_PATH)
+    args = p.parse_args(argv)
+
+    import open_clip
+    import torch
+    import torch.nn.functional as F
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    register_config()
+    tokenizer = open_clip.get_tokenizer(MODEL_NAME)
+    model = open_clip.create_model(MODEL_NAME)
+
+    # Compact vocabulary: only the tokens the world's texts use (order kept, so the
+    # end-of-text token stays the largest id and argmax pooling still finds it).
+    used = np.unique(tokenizer(every_text_word()).numpy())
+    lookup = np.zeros(49408, dtype=np.int64)
+    lookup[used] = np.arange(used.size)
+    full_table = model.token_embedding
+    model.token_embedding = torch.nn.Embedding(used.size, full_table.embedding_dim)
+    with torch.no_grad():
+        model.token_embedding.weight.copy_(full_table.weight[torch.from_numpy(used)])
+    lookup_t = torch.from_numpy(lookup)
+
+    def tokens(texts: list[str]) -> torch.Tensor:
+        return lookup_t[tokenizer(texts)]
+
+    mean = torch.tensor(model.visual.image_mean if hasattr(model.visual, "image_mean") else (0.48145466, 0.4578275, 0.40821073)).view(1, 3, 1, 1)
+    std = torch.tensor(model.visual.image_std if hasattr(model.visual, "image_std") else (0.26862954, 0.26130258, 0.27577711)).view(1, 3, 1, 1)
+
+    def pixels(batch: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(batch).permute(0, 3, 1, 2).float().div_(255.0)
+        return (x - mean) / std
+
+    t0 = time.time()
+    train_df = sample_world(args.pool, seed=args.seed + 1, spec=training_world())
+    train_images = render_array(train_df)
+    train_codes = _codes(train_df)
+    train_records = train_df[list(ATTR_NAMES)].to_dict("records")
+    val_df = sample_world(args.val, seed=args.seed + 2, spec=WorldSpec(sources={"render": 1.0, "photo": 1.0}))
+    val_images = render_array(val_df)
+    print(json.dumps({"event": "data", "pool": args.pool, "seconds": round(time.time() - t0, 1)}), flush=True)
+
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        (decay if param.ndim >= 2 and "embedding" not in name else no_decay).append(param)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=args.lr, betas=(0.9, 0.98), eps=1e-6,
+    )
+    warmup = min(100, args.steps // 10 + 1)
+
+    def lr_at(step: int) -> float:
+        if step < warmup:
+            return args.lr * (step + 1) / warmup
+        return args.lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, args.steps - warmup)))
+
+    @torch.no_grad()
+    def validate() -> dict:
+        model.eval()
+        emb = torch.cat([model.encode_image(pixels(val_images[i : i + 256]), normalize=True) for i in range(0, len(val_images), 256)]).numpy()
+
+        def enc(texts: list[str]) -> np.ndarray:
+            return model.encode_text(tokens(texts), normalize=True).numpy()
+
+        acc = zero_shot_accuracy(emb, val_df, enc)
+        bias = star_bias(emb, val_df, enc)
+        model.train()
+        return {"accuracy": acc, "bias": bias}
+
+    def save(metrics: dict, step: int) -> None:
+        state = model.state_dict()
+        table = torch.zeros(49408, full_table.embedding_dim)
+        table[torch.from_numpy(used)] = state["token_embedding.weight"]
+        state["token_embedding.weight"] = table
+        meta = {
+            "model": MODEL_NAME, "step": step, "seed": args.seed, "batch": args.batch, "lr": args.lr,
+            "pool": args.pool, "train_bias": {"when": dict(TRAIN_BIAS.when), "then": dict(TRAIN_BIAS.then), "p": TRAIN_BIAS.p},
+            "sources": {"render": 0.5, "photo": 0.5}, "validation": metrics,
+            "minutes": round((time.time() - t0) / 60, 1), "torch": torch.__version__, "open_clip": open_clip.__version__,
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        save_weights(state, used, args.out, meta)
+
+    model.train()
+    best = -1.0
+    history = []
+    step = 0
+    for step in range(1, args.steps + 1):
+        idx = rng.integers(0, len(train_images), args.batch)
+        texts, asserted = [], np.full((args.batch, len(ATTR_NAMES)), -1)
+        for row, i in enumerate(idx):
+            text, attrs = sample_text(train_records[i], rng)
+            texts.append(text)
+            for a, v in attrs.items():
+                asserted[row, ATTR_NAMES.index(a)] = _code_of(a, v)
+        codes = train_codes[idx]
+        # positive[i, j]: text j is true of image i.
+        positive = np.all((asserted[None, :, :] == -1) | (asserted[None, :, :] == codes[:, None, :]), axis=2)
+        target = torch.from_numpy(positive.astype(np.float32))
+
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step - 1)
+        img = model.encode_image(pixels(train_images[idx]), normalize=True)
+        txt = model.encode_text(tokens(texts), normalize=True)
+        logits = model.logit_scale.exp().clamp(max=100) * img @ txt.T
+        loss_i = -(target / target.sum(1, keepdim=True) * F.log_softmax(logits, 1)).sum(1).mean()
+        loss_t = -(target / target.sum(0, keepdim=True) * F.log_softmax(logits, 0)).sum(0).mean()
+        loss = (loss_i + loss_t) / 2
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+        minutes = (time.time() - t0) / 60
+        if step % args.eval_every == 0 or step == args.steps or minutes > args.max_minutes:
+            metrics = validate()
+            worst = min(metrics["accuracy"].values())
+            history.append({"step": step, "loss": round(loss.item(), 4), **metrics})
+            print(json.dumps({"event": "eval", "step": step, "loss": round(loss.item(), 4), "minutes": round(minutes, 1), **metrics}), flush=True)
+            if worst > best:
+                best = worst
+                save(metrics, step)
+            if worst >= args.target or minutes > args.max_minutes:
+                break
+        elif step % 25 == 0:
+            print(json.dumps({"event": "step", "step": step, "loss": round(loss.item(), 4), "minutes": round(minutes, 2)}), flush=True)
+    return {"best_worst_accuracy": best, "steps": step, "history": history}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""search(): every query kind, reference exclusion, masks, attrs and no re-encoding on slider moves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+import cirscope as cs
+from cirscope._query import ComposedQuery
+from cirscope._search import exact_neighbors, search
+from cirscope.eval import make_shapes_benchmark
+
+
+class Encoder:
+    name = "enc"
+    pretrained = None
+
+    def __init__(self, dim):
+        self.dim, self.calls = dim, 0
+
+    def encode_text(self, texts):
+        self.calls += len(texts)
+        out = []
+        for t in texts:
+            v = np.random.default_rng(sum(map(ord, t))).normal(size=self.dim)
+            out.append(v / np.linalg.norm(v))
+        return np.asarray(out, dtype=np.float32)
+
+    def encode_images(self, images):
+        return np.asarray([np.eye(self.dim)[0]] * len(images), dtype=np.float32)
+
+
+@pytest.fixture
+def space():
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(40, 6))
+    meta = pd.DataFrame({"color": (["red", "blue"] * 20), "n": np.arange(40)})
+    g = cs.Gallery.from_images([Image.new("RGB", (4, 4))] * 40, metadata=meta, ids=[f"i{k}" for k in range(40)])
+    return cs.Space.from_embeddings(g, emb, embedder=Encoder(6))
+
+
+def test_exact_neighbors_hand_case():
+    emb = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [-1.0, 0.0]], dtype=np.float32)
+    rows, scores = exact_neighbors(emb, np.array([1.0, 0.0]), 3)
+    assert rows.tolist() == [0, 2, 1] and np.allclose(scores, [1.0, 0.6, 0.0])
+    rows, _ = exact_neighbors(emb, np.array([1.0, 0.0]), 10, exclude=[0])
+    assert rows.tolist() == [2, 1, 3]
+    rows, _ = exact_neighbors(emb, np.array([1.0, 0.0]), 10, mask=np.array([False, True, False, True]))
+    assert rows.tolist() == [1, 3]
+
+
+def test_text_query_frame(space):
+    df = search(space, "a red thing", k=5)
+    assert list(df.columns) == ["rank", "row", "id", "score", "color", "n"]
+    assert df["rank"].tolist() == [1, 2, 3, 4, 5]
+    assert (np.diff(df["score"]) <= 0).all()
+    expected = space.image_embeddings @ space.encode_text(["a red thing"])[0]
+    assert df["row"].tolist() == np.argsort(-expected)[:5].tolist()
+    assert (df["id"] == [f"i{r}" for r in df["row"]]).all()
+    assert (df["n"] == df["row"]).all()  # metadata aligned with rows
+    assert df.attrs["query"]["method"] == "text"
+
+
+def test_gallery_row_excludes_itself_by_default(space):
+    assert 3 not in search(space, 3, k=5)["row"].tolist()
+    kept = search(space, 3, k=5, exclude_reference=False)
+    assert kept["row"].iloc[0] == 3 and kept["score"].iloc[0] == pytest.approx(1.0)
+
+
+def test_mask(space):
+    mask = space.gallery.metadata["color"] == "blue"
+    df = search(space, "anything", k=50, mask=mask)
+    assert len(df) == 20 and set(df["color"]) == {"blue"}
+    with pytest.raises(TypeError, match="boolean"):
+        search(space, "x", mask=np.arange(40))
+    with pytest.raises(ValueError, match="one value per row"):
+        search(space, "x", mask=np.ones(3, dtype=bool))
+
+
+def test_composed_query_default_pdv_and_no_reencoding(space):
+    q = ComposedQuery(0, "make it blue", reference_text="a red thing")
+    df = space.search(q, k=5)
+    info = df.attrs["query"]
+    assert info["method"] == "pdv" and info["params"] == {"alpha_t": 1.0, "alpha_i": 1.0, "beta": 0.75}
+    assert info["reference_text_source"] == "explicit" and info["excluded"] == [0]
+    calls = space.embedder.calls
+    for a, b in [(0.5, 0.2), (1.4, 0.9), (-0.5, 0.5)]:
+        out = space.search(q, method="pdv", k=5, alpha_t=a, alpha_i=a, beta=b)
+        assert out.attrs["query"]["params"]["beta"] == b
+    for method in ("image", "text", "sum", "weimocir", "slerp"):
+        space.search(q, method=method, k=3)
+    assert space.embedder.calls == calls
+
+
+def test_pdv_at_ones_ranks_like_the_composed_text(space):
+    q = ComposedQuery(5, "make it blue", reference_text="a red thing")
+    pdv = space.search(q, k=10, alpha_t=1, alpha_i=1, beta=1)
+    text = space.search(q.resolve(space).composed_text, k=11)
+    assert pdv["row"].tolist() == [r for r in text["row"] if r != 5][:10]
+    np.testing.assert_allclose(pdv["score"], text[text["row"] != 5]["score"].iloc[:10], atol=1e-6)
+
+
+def test_image_and_vector_queries(space, tmp_path):
+    img = search(space, Image.new("RGB", (4, 4)), k=3)
+    vec = search(space, np.eye(6)[0], k=3)
+    assert img["row"].tolist() == vec["row"].tolist()
+    path = tmp_path / "q.png"
+    Image.new("RGB", (4, 4)).save(path)
+    assert search(space, str(path), k=3)["row"].tolist() == img["row"].tolist()
+    assert img.attrs["query"]["method"] == "image"
+
+
+def test_errors(space):
+    with pytest.raises(ValueError, match="ComposedQuery"):
+        search(space, "a red thing", method="pdv")
+    with pytest.raises(TypeError, match="no method parameters"):
+        search(space, "a red thing", beta=0.5)
+    with pytest.raises(ValueError, match="positive integer"):
+        search(space, "x", k=0)
+    with pytest.raises(ValueError, match="empty"):
+        search(space, "  ")
+    with pytest.raises(IndexError, match="outside"):
+        search(space, 99)
+    with pytest.raises(ValueError, match="Unknown composing method"):
+        search(space, ComposedQuery(0, "x", reference_text="y"), method="magic")
+    with pytest.raises(ValueError, match="6 dimensions"):
+        search(space, np.ones(3))
+
+
+@pytest.mark.slow
+def test_toy_composed_search_finds_the_edit(toy_space):
+    bench = make_shapes_benchmark(toy_space.gallery.metadata, n_queries=30, seed=2)
+    hits = 0
+    for bq in bench.queries:
+        df = toy_space.search(ComposedQuery(bq.reference, bq.text), k=10)
+        hits += bool(set(df["id"]) & set(bq.targets))
+        assert bq.reference not in set(df["id"])
+    assert hits / len(bench) >= 0.8

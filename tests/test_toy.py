@@ -1,0 +1,68 @@
+"""The shipped toy model: offline loading, quality, deliberate bias, and the training script."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+
+import cirscope as cs
+from cirscope.toy import WEIGHTS_PATH, load_toy, read_meta
+from cirscope.toy._evaluate import star_bias, zero_shot_accuracy
+
+
+def test_toy_is_an_open_clip_model_with_shipped_weights():
+    import open_clip
+
+    model, _preprocess, _tokenizer = load_toy()
+    assert "cirscope-toy" in open_clip.list_models()
+    assert isinstance(model, open_clip.CLIP)
+    assert WEIGHTS_PATH.stat().st_size < 15 * 2**20
+    assert read_meta()["train_bias"] == {"when": {"shape": "star"}, "then": {"color": "yellow"}, "p": 0.75}
+
+
+def test_zero_shot_quality_on_fresh_balanced_world():
+    space = cs.Space(cs.datasets.shapes(600, seed=99, sources={"render": 1, "photo": 1}), cs.Embedder.toy(),
+                     cache=False, progress=False)
+    acc = zero_shot_accuracy(space.image_embeddings, space.gallery.metadata, space.encode_text)
+    assert min(acc.values()) >= 0.95, acc
+
+
+def test_trained_in_bias_shows_on_balanced_gallery(toy_space):
+    meta = toy_space.gallery.metadata
+    stars = (meta["shape"] == "star").to_numpy()
+    yellow = (meta["color"] == "yellow").to_numpy()
+    scores = toy_space.image_embeddings @ toy_space.encode_text("a star")[0]
+    # AUC: chance that a yellow star outranks a star of another colour for "a star" (0.5 if unbiased).
+    auc = (scores[stars & yellow][:, None] > scores[stars & ~yellow][None, :]).mean()
+    assert auc > 0.8, auc
+    # Every yellow star of the gallery lands in the top 30 although only ~1/8 of stars are yellow.
+    bias = star_bias(toy_space.image_embeddings, meta, toy_space.encode_text, k=30)
+    assert bias["yellow_share_among_gallery_stars"] < 0.25
+    assert bias["yellow_share_top_k_for_a_star"] > bias["yellow_share_among_gallery_stars"]
+
+
+def test_toy_works_offline_in_a_fresh_interpreter(tmp_path):
+    code = (
+        "import os, socket, cirscope as cs\n"
+        "def refuse(*a, **k): raise OSError('network disabled')\n"
+        "socket.socket.connect = refuse; socket.create_connection = refuse\n"
+        "e = cs.Embedder.toy(); print(e.encode_text(['a red star']).shape)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+    assert out.stdout.strip() == "(1, 128)"
+
+
+def test_training_script_smoke_run(tmp_path):
+    out = tmp_path / "toy.npz"
+    subprocess.run(
+        [sys.executable, "-m", "cirscope.toy.train", "--steps", "4", "--batch", "16", "--pool", "64", "--val", "32",
+         "--eval-every", "2", "--out", str(out), "--threads", "1"],
+        check=True, capture_output=True, text=True,
+    )
+    model, _, tok = load_toy(out)
+    vec = model.encode_text(tok(["a blue heart"]), normalize=True).detach().numpy()
+    assert vec.shape == (1, 128) and np.isfinite(vec).all()
+    assert read_meta(out)["step"] in (2, 4)

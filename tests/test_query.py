@@ -131,6 +131,16 @@ def test_resolution_is_cached_per_space(small):
     assert emb.calls == calls
 
 
+def test_changing_the_query_resolves_again(small):
+    space, _ = small
+    q = ComposedQuery(0, "make it blue", reference_text="a red star")
+    assert q.resolve(space).composed_text == "a red star, make it blue"
+    q.text = "make it green"
+    q.reference = 1
+    resolved = q.resolve(space)
+    assert resolved.composed_text == "a red star, make it green" and resolved.reference_row == 1
+
+
 def test_repr_names_the_sources(small):
     space, _ = small
     q = ComposedQuery(0, "make it blue", reference_text="a red cube")

@@ -30,7 +30,18 @@ _LAZY = {
     "ModelLoadError": "cirscope._embedder",
     "Space": "cirscope._space",
     "ImageProblem": "cirscope._images",
+    "ComposedQuery": "cirscope._query",
+    "Vocabulary": "cirscope._query",
+    "NeighborIndex": "cirscope._index",
+    "Explorer": "cirscope.widgets",
+    "MapView": "cirscope.widgets",
+    "QueryPanel": "cirscope.widgets",
+    "NeighborGrid": "cirscope.widgets",
+    "DiagnosticsPanel": "cirscope.widgets",
+    "audit": "cirscope.diagnostics",
     "datasets": "cirscope.datasets",
+    "diagnostics": "cirscope.diagnostics",
+    "eval": "cirscope.eval",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

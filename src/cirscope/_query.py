@@ -328,7 +328,7 @@ class ComposedQuery:
         self.vocabulary = vocabulary
         self.caption_column = caption_column
         self.neutral = neutral
-        self._resolved: weakref.WeakKeyDictionary[Any, ResolvedQuery] = weakref.WeakKeyDictionary()
+        self._resolved: weakref.WeakKeyDictionary[Any, tuple[tuple, ResolvedQuery]] = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
         ref = self.reference
@@ -402,9 +402,10 @@ class ComposedQuery:
 
     def resolve(self, space: Space) -> ResolvedQuery:
         """Resolve against ``space`` (cached per space): embeddings, texts and their sources."""
+        state = self._state()
         cached = self._resolved.get(space)
-        if cached is not None:
-            return cached
+        if cached is not None and cached[0] == state:
+            return cached[1]
         label, row, v_ref = self._reference(space)
         ref_text, ref_source, chosen = self._reference_text(space, row, v_ref)
         comp_text, comp_source = self._composed_text(ref_text)
@@ -423,8 +424,15 @@ class ComposedQuery:
             t_comp=t_comp,
             zero_shot=chosen,
         )
-        self._resolved[space] = resolved
+        self._resolved[space] = (state, resolved)
         return resolved
+
+    def _state(self) -> tuple:
+        """What the resolution depends on (a changed attribute resolves again)."""
+        ref = self.reference
+        ref_key = ref if isinstance(ref, (int, np.integer, str, Path)) else id(ref)
+        return (ref_key, self.text, self.reference_text, self.composed_text, self.template,
+                id(self.rewriter), id(self.vocabulary), self.caption_column, self.neutral)
 
     def vector(self, space: Space, method: str = "pdv", **params: float) -> np.ndarray:
         """The query vector of ``method`` (one of :data:`~cirscope._compose.METHODS`) in ``space``."""

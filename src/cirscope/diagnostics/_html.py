@@ -1,0 +1,154 @@
+"""The audit report as one standalone HTML file: plotly.js inlined, thumbnails embedded, no network."""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import inspect
+import json
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cirscope.diagnostics._audit import AuditReport
+
+_ROWS_PER_POINT = 24
+_MAX_THUMBNAILS = 2000
+_TABLE_ROWS = 30
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto; max-width: 1180px;
+       padding: 16px 28px; color: #222; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; font-size: 0.86em; } td, th { padding: 3px 8px; border-bottom: 1px solid #eee; }
+th { text-align: left; background: #f6f6f6; } .meta { color: #666; }
+pre.doc { background: #f8f8f8; padding: 8px 12px; font-size: 0.82em; white-space: pre-wrap; }
+.images { display: flex; flex-wrap: wrap; gap: 6px; min-height: 24px; margin: 6px 0 12px; }
+.images figure { margin: 0; text-align: center; font-size: 0.7em; color: #555; }
+.images img { display: block; border: 1px solid #ccc; }
+.hint { color: #888; font-size: 0.85em; } .skipped { color: #a33; }
+"""
+
+_JS = """
+function cirscopeLink(plotId) {
+  var el = document.getElementById(plotId);
+  if (!el || !el.on) { return; }
+  el.on('plotly_click', function (ev) {
+    var p = ev.points[0];
+    var links = CS_LINKS[plotId] || {};
+    var rows = links[p.curveNumber + ':' + p.pointNumber] || [];
+    var box = document.getElementById(plotId + '-images');
+    box.innerHTML = '';
+    if (!rows.length) { box.textContent = 'No images behind this element.'; return; }
+    rows.forEach(function (r) {
+      var fig = document.createElement('figure');
+      if (CS_THUMBS[r]) {
+        var img = document.createElement('img');
+        img.src = CS_THUMBS[r]; img.alt = CS_IDS[r] || String(r); img.title = 'row ' + r;
+        fig.appendChild(img);
+      }
+      var cap = document.createElement('figcaption');
+      cap.textContent = CS_IDS[r] || ('row ' + r);
+      fig.appendChild(cap);
+      box.appendChild(fig);
+    });
+  });
+}
+"""
+
+
+def _doc(result: Any) -> str:
+    """The description and formula of the function that made ``result`` (its docstring up to Parameters)."""
+    from cirscope import diagnostics
+
+    func = getattr(diagnostics, result.name, None)
+    text = (inspect.getdoc(func) or "") if callable(func) else ""
+    return text.split("\nParameters\n")[0].strip()
+
+
+def _links(result: Any, fig: Any) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for curve, trace in enumerate(fig.data):
+        meta = trace.meta if isinstance(trace.meta, dict) else {}
+        if not meta.get("keys") or trace.customdata is None:
+            continue
+        for point in range(len(trace.customdata)):
+            rows = result.rows_at(fig, curve, point)[:_ROWS_PER_POINT]
+            out[f"{curve}:{point}"] = [int(r) for r in rows]
+    return out
+
+
+def _table(frame: Any) -> str:
+    shown = frame.head(_TABLE_ROWS)
+    body = shown.to_html(index=False, float_format=lambda x: f"{x:.4g}", border=0)
+    more = f"<p class='hint'>First {_TABLE_ROWS} of {len(frame)} rows.</p>" if len(frame) > _TABLE_ROWS else ""
+    return body + more
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):.4g}"
+    return html.escape(str(v))
+
+
+def render_report(report: AuditReport, *, thumbnails: bool = True, thumb_size: int = 80) -> str:
+    """The report's HTML: summary, then per diagnostic its method, chart, linked images and table."""
+    import plotly.io as pio
+
+    sections: list[str] = []
+    links: dict[str, dict[str, list[int]]] = {}
+    first = True
+    for name, result in report.results.items():
+        fig = result.figure()
+        plot_id = f"fig-{name}"
+        links[plot_id] = _links(result, fig)
+        div = pio.to_html(fig, include_plotlyjs=first, full_html=False, div_id=plot_id,
+                          post_script=f"cirscopeLink('{plot_id}');",
+                          config={"displaylogo": False, "responsive": True})
+        first = False
+        summary = "".join(f"<tr><th>{html.escape(str(q))}</th><td>{_value(v)}</td></tr>"
+                          for q, v in result.summary().items())
+        sections.append(
+            f"<section id='{name}'><h2>{html.escape(result.title)} <span class='meta'>({name})</span></h2>"
+            f"<pre class='doc'>{html.escape(_doc(result))}</pre>"
+            f"<table>{summary}</table>{div}"
+            f"<p class='hint'>Click a bar or a point to see the images behind it.</p>"
+            f"<div class='images' id='{plot_id}-images'></div>"
+            f"<details><summary>Table</summary>{_table(result.to_frame())}</details></section>"
+        )
+    thumbs: dict[int, str] = {}
+    ids: dict[int, str] = {}
+    if report.space is not None:
+        gallery = report.space.gallery
+        # in the order the charts come, so the first sections get their pictures when the budget runs out
+        wanted = list(dict.fromkeys(r for per_fig in links.values() for rows in per_fig.values() for r in rows))
+        all_ids = gallery.ids
+        ids = {r: str(all_ids[r]) for r in wanted}
+        if thumbnails:
+            for r in wanted[:_MAX_THUMBNAILS]:
+                data = gallery.thumbnail(r, size=thumb_size)
+                thumbs[r] = "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+    skipped = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in report.skipped.items())
+    info = report.info
+    summary_table = report.summary().to_html(index=False, float_format=lambda x: f"{x:.4g}", border=0)
+    data_js = (f"var CS_THUMBS = {json.dumps({str(k): v for k, v in thumbs.items()})};\n"
+               f"var CS_IDS = {json.dumps({str(k): v for k, v in ids.items()})};\n"
+               f"var CS_LINKS = {json.dumps(links)};\n")
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    from cirscope._version import __version__
+
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>cirscope audit: {html.escape(str(info.get('attribute')))}</title>"
+        f"<style>{_CSS}</style><script>{data_js}{_JS}</script></head><body>"
+        f"<h1>cirscope audit</h1><p class='meta'>{info.get('images')} images, {info.get('dim')} dimensions, model "
+        f"<code>{html.escape(str(info.get('model')))}</code>, attribute <code>{html.escape(str(info.get('attribute')))}"
+        f"</code>. Written {stamp} by cirscope {__version__}. Self-contained: opens without a network.</p>"
+        f"<h2>Summary</h2>{summary_table}"
+        + (f"<h2 class='skipped'>Skipped</h2><ul class='skipped'>{skipped}</ul>" if skipped else "")
+        + "".join(sections)
+        + "</body></html>\n"
+    )

@@ -1,0 +1,139 @@
+"""The common shape of every diagnostic's result: a table, a chart, and the rows behind each number."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: How a chart's clickable trace says what its points stand for: ``trace.meta["keys"]``
+#: names the arguments of :meth:`DiagnosticResult.rows_for` that ``trace.customdata[i]`` fills.
+KEYS = "keys"
+
+
+class DiagnosticResult:
+    """Base class of the diagnostics' results.
+
+    Every result has :meth:`to_frame` (a tidy DataFrame), :meth:`figure` (a plotly figure),
+    :meth:`summary` (the headline numbers) and :meth:`rows_for` (the gallery rows behind a
+    number). In the figure, every clickable trace carries ``meta={"keys": [...]}`` and one
+    ``customdata`` entry per point, so :meth:`rows_at` maps a click to rows.
+    """
+
+    #: Short machine name ("skew", "hubness", ...).
+    name: str = "diagnostic"
+    #: Human title.
+    title: str = "Diagnostic"
+
+    def to_frame(self) -> pd.DataFrame:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def figure(self) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def summary(self) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def rows_for(self, **key: Any) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def rows_at(self, figure: Any, curve: int, point: int) -> np.ndarray:
+        """The gallery rows behind point ``point`` of trace ``curve`` of ``figure`` (a click).
+
+        Examples
+        --------
+        >>> res = cs.diagnostics.outliers(space)       # doctest: +SKIP
+        >>> fig = res.figure()                         # doctest: +SKIP
+        >>> res.rows_at(fig, curve=0, point=3)         # doctest: +SKIP
+        array([...])
+        """
+        trace = figure.data[int(curve)]
+        meta = trace.meta if isinstance(trace.meta, dict) else {}
+        keys = meta.get(KEYS)
+        data = trace.customdata
+        if not keys or data is None or not 0 <= int(point) < len(data):
+            return np.empty(0, dtype=np.int64)
+        values = data[int(point)]
+        values = [values] if np.ndim(values) == 0 else list(values)
+        return self.rows_for(**{k: _plain(v) for k, v in zip(keys, values, strict=False)})
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{k}={_fmt(v)}" for k, v in self.summary().items())
+        return f"{type(self).__name__}({parts})"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """In a notebook a result shows its chart (and its summary as text)."""
+        bundle = dict(self.figure()._repr_mimebundle_(include, exclude) or {})
+        bundle["text/plain"] = repr(self)
+        return bundle
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return repr(value)
+
+
+def clickable(keys: Sequence[str], customdata: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    """Trace arguments that make its points clickable: ``meta`` naming the keys and ``customdata``."""
+    return {"meta": {KEYS: list(keys)}, "customdata": [list(c) for c in customdata]}
+
+
+def histogram_bins(values: np.ndarray, bins: int = 30) -> np.ndarray:
+    """Bin edges for ``values`` (a single bin around a constant)."""
+    values = np.asarray(values, dtype=np.float64)
+    lo, hi = float(np.min(values)), float(np.max(values))
+    if hi <= lo:
+        return np.array([lo - 0.5, lo + 0.5]) if lo == 0 else np.array([lo * 0.99, lo * 1.01 + 1e-12])
+    return np.histogram_bin_edges(values, bins=bins, range=(lo, hi))
+
+
+def rows_in_bin(values: np.ndarray, lo: float, hi: float, last_edge: float | None = None) -> np.ndarray:
+    """Rows whose value lies in ``[lo, hi)`` (``[lo, hi]`` when ``hi`` is the histogram's ``last_edge``),
+    sorted by value."""
+    values = np.asarray(values, dtype=np.float64)
+    upper = values <= hi if last_edge is not None and hi >= last_edge else values < hi
+    rows = np.flatnonzero((values >= lo) & upper)
+    return rows[np.argsort(values[rows], kind="stable")]
+
+
+def histogram_trace(values: np.ndarray, edges: np.ndarray, name: str, color: str | None = None, **kw: Any) -> Any:
+    """A clickable bar trace of a histogram: each bar's customdata is its ``[lo, hi]`` edges."""
+    import plotly.graph_objects as go
+
+    counts, _ = np.histogram(np.asarray(values, dtype=np.float64), bins=edges)
+    centers = (edges[:-1] + edges[1:]) / 2
+    width = float(edges[1] - edges[0])
+    return go.Bar(
+        x=centers,
+        y=counts,
+        width=[width] * len(counts),
+        name=name,
+        marker_color=color,
+        hovertemplate="%{customdata[0]:.4g} to %{customdata[1]:.4g}: %{y} images<extra></extra>",
+        **clickable(["lo", "hi"], [[float(a), float(b)] for a, b in pairwise(edges)]),
+        **kw,
+    )
+
+
+def base_layout(fig: Any, title: str, subtitle: str = "", height: int = 420) -> Any:
+    """A uniform look for the diagnostics' figures: a short title, the headline numbers under it."""
+    text = f"{title}<br><sup>{subtitle}</sup>" if subtitle else title
+    fig.update_layout(
+        title={"text": text, "x": 0.01, "xanchor": "left", "font": {"size": 15}},
+        template="plotly_white",
+        height=height,
+        margin={"l": 60, "r": 20, "t": 90, "b": 60},
+        legend={"orientation": "h", "y": -0.18},
+        clickmode="event",
+    )
+    return fig

@@ -1,0 +1,193 @@
+"""The diagnostics panel: pick a diagnostic and an attribute, see its chart, click to get the images behind it."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as ipw
+import traitlets as t
+
+from cirscope.diagnostics._registry import DIAGNOSTICS, attribute_columns, run_diagnostic
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cirscope._space import Space
+    from cirscope.diagnostics._result import DiagnosticResult
+
+__all__ = ["DiagnosticsPanel"]
+
+
+class DiagnosticsPanel(ipw.VBox):
+    """Pick a diagnostic and its attribute, see the chart; a click on a bar, a hub or a duplicate
+    pair sets :attr:`shown_rows` to the gallery rows behind it.
+
+    The panel holds state and calls :func:`cirscope.diagnostics.run_diagnostic`; the
+    computation lives in :mod:`cirscope.diagnostics`. In the :class:`~cirscope.Explorer`
+    it sits in the "Diagnostics" tab and the grid shows :attr:`shown_rows`.
+
+    Parameters
+    ----------
+    space
+        The :class:`~cirscope.Space`.
+    diagnostic
+        The first diagnostic shown (a key of :data:`cirscope.diagnostics.DIAGNOSTICS`).
+    attribute
+        The attribute column (default: the first categorical column).
+    queries
+        Skew queries (default: a prompt per word of the other categorical columns).
+    composed
+        A :class:`~cirscope.ComposedQuery`; enables the direction sweep.
+    options
+        Extra arguments per diagnostic, e.g. ``{"duplicates": {"threshold": 0.01}}``.
+
+    Attributes
+    ----------
+    shown_rows : list of int
+        The gallery rows behind the last clicked element (observe it to show them).
+    selection : dict
+        What was clicked: diagnostic, curve, point and the key (e.g. ``{"label": "yellow", "k": 10}``).
+    result : DiagnosticResult or None
+        The result on display.
+    figure : plotly.graph_objects.FigureWidget or None
+        Its chart.
+
+    Examples
+    --------
+    >>> panel = DiagnosticsPanel(space, diagnostic="skew", attribute="color")  # doctest: +SKIP
+    >>> panel.observe(lambda ch: print(ch["new"]), "shown_rows")               # doctest: +SKIP
+    >>> panel.click(curve=0, point=2)                                          # doctest: +SKIP
+    """
+
+    shown_rows = t.List(t.Int(), help="Gallery rows behind the clicked element").tag(sync=True)
+    diagnostic = t.Unicode("skew", help="The diagnostic on display")
+    attribute = t.Unicode("", help="Its attribute column")
+    queries = t.List(t.Unicode(), help="Skew queries (empty: defaults)")
+    selection = t.Dict(help="What was clicked")
+    error = t.Unicode("", help="The last error, if the diagnostic could not run")
+
+    def __init__(
+        self,
+        space: Space,
+        *,
+        diagnostic: str = "skew",
+        attribute: str | None = None,
+        queries: Sequence[str] | None = None,
+        composed: Any = None,
+        options: Mapping[str, Mapping[str, Any]] | None = None,
+    ):
+        names = [n for n in DIAGNOSTICS if n != "direction_sweep" or composed is not None]
+        if diagnostic not in names:
+            raise ValueError(f"Unknown diagnostic {diagnostic!r}; choose one of {names}")
+        unknown = sorted(set(options or {}) - set(DIAGNOSTICS))
+        if unknown:
+            raise TypeError(f"options names unknown diagnostics {unknown}; known: {list(DIAGNOSTICS)}")
+        columns = attribute_columns(space)
+        if attribute is not None and attribute not in space.gallery.metadata.columns:
+            space.gallery.column(attribute)  # raises a KeyError listing the columns
+        self.space = space
+        self.composed = composed
+        self.options = {k: dict(v) for k, v in (options or {}).items()}
+        self.result: DiagnosticResult | None = None
+        self.figure: Any = None
+        self._cache: dict[tuple, DiagnosticResult] = {}
+        self._menu = ipw.Dropdown(options=[(DIAGNOSTICS[n].title, n) for n in names], value=diagnostic,
+                                  description="Diagnostic", layout=ipw.Layout(width="360px"))
+        attr_options = columns if attribute is None or attribute in columns else [attribute, *columns]
+        self._attr = ipw.Dropdown(options=attr_options, value=attribute or (attr_options[0] if attr_options else None),
+                                  description="Attribute", layout=ipw.Layout(width="260px"))
+        self._queries = ipw.Text(value="; ".join(queries or []), description="Queries",
+                                 placeholder="default: a prompt per word of the other columns; separate with ;",
+                                 continuous_update=False, layout=ipw.Layout(width="100%"))
+        self._status = ipw.HTML()
+        self._chart = ipw.Box(layout=ipw.Layout(width="100%"))
+        self._caption = ipw.HTML("<i>Click a bar or a point to show the images behind it.</i>")
+        super().__init__(
+            [ipw.HBox([self._menu, self._attr]), self._queries, self._status, self._chart, self._caption],
+            layout=ipw.Layout(width="100%"),
+        )
+        self.add_class("cirscope-diagnostics")
+        self.queries = list(queries or [])
+        self.attribute = self._attr.value or ""
+        self._menu.observe(lambda ch: setattr(self, "diagnostic", ch["new"]), "value")
+        self._attr.observe(lambda ch: setattr(self, "attribute", ch["new"] or ""), "value")
+        self._queries.observe(lambda ch: setattr(self, "queries", _split(ch["new"])), "value")
+        self.diagnostic = diagnostic
+        self.observe(self._refresh, ["diagnostic", "attribute", "queries"])
+        self._refresh()
+
+    # ------------------------------------------------------------------ state -> chart
+    def _refresh(self, change: Any = None) -> None:
+        self._menu.value = self.diagnostic
+        self._queries.value = "; ".join(self.queries)
+        if self.attribute and self._attr.value != self.attribute and self.attribute in self._attr.options:
+            self._attr.value = self.attribute
+        spec = DIAGNOSTICS[self.diagnostic]
+        self._attr.disabled = not spec.needs_attribute
+        self._queries.layout.display = None if spec.uses_queries else "none"
+        options = dict(self.options.get(self.diagnostic, {}))
+        if spec.uses_queries and self.queries:
+            options["queries"] = list(self.queries)
+        if self.diagnostic == "direction_sweep":
+            options["composed"] = self.composed
+        key = (self.diagnostic, self.attribute if spec.needs_attribute else None,
+               tuple(self.queries) if spec.uses_queries else ())
+        self._status.value = f"<i>Computing {html.escape(spec.title)}…</i>"
+        try:
+            result = self._cache.get(key)
+            if result is None:
+                result = run_diagnostic(self.space, self.diagnostic, self.attribute or None, **options)
+                self._cache[key] = result
+        except (ValueError, KeyError, RuntimeError) as exc:
+            self.error = str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
+            self._status.value = f"<span style='color:#b00'>{html.escape(self.error)}</span>"
+            self._chart.children = ()
+            self.result = self.figure = None
+            return
+        self.error = ""
+        self.result = result
+        self._show(result)
+
+    def _show(self, result: DiagnosticResult) -> None:
+        import plotly.graph_objects as go
+
+        fig = go.FigureWidget(result.figure())
+        for trace in fig.data:
+            trace.on_click(self._on_click)
+        self.figure = fig
+        self._chart.children = (fig,)
+        numbers = ", ".join(f"{k} {_fmt(v)}" for k, v in result.summary().items())
+        self._status.value = f"<b>{html.escape(result.title)}</b>: {html.escape(numbers)}"
+
+    # ------------------------------------------------------------------ clicks -> rows
+    def _on_click(self, trace: Any, points: Any, state: Any) -> None:
+        if points.point_inds:
+            self.click(points.trace_index, points.point_inds[0])
+
+    def click(self, curve: int, point: int) -> list[int]:
+        """Act as if point ``point`` of trace ``curve`` were clicked: set :attr:`shown_rows`."""
+        if self.result is None or self.figure is None:
+            return []
+        rows = [int(r) for r in self.result.rows_at(self.figure, curve, point)]
+        trace = self.figure.data[int(curve)]
+        keys = (trace.meta or {}).get("keys", []) if isinstance(trace.meta, dict) else []
+        data = trace.customdata if trace.customdata is not None and keys else ()
+        values = data[int(point)] if 0 <= int(point) < len(data) else []
+        key = {k: _plain(v) for k, v in zip(keys, values, strict=False)}
+        self.selection = {"diagnostic": self.diagnostic, "curve": int(curve), "point": int(point), "key": key}
+        self.shown_rows = rows
+        what = ", ".join(f"{k}={v}" for k, v in key.items()) or "this element"
+        self._caption.value = f"Showing {len(rows)} image(s) behind {html.escape(what)}."
+        return rows
+
+
+def _split(text: str) -> list[str]:
+    return [q.strip() for q in text.split(";") if q.strip()]
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)

@@ -44,6 +44,33 @@ def test_offline_hf_hub_name_fails_with_instructions(offline):
         cs.Embedder("hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K", device="cpu").load()
 
 
+def test_unreachable_hub_fails_at_once_without_the_offline_switch(monkeypatch):
+    """A host that cannot be reached switches the hub to offline mode instead of a minute of retries."""
+    import huggingface_hub.constants
+
+    from cirscope import _embedder
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    # a port on this machine that nothing listens on: the probe fails with "connection refused"
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "https://127.0.0.1:9")
+    for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    seen = []
+
+    def fake_download(cfg, *args, **kwargs):
+        seen.append(huggingface_hub.constants.HF_HUB_OFFLINE)
+        raise FileNotFoundError("not in the local cache")
+
+    import open_clip.pretrained
+
+    monkeypatch.setattr(open_clip.pretrained, "download_pretrained", fake_download)
+    with pytest.raises(ModelLoadError, match=r"127\.0\.0\.1 is unreachable.*pass the local file"):
+        cs.Embedder("ViT-B-32", pretrained="laion2b_s34b_b79k", device="cpu").load()
+    assert seen == [True] and huggingface_hub.constants.HF_HUB_OFFLINE is False
+    assert _embedder._unreachable("https://127.0.0.1:9") is not None
+
+
 def test_bad_names_and_paths(tiny_model_name, tmp_path):
     with pytest.raises(ModelLoadError, match="Unknown open_clip model"):
         cs.Embedder("NoSuchNet", device="cpu").load()

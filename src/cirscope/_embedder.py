@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -36,6 +37,7 @@ class EmbedResult:
     n_embedded: int = 0
     seconds: float = 0.0
     damaged_cache_files: list[str] = field(default_factory=list)
+    decode: dict[str, Any] = field(default_factory=dict)  # how images were decoded (see _pipeline.DecodeStats)
 
     def summary(self) -> str:
         text = (
@@ -58,6 +60,44 @@ def _auto_device() -> str:
     return "cpu"
 
 
+def _unreachable(url: str, timeout: float = 5.0) -> str | None:
+    """Why ``url``'s host cannot be reached (``None`` when it can, or when a proxy decides)."""
+    import socket
+    import urllib.parse
+    import urllib.request
+
+    parts = urllib.parse.urlsplit(url)
+    if not parts.hostname or urllib.request.getproxies().get(parts.scheme or "https"):
+        return None
+    try:
+        socket.create_connection((parts.hostname, parts.port or 443), timeout=timeout).close()
+    except OSError as exc:
+        return f"{parts.hostname} is unreachable ({exc})"
+    return None
+
+
+@contextlib.contextmanager
+def _hub_offline_when_unreachable():
+    """Switch huggingface_hub to offline mode while its host cannot be reached.
+
+    Without a connection huggingface_hub retries for about a minute before failing; after a
+    quick probe of the host, offline mode still loads cached weights and fails at once for
+    missing ones. Yields the reason the host is unreachable, or ``None``.
+    """
+    import huggingface_hub.constants as hf_constants
+
+    reason = None if hf_constants.HF_HUB_OFFLINE else _unreachable(hf_constants.ENDPOINT)
+    if reason is None:
+        yield None
+        return
+    old = hf_constants.HF_HUB_OFFLINE
+    hf_constants.HF_HUB_OFFLINE = True
+    try:
+        yield reason
+    finally:
+        hf_constants.HF_HUB_OFFLINE = old
+
+
 class Embedder:
     """An open_clip model that turns images and texts into L2-normalised float32 vectors.
 
@@ -77,6 +117,16 @@ class Embedder:
         Images per forward pass (default 64; 256 on CUDA).
     num_workers
         Image-decoding worker processes (default: one per core, none for small runs).
+    fast_jpeg
+        Fast image decoding (default): on CUDA, JPEGs are decoded and preprocessed in
+        batches on the GPU; on the CPU, JPEGs decode at a reduced scale when at least twice
+        the model's input size (Pillow's draft mode) and resizing uses torch's vectorised
+        kernel. Embeddings agree with open_clip's own PIL preprocessing within a small
+        tolerance; ``False`` runs exactly that preprocessing.
+    gpu_decode
+        Decode JPEGs on the GPU (default: on CUDA, when ``fast_jpeg``). ``False`` keeps
+        decoding in the CPU workers, e.g. on a GPU without a hardware JPEG decoder and a
+        machine with many cores.
 
     The model is loaded on first use, so creating an Embedder is free.
 
@@ -97,6 +147,7 @@ class Embedder:
         batch_size: int | None = None,
         num_workers: int | None = None,
         fast_jpeg: bool = True,
+        gpu_decode: bool | None = None,
     ):
         self.name = str(model)
         self.pretrained = None if pretrained is None else str(pretrained)
@@ -105,6 +156,7 @@ class Embedder:
         self._batch_size = batch_size
         self.num_workers = num_workers
         self.fast_jpeg = fast_jpeg
+        self.gpu_decode = gpu_decode
         self._model: Any = None
         self._preprocess: Any = None
         self._tokenizer: Any = None
@@ -174,19 +226,26 @@ class Embedder:
             raise ModelLoadError(
                 f"Unknown open_clip model {name!r}. See open_clip.list_models(), or use 'hf-hub:org/repo'."
             )
+        remote = name.startswith("hf-hub:") or (pretrained is not None and not is_file)
         try:
-            if pretrained is not None and not is_file and not name.startswith("hf-hub:"):
-                # Fetch (or find in the local cache) the tagged weights before building the
-                # model, so that being offline fails at once rather than after model creation.
-                from open_clip import pretrained as oc_pretrained
+            with _hub_offline_when_unreachable() if remote else contextlib.nullcontext() as offline:
+                try:
+                    if pretrained is not None and not is_file and not name.startswith("hf-hub:"):
+                        # Fetch (or find in the local cache) the tagged weights before building
+                        # the model, so that being offline fails before model creation.
+                        from open_clip import pretrained as oc_pretrained
 
-                oc_pretrained.download_pretrained(oc_pretrained.get_pretrained_cfg(name, pretrained))
-            model, _, preprocess = open_clip.create_model_and_transforms(
-                name,
-                pretrained=str(Path(pretrained).expanduser()) if is_file else pretrained,
-                device=self.device,
-                precision=self.precision,
-            )
+                        oc_pretrained.download_pretrained(oc_pretrained.get_pretrained_cfg(name, pretrained))
+                    model, _, preprocess = open_clip.create_model_and_transforms(
+                        name,
+                        pretrained=str(Path(pretrained).expanduser()) if is_file else pretrained,
+                        device=self.device,
+                        precision=self.precision,
+                    )
+                except Exception as exc:
+                    if offline:
+                        raise OSError(f"offline: {offline}, and the weights are not in the local cache") from exc
+                    raise
         except ModelLoadError:
             raise
         except Exception as exc:
@@ -301,9 +360,10 @@ class Embedder:
         new result is written to the cache as the run goes (each ``flush_every`` images),
         so an interrupted run resumes where it stopped.
         """
+        import torch
         from tqdm.auto import tqdm
 
-        from cirscope._pipeline import iterate_batches
+        from cirscope._pipeline import DecodeStats, iterate_batches
 
         start = time.perf_counter()
         n = len(gallery)
@@ -331,6 +391,7 @@ class Embedder:
         todo = [r for r in range(n) if r not in result and r not in problems]
         pending_keys: list[str] = []
         pending_vecs: list[np.ndarray] = []
+        decode_stats = DecodeStats()
 
         def flush() -> None:
             if store is not None and pending_keys:
@@ -351,6 +412,11 @@ class Embedder:
                     num_workers=self.num_workers,
                     pin_memory=self.device == "cuda",
                     draft_size=self.image_size if self.fast_jpeg else None,
+                    device=self.device,
+                    dtype={"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.precision, torch.float32),
+                    fast=self.fast_jpeg,
+                    gpu_decode=self.gpu_decode,
+                    stats=decode_stats,
                 ):
                     for row, reason in bad:
                         problems[row] = reason
@@ -383,6 +449,7 @@ class Embedder:
         out = EmbedResult(
             embeddings=emb, rows=ok, problems=prob, n_cached=n_cached, n_embedded=len(ok) - n_cached,
             seconds=time.perf_counter() - start, damaged_cache_files=list(store.damaged) if store else [],
+            decode=decode_stats.as_dict() if todo else {},
         )
         if progress and (len(prob) or out.damaged_cache_files):
             msg = out.summary()

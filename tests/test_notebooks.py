@@ -1,0 +1,186 @@
+"""Execute every notebook in notebooks/ headless (nbclient) and check the repository copies are clean.
+
+Each notebook runs in a temporary working folder with its own embedding cache, in a kernel
+running this interpreter (or, for the wheel test, another one). ``your_own_images.ipynb``
+gets a folder of real photographs and a tiny random-initialised checkpoint instead of the
+real CLIP weights, which cannot be downloaded offline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+CELL_TIMEOUT = 240
+KERNEL = "cirscope-test-python"
+
+
+def notebook_paths() -> list[Path]:
+    return sorted(NOTEBOOKS.glob("*.ipynb"))
+
+
+def kernel_manager(python: str | os.PathLike, folder: Path):
+    """A KernelManager starting ``python -m ipykernel_launcher`` (a kernelspec written in ``folder``)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    spec = folder / "kernels" / KERNEL
+    spec.mkdir(parents=True, exist_ok=True)
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "cirscope test kernel",
+                "language": "python",
+            }
+        )
+    )
+    ksm = KernelSpecManager(kernel_dirs=[str(folder / "kernels")])
+    return KernelManager(kernel_name=KERNEL, kernel_spec_manager=ksm)
+
+
+def execute_notebook(
+    source: Path,
+    workdir: Path,
+    *,
+    env: dict[str, str] | None = None,
+    python: str | os.PathLike = sys.executable,
+    timeout: int = CELL_TIMEOUT,
+):
+    """Copy ``source`` into ``workdir`` and execute it there; returns ``(notebook, seconds)``.
+
+    Raises nbclient's ``CellExecutionError`` when a cell fails.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / source.name
+    shutil.copyfile(source, path)
+    nb = nbformat.read(path, as_version=4)
+    # the notebooks' own overrides (CIRSCOPE_NB_*) come only from ``env``, never from the calling shell
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CIRSCOPE_NB_") and k != "PYTHONPATH"}
+    full_env.update({"PYDEVD_DISABLE_FILE_VALIDATION": "1", **(env or {})})
+    km = kernel_manager(python, workdir / ".kernel")
+    client = NotebookClient(
+        nb, km=km, timeout=timeout, allow_errors=False, resources={"metadata": {"path": str(workdir)}}
+    )
+    start = time.perf_counter()
+    client.execute(env=full_env)
+    seconds = time.perf_counter() - start
+    nbformat.write(nb, path)  # the executed copy, for a look after a failure
+    return nb, seconds
+
+
+def errors_in(nb) -> list[str]:
+    return [
+        f"{out.get('ename')}: {out.get('evalue')}"
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "error"
+    ]
+
+
+@pytest.fixture(scope="session")
+def photo_folder(tmp_path_factory) -> Path:
+    """About 30 real photographs (scikit-image samples) and one broken file."""
+    from tests.sample_images import make_sample_folder
+
+    folder = tmp_path_factory.mktemp("photos") / "my_photos"
+    make_sample_folder(folder, n=30, corrupt=1, seed=0)
+    return folder
+
+
+@pytest.fixture
+def notebook_env(tmp_path, request) -> dict[str, str]:
+    """Per-notebook environment: an isolated cache; overrides for your_own_images."""
+    env = {"CIRSCOPE_CACHE_DIR": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
+    if request.node.callspec.params["name"] == "your_own_images.ipynb":
+        env.update(
+            CIRSCOPE_NB_FOLDER=str(request.getfixturevalue("photo_folder")),
+            CIRSCOPE_NB_MODEL=request.getfixturevalue("tiny_model_name"),
+            CIRSCOPE_NB_PRETRAINED=str(request.getfixturevalue("tiny_checkpoint")),
+            CIRSCOPE_NB_MODEL_CONFIG=str(FIXTURES / "cirscope-test-tiny.json"),
+        )
+    return env
+
+
+def test_notebooks_exist():
+    names = [p.name for p in notebook_paths()]
+    for required in ("quickstart.ipynb", "composed_queries.ipynb", "your_own_images.ipynb"):
+        assert required in names
+
+
+@pytest.mark.parametrize("name", [p.name for p in notebook_paths()])
+def test_notebook_is_clean(name):
+    """Notebooks are kept without outputs; they run only in tests."""
+    import nbformat
+
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    nbformat.validate(nb)
+    assert nb.cells, f"{name} is empty"
+    assert "widgets" not in nb.metadata, f"{name} has saved widget state; clear it"
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{name}: cell {i} has saved outputs; clear them"
+            assert cell.execution_count is None, f"{name}: cell {i} has an execution count; clear it"
+
+
+def _outputs(nb, mime: str) -> list:
+    return [out for c in nb.cells for out in c.get("outputs", []) if mime in out.get("data", {})]
+
+
+def _check_quickstart(nb) -> None:
+    """Search results appear as thumbnail tables, the map as a plotly figure, the Explorer as a widget."""
+    html = "\n".join(out["data"]["text/html"] for out in _outputs(nb, "text/html"))
+    assert html.count("data:image/jpeg;base64,") >= 40
+    assert _outputs(nb, "application/vnd.plotly.v1+json"), "the map cell displayed no plotly figure"
+    assert _outputs(nb, "application/vnd.jupyter.widget-view+json"), "the Explorer cell displayed no widget"
+
+
+def _check_composed_queries(nb) -> None:
+    assert len(_outputs(nb, "application/vnd.plotly.v1+json")) >= 3, (
+        "expected the PCA picture and two heatmaps"
+    )
+
+
+CHECKS = {"quickstart.ipynb": _check_quickstart, "composed_queries.ipynb": _check_composed_queries}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [p.name for p in notebook_paths()])
+def test_notebook_runs(name, tmp_path, notebook_env, capsys):
+    nb, seconds = execute_notebook(NOTEBOOKS / name, tmp_path / "work", env=notebook_env)
+    assert errors_in(nb) == []
+    assert all(c.execution_count is not None for c in nb.cells if c.cell_type == "code")
+    if name in CHECKS:
+        CHECKS[name](nb)
+    with capsys.disabled():
+        print(f"\n{name}: executed in {seconds:.1f} s")
+
+
+@pytest.mark.slow
+def test_your_own_images_offline_fails_with_the_embedder_message(tmp_path, photo_folder):
+    """Offline and without a local checkpoint, the tagged model fails with a ModelLoadError naming the fix."""
+    from nbclient.exceptions import CellExecutionError
+
+    env = {
+        "CIRSCOPE_CACHE_DIR": str(tmp_path / "cache"),
+        "CIRSCOPE_NB_FOLDER": str(photo_folder),
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf"),  # no weights cached from an earlier online run
+    }
+    with pytest.raises(CellExecutionError) as info:
+        execute_notebook(NOTEBOOKS / "your_own_images.ipynb", tmp_path / "work", env=env)
+    assert info.value.ename == "ModelLoadError"
+    assert "pretrained='/path/to/" in info.value.evalue

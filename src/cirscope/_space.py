@@ -169,7 +169,7 @@ class Space:
             return self.folder / "derived"
         from cirscope._cache import default_root
 
-        return default_root().parent / "spaces" / self.fingerprint
+        return default_root() / "derived" / self.fingerprint
 
     # ------------------------------------------------------------------ encoding
     def _require_embedder(self) -> Embedder:
@@ -225,9 +225,18 @@ class Space:
     def index(self):
         """The neighbour index over the image embeddings (built on first use)."""
         if self._index is None:
-            from cirscope._index import NeighborIndex
+            from cirscope._index import EXACT_BELOW, NeighborIndex
 
-            self._index = NeighborIndex(self.image_embeddings)
+            ids = np.asarray(self.gallery.ids)
+            if len(self) < EXACT_BELOW:  # exact search: nothing worth saving
+                self._index = NeighborIndex(self.image_embeddings, ids=ids, fingerprint=self.fingerprint)
+            else:  # an annoy forest: saved under cache_dir and memory-mapped on the next open
+                try:
+                    self._index = NeighborIndex.cached(
+                        self.image_embeddings, self.cache_dir / "index", fingerprint=self.fingerprint, ids=ids
+                    )
+                except OSError:  # a read-only folder: build it in memory
+                    self._index = NeighborIndex(self.image_embeddings, ids=ids, fingerprint=self.fingerprint)
         return self._index
 
     def search(self, query: Any, method: str | None = None, k: int = 20, **params: Any) -> pd.DataFrame:

@@ -11,6 +11,7 @@ Run ``python benchmarks/bench_search.py [--n 100000] [--dim 512] [--repeats 50]`
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
 import time
@@ -20,28 +21,48 @@ import pandas as pd
 
 
 class StubTextEncoder:
-    """Deterministic random unit vectors per text (no model needed for a timing run)."""
+    """Deterministic text vectors shaped like CLIP's (no model needed for a timing run).
+
+    A text lands near one gallery item (picked by a stable hash of the text), shifted by a
+    constant "modality gap" direction and some noise, as real text embeddings sit in their
+    own cone beside the images they describe (Liang et al. 2022). Without a gallery it
+    returns plain random unit vectors.
+    """
 
     name = "bench-stub"
     pretrained = None
 
-    def __init__(self, dim: int):
-        self.dim = dim
+    def __init__(self, dim: int, gallery: np.ndarray | None = None, gap: float = 0.8, noise: float = 0.5):
+        self.dim, self.gallery, self.noise = dim, gallery, noise
+        rng = np.random.default_rng(12345)
+        direction = rng.normal(size=dim)
+        self.gap = gap * direction / np.linalg.norm(direction)
 
     def encode_text(self, texts):
         out = []
         for t in texts:
-            v = np.random.default_rng(abs(hash(t)) % 2**32).normal(size=self.dim)
+            seed = int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(), "little")
+            rng = np.random.default_rng(seed)
+            v = rng.normal(size=self.dim)
+            if self.gallery is not None:
+                anchor = self.gallery[rng.integers(len(self.gallery))]
+                v = anchor + self.gap + self.noise * v / np.sqrt(self.dim)
             out.append(v / np.linalg.norm(v))
         return np.asarray(out, dtype=np.float32)
 
 
-def build_space(n: int, dim: int, seed: int):
+def build_space(n: int, dim: int, seed: int, data: str = "clustered"):
+    """A gallery of ``n`` synthetic items: clustered like real embeddings, or unstructured noise."""
     import cirscope as cs
     from cirscope._gallery import Gallery
 
     rng = np.random.default_rng(seed)
-    emb = rng.normal(size=(n, dim)).astype(np.float32)
+    if data == "clustered":
+        from bench_index import synthetic_embeddings  # the index benchmark's generator (same folder)
+
+        emb = synthetic_embeddings(n, dim, seed=seed)
+    else:  # no structure at all: an approximate index cannot help, the search is exact
+        emb = rng.normal(size=(n, dim)).astype(np.float32)
     meta = pd.DataFrame(
         {
             "id": [f"item-{i:06d}" for i in range(n)],
@@ -51,7 +72,7 @@ def build_space(n: int, dim: int, seed: int):
         }
     )
     gallery = Gallery(meta, [None] * n)
-    return cs.Space.from_embeddings(gallery, emb, embedder=StubTextEncoder(dim))
+    return cs.Space.from_embeddings(gallery, emb, embedder=StubTextEncoder(dim, emb if data == "clustered" else None))
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -61,6 +82,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--k", type=int, default=20)
     p.add_argument("--repeats", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", choices=("clustered", "random"), default="clustered",
+                   help="synthetic embeddings with topic structure (like real ones) or unstructured noise")
     args = p.parse_args(argv)
 
     from cirscope._compose import compose
@@ -68,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
     from cirscope._search import exact_neighbors
 
     t0 = time.perf_counter()
-    space = build_space(args.n, args.dim, args.seed)
+    space = build_space(args.n, args.dim, args.seed, args.data)
     build_s = time.perf_counter() - t0
     query = ComposedQuery(0, "make it blue")
     t0 = time.perf_counter()
@@ -99,6 +122,7 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "composed search, new PDV alpha/beta after warm-up",
         "n": args.n,
         "dim": args.dim,
+        "data": args.data,
         "k": args.k,
         "repeats": args.repeats,
         "index": index_kind,

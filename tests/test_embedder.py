@@ -127,4 +127,4 @@ def test_encode_images_matches_gallery_path(tiny_model_name, tiny_checkpoint):
     emb = cs.Embedder(tiny_model_name, pretrained=str(tiny_checkpoint), device="cpu")
     via_gallery = emb.embed_gallery(g, cache=False, progress=False).embeddings
     direct = emb.encode_images([g.load_image(i) for i in range(5)])
-    np.testing.assert_allclose(via_gallery, direct, atol=1e-6)
+    np.testing.assert_allclose(via_gallery, direct, atol=5e-4)  # fast gallery decoding vs PIL preprocessing

@@ -49,7 +49,8 @@ def test_bad_images_are_dropped_and_rows_stay_aligned(tiny_model_name, tiny_chec
     assert len(s) == 8 and "bad.jpg" not in s.gallery.ids
     assert s.problems["id"].tolist() == ["bad.jpg"]
     row = s.gallery.row_of("img3.jpg")
-    np.testing.assert_allclose(s.image_embeddings[row], emb.encode_images([image_folder / "img3.jpg"])[0], atol=1e-6)
+    # the gallery path resizes with torch's kernel, encode_images with PIL: equal within 5e-4
+    np.testing.assert_allclose(s.image_embeddings[row], emb.encode_images([image_folder / "img3.jpg"])[0], atol=5e-4)
 
 
 def test_all_bad_is_a_clear_error(tiny_model_name, tmp_path):

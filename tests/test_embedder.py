@@ -95,6 +95,11 @@ def test_embed_gallery_skips_bad_files_and_caches(tiny_model_name, tiny_checkpoi
     second = emb.embed_gallery(cs.Gallery.from_folder(image_folder), cache_dir=tmp_path / "c", progress=False)
     assert second.n_cached == 8 and second.n_embedded == 0
     np.testing.assert_array_equal(first.embeddings, second.embeddings)
+    # a new embedder on the same checkpoint file finds everything cached without loading the model
+    fresh = cs.Embedder(tiny_model_name, pretrained=str(tiny_checkpoint), device="cpu")
+    again = fresh.embed_gallery(cs.Gallery.from_folder(image_folder), cache_dir=tmp_path / "c", progress=False)
+    assert again.n_cached == 8 and fresh._model is None
+    np.testing.assert_array_equal(first.embeddings, again.embeddings)
     (image_folder / "new.jpg").write_bytes(photo_bytes(99))
     third = emb.embed_gallery(cs.Gallery.from_folder(image_folder), cache_dir=tmp_path / "c", progress=False)
     assert third.n_embedded == 1 and third.n_cached == 8

@@ -5,7 +5,9 @@ Each shard holds ``keys`` (content hashes), ``emb`` (float32, L2-normalised) and
 ``meta`` record (model key, count, dimension, a checksum of ``emb``). A shard is written to a
 temporary file and renamed, so a crash never leaves a half-written shard under its final
 name; a shard that is truncated or fails its checksum is reported, deleted and its images
-embedded again. Many small shards are merged into one when they pile up.
+embedded again. Many small shards are merged into one when they pile up. ``problems.json``
+remembers the content hashes of files that failed to decode, with the reason, so a re-run
+reports them again without loading the model.
 
 The root is, in order: the ``cache_dir`` argument, the ``CIRSCOPE_CACHE_DIR`` environment
 variable, or the user cache folder from platformdirs (``.../cirscope/embeddings``).
@@ -162,6 +164,37 @@ class EmbeddingCache:
             p.unlink(missing_ok=True)
         self._arrays = {path: emb}
         self._index = {k: (path, i) for i, k in enumerate(keys)}
+
+    # ------------------------------------------------------------------ images that failed
+    @property
+    def _problems_path(self) -> Path:
+        return self.folder / "problems.json"
+
+    def known_problems(self, hashes: Sequence[str]) -> dict[str, str]:
+        """Reasons recorded for content hashes that failed to decode before (same bytes, same failure)."""
+        try:
+            record = json.loads(self._problems_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(record, dict):
+            return {}
+        return {h: str(record[h]) for h in hashes if h in record}
+
+    def add_problems(self, problems: dict[str, str]) -> None:
+        """Remember content hashes that failed to decode, so a re-run does not load the model for them."""
+        if not problems:
+            return
+        try:
+            record = json.loads(self._problems_path.read_text())
+            if not isinstance(record, dict):
+                record = {}
+        except (OSError, ValueError):
+            record = {}
+        record.update(problems)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f".problems.{uuid.uuid4().hex}.tmp"
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, self._problems_path)
 
     def __len__(self) -> int:
         return len(self._load_index())

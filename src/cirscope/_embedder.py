@@ -98,6 +98,38 @@ def _hub_offline_when_unreachable():
         hf_constants.HF_HUB_OFFLINE = old
 
 
+def _file_fingerprint(path: Path) -> str:
+    """BLAKE2b of a weights file, remembered by path, size and modification time."""
+    import json
+
+    from cirscope._cache import default_root
+
+    stat = path.stat()
+    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    memo_path = default_root() / "weights-fingerprints.json"
+    try:
+        memo = json.loads(memo_path.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    if isinstance(memo, dict) and isinstance(memo.get(key), str):
+        return memo[key]
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    digest = "file-" + h.hexdigest()
+    memo = {k: v for k, v in memo.items() if not k.startswith(f"{path.resolve()}|")} if isinstance(memo, dict) else {}
+    memo[key] = digest
+    try:
+        memo_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = memo_path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(memo))
+        os.replace(tmp, memo_path)
+    except OSError:  # a read-only cache folder: hash again next time
+        pass
+    return digest
+
+
 class Embedder:
     """An open_clip model that turns images and texts into L2-normalised float32 vectors.
 
@@ -284,10 +316,31 @@ class Embedder:
     def dim(self) -> int:
         return int(self.encode_text(["a"]).shape[1])
 
+    def _weights_file(self) -> Path | None:
+        """The file the weights come from (a local checkpoint or the shipped toy weights)."""
+        if self.is_toy:
+            from cirscope.toy._weights import WEIGHTS_PATH
+
+            return Path(WEIGHTS_PATH)
+        if self.pretrained is not None:
+            path = Path(self.pretrained).expanduser()
+            if path.is_file():
+                return path
+        return None
+
     @property
     def fingerprint(self) -> str:
-        """A hash of the model's weights (identifies the model in caches)."""
+        """A hash of the model's weights (identifies the model in caches).
+
+        Weights from a file (a local checkpoint, the toy model) are identified by a hash of
+        the file, so a run whose images are all cached never loads the model; otherwise
+        (tags, hub names, random weights) by a hash of the loaded state dict.
+        """
         if self._fingerprint is None:
+            path = self._weights_file()
+            if path is not None:
+                self._fingerprint = _file_fingerprint(path)
+                return self._fingerprint
             h = hashlib.blake2b(digest_size=16)
             for key, tensor in sorted(self.model.state_dict().items()):
                 h.update(key.encode())
@@ -388,6 +441,9 @@ class Embedder:
         found = store.lookup(list(hashes.values())) if store is not None else {}
         result: dict[int, np.ndarray] = {row: found[h] for row, h in hashes.items() if h in found}
         n_cached = len(result)
+        if store is not None:  # files that failed before fail again: no need to load the model for them
+            known = store.known_problems([h for row, h in hashes.items() if row not in result])
+            problems.update({row: known[h] for row, h in hashes.items() if h in known and row not in result})
         todo = [r for r in range(n) if r not in result and r not in problems]
         pending_keys: list[str] = []
         pending_vecs: list[np.ndarray] = []
@@ -436,6 +492,8 @@ class Embedder:
             finally:
                 flush()
                 bar.close()
+                if store is not None:
+                    store.add_problems({hashes[r]: problems[r] for r in todo if r in problems and r in hashes})
         for row, reason in problems.items():
             gallery.record_problem(row, reason)
         ok = np.array(sorted(result), dtype=np.int64)

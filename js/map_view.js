@@ -53,6 +53,7 @@ function fillMetadata(dl, meta) {
 // thumbs:end
 
 const HOVER_RADIUS = 8; // px
+const HOVER_GAP_MS = 50;
 const CELL = 16; // px, hover index cell
 
 function h(tag, cls, text) {
@@ -251,6 +252,7 @@ function render({ model, el }) {
     return r > 0 ? r : autoRadius(n);
   }
   function drawBase() {
+    const started = performance.now();
     const ctx = base.getContext("2d");
     const bw = base.width, bh = base.height;
     if (!bw || !bh) return;
@@ -275,6 +277,7 @@ function render({ model, el }) {
     }
     ctx.putImageData(img, 0, 0);
     base.dataset.drawn = String(Number(base.dataset.drawn || 0) + 1);
+    base.dataset.drawMs = (performance.now() - started).toFixed(1);
   }
   function drawSel() {
     const ctx = sel.getContext("2d");
@@ -327,6 +330,7 @@ function render({ model, el }) {
       ctx.stroke();
     }
     top.dataset.nHighlighted = String(rowsHl.length);
+    top.dataset.drawn = String(Number(top.dataset.drawn || 0) + 1);
     const ref = model.get("reference");
     if (ref >= 0 && ref < n) {
       const [x, y] = [sxy[2 * ref], sxy[2 * ref + 1]];
@@ -440,7 +444,21 @@ function render({ model, el }) {
     schedule(["top"]);
     if (i < 0) { card.style.display = "none"; return; }
     if (model.get("hover_row") === i) showCard();
-    else { card.style.display = "none"; model.set("hovered", i); model.save_changes(); }
+    else { card.style.display = "none"; requestHover(i); }
+  }
+  // ask Python for the hover card; while the pointer sweeps over many points, at most one
+  // request per HOVER_GAP_MS (the last point wins)
+  let hoverTimer = 0, lastHoverSent = -Infinity;
+  function requestHover(i) {
+    clearTimeout(hoverTimer);
+    const send = () => {
+      lastHoverSent = performance.now();
+      if (hovered !== i) return;
+      model.set("hovered", i);
+      model.save_changes();
+    };
+    const wait = lastHoverSent + HOVER_GAP_MS - performance.now();
+    if (wait <= 0) send(); else hoverTimer = setTimeout(send, wait);
   }
 
   // ------------------------------------------------------------------ pointer
@@ -490,6 +508,7 @@ function render({ model, el }) {
     const kind = ev.button === 1 || model.get("select_mode") === "pan" ? "pan" : model.get("select_mode");
     drag = { kind, x0: x, y0: y, x1: x, y1: y, path: [[x, y]], moved: false, view: { ...view }, add: ev.shiftKey };
     top.setPointerCapture(ev.pointerId);
+    root.focus({ preventScroll: true });
     ev.preventDefault();
   }
   function onMove(ev) {
@@ -566,6 +585,9 @@ function render({ model, el }) {
   const each = (fn) => Object.entries(handlers).forEach(([evs, cb]) => evs.split(" ").forEach((ev) => fn(ev, cb)));
   each((ev, cb) => model.on(ev, cb));
 
+  // where a row is drawn (css px inside the canvas), for automation and tests: [x, y] or null
+  top.pointPosition = (i) => (i >= 0 && i < n ? [sxy[2 * i], sxy[2 * i + 1]] : null);
+
   const observer = new ResizeObserver(() => { if (resize()) redrawAll(); });
   observer.observe(stage);
   renderToolbar();
@@ -581,6 +603,7 @@ function render({ model, el }) {
     each((ev, cb) => model.off(ev, cb));
     observer.disconnect();
     if (frame) cancelAnimationFrame(frame);
+    clearTimeout(hoverTimer);
     if (cardURL) URL.revokeObjectURL(cardURL);
     root.remove();
   };

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -68,3 +71,43 @@ def image_folder(tmp_path) -> Path:
     for i in range(2):
         (root / "sub" / f"p{i}.png").write_bytes(photo_bytes(10 + i, fmt="PNG"))
     return root
+
+
+# ---------------------------------------------------------------------------- browser tests
+@pytest.fixture(scope="session")
+def chromium_executable() -> str:
+    """Debian's chromium; its absence skips the browser tests, except under CI where it fails them."""
+    from tests.ui._harness import chromium_path
+
+    path = chromium_path()
+    if path is None:
+        message = "Debian's chromium is not installed (apt-get install chromium); the browser tests need it"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_executable) -> Iterator[Any]:
+    """One Chromium for the whole session (playwright's sync API allows one driver per process)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.ui._harness import launch_chromium
+
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright, chromium_executable)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def jupyter_server(chromium_executable, tmp_path_factory) -> Iterator[Any]:
+    """JupyterLab (and Notebook 7) on 127.0.0.1, a free port, no token, this interpreter's kernel."""
+    from tests.ui._harness import JupyterServer
+
+    cache = tmp_path_factory.mktemp("kernel-cache")
+    server = JupyterServer(tmp_path_factory.mktemp("jupyter"), env={"CIRSCOPE_CACHE_DIR": str(cache)})
+    server.start()
+    yield server
+    server.stop()

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 
 import numpy as np
 import pytest
 
 import cirscope as cs
 from cirscope.cli import main
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
@@ -105,14 +100,7 @@ def test_cli_audit_errors(cli_report, tmp_path, capsys):
 
 
 @pytest.mark.browser
-def test_report_opens_in_chromium_without_network(cli_report, capsys):
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        if os.environ.get("CI"):
-            pytest.fail("Debian's chromium is required in CI (apt-get install chromium)")
-        pytest.skip("chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
+def test_report_opens_in_chromium_without_network(cli_report, capsys, browser):
     folder, out = cli_report
     if not out.is_file():
         assert main(["audit", str(folder), "--attribute", "color", "--out", str(out), "--k", "10", "50",
@@ -128,24 +116,22 @@ def test_report_opens_in_chromium_without_network(cli_report, capsys):
             blocked.append(r.request.url)
             r.abort()
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.route("**/*", route)
-            page.goto(out.as_uri())
-            page.wait_for_selector(".js-plotly-plot .main-svg", timeout=30_000)
-            rendered = page.eval_on_selector_all(
-                ".js-plotly-plot", "els => els.filter(e => e.querySelector('.main-svg')).length")
-            assert rendered == n_sections >= 8
-            assert page.locator("#fig-skew .bars .point path").count() > 0
-            assert not errors and not blocked
-            # a click on a bar shows the images behind it
-            page.locator("#fig-skew .bars .point path").first.click(force=True)
-            page.wait_for_selector("#fig-skew-images img", timeout=10_000)
-            shown = page.locator("#fig-skew-images figcaption").all_inner_texts()
-            assert shown and all(s.startswith("shape-0-") for s in shown)
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.route("**/*", route)
+        page.goto(out.as_uri())
+        page.wait_for_selector(".js-plotly-plot .main-svg", timeout=30_000)
+        rendered = page.eval_on_selector_all(
+            ".js-plotly-plot", "els => els.filter(e => e.querySelector('.main-svg')).length")
+        assert rendered == n_sections >= 8
+        assert page.locator("#fig-skew .bars .point path").count() > 0
+        assert not errors and not blocked
+        # a click on a bar shows the images behind it
+        page.locator("#fig-skew .bars .point path").first.click(force=True)
+        page.wait_for_selector("#fig-skew-images img", timeout=10_000)
+        shown = page.locator("#fig-skew-images figcaption").all_inner_texts()
+        assert shown and all(s.startswith("shape-0-") for s in shown)
+    finally:
+        page.close()

@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
-from tests.ui._harness import (
-    JupyterServer,
-    cell_output,
-    chromium_path,
-    launch_chromium,
-    run_cell,
-    wait_for_kernel,
-    write_notebook,
-)
+from tests.ui._harness import NOTEBOOK, cell_output, run_cell, wait_for_kernel, write_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -33,43 +24,30 @@ print("STATE " + json.dumps({"rows": panel.shown_rows, "selection": panel.select
                                         for lab in panel.figure.data[0].x}}))"""
 
 
-def test_clicking_a_skew_bar_sets_shown_rows(tmp_path):
-    chromium = chromium_path()
-    if chromium is None:
-        if os.environ.get("CI"):
-            pytest.fail("Debian's chromium is required in CI (apt-get install chromium)")
-        pytest.skip("chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    server = JupyterServer(tmp_path / "home", env={"CIRSCOPE_CACHE_DIR": str(tmp_path / "cache")}).start()
+def test_clicking_a_skew_bar_sets_shown_rows(jupyter_server, browser):
+    write_notebook(jupyter_server.root / "panel.ipynb", [SETUP, CHECK])
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        write_notebook(server.root / "panel.ipynb", [SETUP, CHECK])
-        with sync_playwright() as playwright:
-            browser = launch_chromium(playwright, chromium)
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.goto(f"{server.url}/lab/tree/panel.ipynb")
-                page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-                wait_for_kernel(page)
-                run_cell(page, 0)
-                chart = ".cirscope-diagnostics .js-plotly-plot"
-                page.wait_for_selector(f"{chart} .main-svg", timeout=120_000)
-                # the first trace: Skew@10 per colour, in label order; click the 8th bar (yellow)
-                bars = page.locator(f"{chart} .barlayer .trace").first.locator(".point path")
-                assert bars.count() == 8
-                bars.nth(7).click(force=True)
-                page.wait_for_function(
-                    "() => document.querySelector('.cirscope-diagnostics').innerText.includes('Showing')",
-                    timeout=30_000)
-                run_cell(page, 1)
-                page.wait_for_function(
-                    "() => document.querySelectorAll('.jp-Notebook .jp-Cell')[1]"
-                    ".querySelector('.jp-OutputArea').innerText.includes('STATE')", timeout=60_000)
-                state = json.loads(cell_output(page, 1).split("STATE ", 1)[1].strip())
-            finally:
-                browser.close()
+        page.goto(f"{jupyter_server.url}/lab/tree/panel.ipynb?reset")  # no restored tabs
+        page.wait_for_selector(f"{NOTEBOOK} .jp-Cell", timeout=60_000)
+        wait_for_kernel(page)
+        run_cell(page, 0)
+        chart = f"{NOTEBOOK} .cirscope-diagnostics .js-plotly-plot"
+        page.wait_for_selector(f"{chart} .main-svg", timeout=120_000)
+        # the first trace: Skew@10 per colour, in label order; click the 8th bar (yellow)
+        bars = page.locator(f"{chart} .barlayer .trace").first.locator(".point path")
+        assert bars.count() == 8
+        bars.nth(7).click(force=True)
+        page.wait_for_function(
+            "sel => document.querySelector(sel).innerText.includes('Showing')",
+            arg=f"{NOTEBOOK} .cirscope-diagnostics", timeout=30_000)
+        run_cell(page, 1)
+        page.wait_for_function(
+            "sel => document.querySelectorAll(sel)[1].querySelector('.jp-OutputArea').innerText.includes('STATE')",
+            arg=f"{NOTEBOOK} .jp-Cell", timeout=60_000)
+        state = json.loads(cell_output(page, 1).split("STATE ", 1)[1].strip())
     finally:
-        server.stop()
+        page.close()
     assert state["labels"][7] == "yellow"
     assert state["selection"]["key"] == {"label": "yellow", "k": 10}
     assert state["rows"] == state["expect"]["yellow"] and state["rows"]

@@ -1,21 +1,41 @@
 """Jupyter widgets for exploring a :class:`~cirscope.Space`.
 
-:class:`Explorer` links a :class:`MapView` (scatter of the 2-D map), a :class:`QueryPanel`
+:class:`Explorer` links a :class:`MapView` (the 2-D map), a :class:`QueryPanel`
 (reference image, modification text, method and sliders) and a :class:`NeighborGrid`
-(the top-k thumbnails). The widget classes hold state only; the linking logic lives in
-:mod:`cirscope.widgets._controller`.
+(the top-k thumbnails); each is also a widget on its own, to lay out with ipywidgets and
+link with traitlets. The widget classes hold state; :mod:`cirscope.widgets._bindings`
+fills them from a space and :mod:`cirscope.widgets._controller` links them.
 
 Examples
 --------
 >>> import cirscope as cs
->>> from cirscope.widgets import Explorer
->>> Explorer(cs.Space(cs.datasets.shapes(300), cs.Embedder.toy()))  # doctest: +SKIP
+>>> space = cs.Space(cs.datasets.shapes(300), cs.Embedder.toy())  # doctest: +SKIP
+>>> cs.Explorer(space)                                            # doctest: +SKIP
+
+Parts on their own, linked with traitlets:
+
+>>> import ipywidgets, traitlets
+>>> panel, grid = cs.QueryPanel(space, reference=0), cs.NeighborGrid(space)  # doctest: +SKIP
+>>> traitlets.dlink((panel, "results"), (grid, "rows"))                       # doctest: +SKIP
+>>> ipywidgets.VBox([panel, grid])                                            # doctest: +SKIP
 """
 
-from cirscope.widgets._controller import ExplorerController, MapBinding
-from cirscope.widgets._explorer import Explorer, map_view
+from __future__ import annotations
+
+from typing import Any
+
+from cirscope.widgets._explorer import Explorer
 from cirscope.widgets._grid import NeighborGrid
 from cirscope.widgets._map_view import MapView
 from cirscope.widgets._query_panel import QueryPanel
 
-__all__ = ["Explorer", "ExplorerController", "MapBinding", "MapView", "NeighborGrid", "QueryPanel", "map_view"]
+__all__ = ["DiagnosticsPanel", "Explorer", "MapView", "NeighborGrid", "QueryPanel"]
+
+
+def __getattr__(name: str) -> Any:
+    # the diagnostics panel lives in its own module (imported on first use)
+    if name == "DiagnosticsPanel":
+        from cirscope.widgets._diagnostics_panel import DiagnosticsPanel
+
+        return DiagnosticsPanel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

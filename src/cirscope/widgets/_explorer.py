@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as ipw
 
-from cirscope.widgets._controller import ExplorerController, MapBinding, map_coords
+from cirscope.widgets._controller import ExplorerController
 from cirscope.widgets._grid import NeighborGrid
 from cirscope.widgets._map_view import MapView
 from cirscope.widgets._query_panel import QueryPanel
@@ -14,15 +15,37 @@ from cirscope.widgets._query_panel import QueryPanel
 if TYPE_CHECKING:  # pragma: no cover
     from cirscope._space import Space
 
-__all__ = ["Explorer", "map_view"]
+__all__ = ["Explorer"]
+
+
+def _diagnostics_widget(space: Space, diagnostics: Any) -> ipw.Widget | None:
+    """The widget for the diagnostics slot: ``True`` builds a DiagnosticsPanel, a widget is used as is."""
+    if diagnostics is None or diagnostics is False:
+        return None
+    if isinstance(diagnostics, ipw.Widget):
+        return diagnostics
+    if diagnostics is not True:
+        raise TypeError(f"diagnostics must be True, False or a widget, got {type(diagnostics).__name__}")
+    try:
+        from cirscope.widgets._diagnostics_panel import DiagnosticsPanel
+    except ModuleNotFoundError as exc:
+        if exc.name != "cirscope.widgets._diagnostics_panel":
+            raise
+        warnings.warn("This version of cirscope has no diagnostics panel; the Diagnostics tab stays empty.",
+                      stacklevel=3)
+        return ipw.HTML("Diagnostics are not available in this version of cirscope.")
+    return DiagnosticsPanel(space)
 
 
 class Explorer(ipw.VBox):
     """Explore a space: a map, a composed-query panel and the top-k grid, linked.
 
     Click a thumbnail or a map point to make it the reference, type a modification
-    ("make it blue") and press Enter, move the sliders (arrow keys work): the grid and the
-    map's highlights follow. Drag on the map to select; the grid's toggle shows the selection.
+    ("make it blue") and press Enter, move the sliders (arrow keys work on a focused
+    slider): the grid and the map's highlights follow live. Drag on the map to select
+    (box or lasso): the grid shows the selection, and its toggle flips back to the results.
+    Keyboard: Tab moves between the parts; in the grid the arrow keys move and Enter picks
+    the reference; on the map ``+``/``-`` zoom, ``0`` resets and Escape clears the selection.
 
     Parameters
     ----------
@@ -35,18 +58,23 @@ class Explorer(ipw.VBox):
         Metadata column colouring the map (default: the first with 2 to 20 values).
     reference, text, method, k
         Initial query: reference row (-1: none), modification text, composing method
-        (``"image"``, ``"text"``, ``"sum"``, ``"weimocir"``, ``"slerp"``, ``"pdv"``), results.
+        (``"image"``, ``"text"``, ``"sum"``, ``"weimocir"``, ``"slerp"``, ``"pdv"``) and the
+        number of results.
     thumb_size
         Grid thumbnail size in pixels.
     height
         Map height in pixels.
+    diagnostics
+        ``True`` adds a "Diagnostics" tab with a :class:`~cirscope.DiagnosticsPanel` of the
+        space (or pass your own widget); the rows it shows (its ``shown_rows``) appear in
+        the grid and are selected on the map.
 
     Attributes
     ----------
     map, query, grid
-        The :class:`MapView`, :class:`QueryPanel` and :class:`NeighborGrid`.
+        The linked :class:`MapView`, :class:`QueryPanel` and :class:`NeighborGrid`.
     diagnostics
-        An empty ``ipywidgets.VBox`` shown in the "Diagnostics" tab; put widgets in its ``children``.
+        The diagnostics widget (``None`` without one).
     controller
         The :class:`~cirscope.widgets._controller.ExplorerController` doing the linking.
 
@@ -55,6 +83,7 @@ class Explorer(ipw.VBox):
     >>> import cirscope as cs
     >>> space = cs.Space(cs.datasets.shapes(300, seed=0), cs.Embedder.toy())  # doctest: +SKIP
     >>> ex = cs.Explorer(space)                                               # doctest: +SKIP
+    >>> ex                                                                    # doctest: +SKIP
     >>> ex.query.reference = 0; ex.query.text = "make it blue"                # doctest: +SKIP
     >>> ex.grid.to_dataframe().head()                                         # doctest: +SKIP
     """
@@ -71,43 +100,43 @@ class Explorer(ipw.VBox):
         k: int = 20,
         thumb_size: int = 96,
         height: int = 440,
+        diagnostics: Any = False,
     ):
-        coords = map_coords(space, map)
-        self.map = MapView(height=height, color_by=color_by or "")
-        self.query = QueryPanel(reference=reference, text=text, method=method, k=k)
-        self.grid = NeighborGrid(thumb_size=thumb_size)
-        self.diagnostics = ipw.VBox([ipw.HTML("<i>Diagnostics appear here.</i>")])
-        self.controller = ExplorerController(space, self.map, self.query, self.grid, coords=coords)
+        self.controller: ExplorerController | None = None
+        self.diagnostics = _diagnostics_widget(space, diagnostics)
+        self.map = MapView(space, map=map, color_by=color_by, height=height)
+        self.query = QueryPanel(space, reference=reference, text=text, method=method, k=k)
+        self.grid = NeighborGrid(space, thumb_size=thumb_size, max_height=2 * thumb_size + 120)
+        self.controller = ExplorerController(space, self.map, self.query, self.grid, diagnostics=self.diagnostics)
         self.map.layout = ipw.Layout(flex="3 1 0%", min_width="320px")
-        self.query.layout = ipw.Layout(flex="2 1 0%", min_width="280px")
+        self.query.layout = ipw.Layout(flex="2 1 0%", min_width="300px")
         top = ipw.HBox([self.map, self.query], layout=ipw.Layout(width="100%", align_items="stretch"))
         main = ipw.VBox([top, self.grid], layout=ipw.Layout(width="100%"))
-        self.tabs = ipw.Tab(children=[main, self.diagnostics])
-        self.tabs.set_title(0, "Explore")
-        self.tabs.set_title(1, "Diagnostics")
-        super().__init__([self.tabs], layout=ipw.Layout(width="100%"))
+        if self.diagnostics is None:
+            self.tabs = None
+            children = [main]
+        else:
+            self.tabs = ipw.Tab(children=[main, self.diagnostics])
+            self.tabs.set_title(0, "Explore")
+            self.tabs.set_title(1, "Diagnostics")
+            children = [self.tabs]
+        super().__init__(children, layout=ipw.Layout(width="100%"))
         self.add_class("cirscope-explorer")
 
     @property
     def space(self) -> Space:
-        return self.controller.space
+        """The explored :class:`~cirscope.Space`."""
+        return self.map.binding.space  # type: ignore[union-attr]
 
     def close(self) -> None:
-        """Unlink and close every part."""
-        self.controller.close()
-        for part in (self.map, self.query, self.grid):
-            part.close()
+        """Unlink and close every part (calling it again does nothing)."""
+        controller = self.__dict__.get("controller")
+        if controller is not None:
+            controller.close()
+        for name in ("map", "query", "grid"):
+            part = self.__dict__.get(name)
+            if part is not None:
+                if part.binding is not None:
+                    part.binding.close()
+                part.close()
         super().close()
-
-
-def map_view(space: Space, *, map: Any = "auto", color_by: str | None = None, height: int = 440) -> MapView:
-    """A stand-alone :class:`MapView` of ``space``, recoloured and with hover cards.
-
-    Examples
-    --------
-    >>> view = map_view(space, map="pca", color_by="color")  # doctest: +SKIP
-    >>> view.selected                                         # doctest: +SKIP  (rows after a drag)
-    """
-    view = MapView(coords=map_coords(space, map), color_by=color_by or "", height=height)
-    view._binding = MapBinding(view, space)  # kept alive with the view
-    return view

@@ -1,4 +1,9 @@
-"""Plain computations behind the map widget: 2-D coordinates, point colours, query placement."""
+"""Plain computations behind the widgets: map coordinates, point colours, metadata as text.
+
+The 2-D maps themselves come from :meth:`cirscope.Space.map` (:mod:`cirscope._map`); this
+module picks which one, colours points by a metadata column and turns metadata rows into
+the strings shown on hover cards.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,15 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "AUTO_UMAP_LIMIT",
     "CATEGORICAL",
     "MISSING",
     "SEQUENTIAL",
+    "MetadataText",
+    "color_columns",
     "color_encoding",
-    "pca_coords",
-    "place_query",
-    "row_metadata",
+    "default_color_column",
+    "map_coords",
 ]
 
 # a 20-colour qualitative palette (hand-picked for contrast on white)
@@ -35,29 +42,71 @@ _NAMED = {
 }  # fmt: skip
 
 
-def pca_coords(embeddings: np.ndarray) -> np.ndarray:
-    """The first two principal components of ``embeddings`` (``(N, D)`` -> ``(N, 2)`` float32).
+AUTO_UMAP_LIMIT = 20_000
+_MAX_TEXT_VALUES = 100
 
-    Uses the ``D x D`` covariance, so it is fast for many rows; the sign of each axis is
-    fixed (largest absolute loading positive) so that the map does not flip between runs.
+
+def map_coords(space: Any, method: Any = "auto") -> np.ndarray:
+    """The map coordinates of ``space``: ``"umap"``, ``"pca"``, ``"auto"`` or an ``(N, 2)`` array.
+
+    ``"auto"`` is UMAP up to :data:`AUTO_UMAP_LIMIT` images and PCA above (UMAP of
+    100,000 images takes minutes). Both come from :meth:`cirscope.Space.map`, which caches
+    them on disk.
 
     Examples
     --------
-    >>> x = np.array([[0.0, 0.0], [1.0, 0.1], [2.0, 0.0], [3.0, 0.1]])
-    >>> pca_coords(x)[:, 0].round(2).tolist()
-    [-1.5, -0.5, 0.5, 1.5]
+    >>> map_coords(space, "pca").shape  # doctest: +SKIP
+    (300, 2)
     """
-    x = np.asarray(embeddings, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] == 0:
-        raise ValueError(f"PCA needs a non-empty (N, D) array, got shape {x.shape}")
-    x = x - x.mean(axis=0)
-    if x.shape[1] < 2:
-        x = np.hstack([x, np.zeros((x.shape[0], 2 - x.shape[1]))])
-    vals, vecs = np.linalg.eigh(x.T @ x)
-    comps = vecs[:, np.argsort(vals)[::-1][:2]]
-    signs = np.sign(comps[np.abs(comps).argmax(axis=0), range(2)])
-    comps = comps * np.where(signs == 0, 1.0, signs)
-    return (x @ comps).astype(np.float32)
+    n = len(space)
+    if not isinstance(method, str):
+        arr = np.asarray(method, dtype=np.float32)
+        if arr.shape != (n, 2):
+            raise ValueError(f"map coordinates must have shape ({n}, 2), one row per image; got {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("map coordinates contain NaN or infinite values")
+        return arr
+    if method not in ("auto", "umap", "pca"):
+        raise ValueError(f"Unknown map {method!r}; use 'umap', 'pca', 'auto' or pass an (N, 2) array of coordinates")
+    if method == "auto":
+        method = "umap" if n <= AUTO_UMAP_LIMIT else "pca"
+    return np.asarray(space.map(method), dtype=np.float32)
+
+
+def color_columns(metadata: pd.DataFrame) -> list[str]:
+    """Columns worth colouring by: numeric ones and text ones with 2 to 100 repeating values.
+
+    Examples
+    --------
+    >>> color_columns(pd.DataFrame({"id": ["a", "b", "c", "d"], "k": ["x", "x", "y", "y"], "u": list("pqrs")}))
+    ['k']
+    """
+    out = []
+    for name in metadata.columns:
+        if name == "id":
+            continue
+        col = metadata[name]
+        distinct = col.nunique(dropna=True)
+        if distinct < 2:
+            continue
+        numeric = pd.api.types.is_numeric_dtype(col)
+        if numeric or (distinct <= _MAX_TEXT_VALUES and distinct <= len(col) / 2):
+            out.append(str(name))
+    return out
+
+
+def default_color_column(metadata: pd.DataFrame) -> str:
+    """The first column with 2 to 20 distinct values ("" when there is none).
+
+    Examples
+    --------
+    >>> default_color_column(pd.DataFrame({"id": list("abcd"), "shape": ["star", "circle"] * 2}))
+    'shape'
+    """
+    for name in color_columns(metadata):
+        if 2 <= metadata[name].nunique(dropna=True) <= 20:
+            return name
+    return ""
 
 
 def _hex_to_rgb(color: str) -> tuple[int, int, int]:
@@ -113,7 +162,8 @@ def color_encoding(values: pd.Series | np.ndarray | None, max_categories: int = 
     keep = list(counts.index[: max_categories - 1]) if len(counts) > max_categories else list(counts.index)
     named = all(str(lab).lower() in _NAMED for lab in keep)
     legend = []
-    codes = pd.Categorical(labels, categories=keep).codes
+    position = {lab: i for i, lab in enumerate(keep)}
+    codes = labels.map(position).fillna(-1).to_numpy(dtype=np.int64)
     for i, lab in enumerate(keep):
         color = _NAMED[str(lab).lower()] if named else CATEGORICAL[i % len(CATEGORICAL)]
         rgb[codes == i] = _hex_to_rgb(color)
@@ -127,46 +177,35 @@ def color_encoding(values: pd.Series | np.ndarray | None, max_categories: int = 
     return {"rgb": rgb, "mode": "categorical", "legend": legend, "colorbar": {}}
 
 
-def place_query(
-    coords: np.ndarray, rows: np.ndarray, scores: np.ndarray, neighbors: int = 10, temperature: float = 0.05
-) -> tuple[float, float] | None:
-    """Where a query falls on the map: the weighted mean of its nearest neighbours' coordinates.
+class MetadataText:
+    """Metadata rows as short strings (hover cards), from numpy columns made once.
 
-    The weights are a softmax of the cosine scores of the best ``neighbors`` results,
-    ``w_i = exp((s_i - s_max) / temperature)``, so near-ties share the position and a clear
-    winner dominates. Returns ``None`` when there are no results.
+    Missing values become ``""``, floats keep 4 significant digits, long texts are cut at
+    200 characters. Making the columns once keeps a lookup of 20 rows fast on 100,000-row
+    galleries (pandas row selection and Arrow-backed strings cost milliseconds per call).
 
     Examples
     --------
-    >>> xy = np.array([[0.0, 0.0], [2.0, 0.0], [9.0, 9.0]])
-    >>> place_query(xy, np.array([0, 1]), np.array([0.5, 0.5]))
-    (1.0, 0.0)
-    """
-    rows = np.asarray(rows, dtype=np.int64)[:neighbors]
-    if rows.size == 0:
-        return None
-    s = np.asarray(scores, dtype=np.float64)[: rows.size]
-    w = np.exp((s - s.max()) / temperature)
-    xy = (np.asarray(coords, dtype=np.float64)[rows] * w[:, None]).sum(axis=0) / w.sum()
-    return float(xy[0]), float(xy[1])
-
-
-def row_metadata(metadata: pd.DataFrame, rows: np.ndarray | list[int], skip: tuple[str, ...] = ()) -> list[dict[str, str]]:
-    """Metadata of ``rows`` as lists of strings (for hover cards); missing values become "".
-
-    Examples
-    --------
-    >>> row_metadata(pd.DataFrame({"id": ["a", "b"], "n": [1.5, None]}), [1])
+    >>> text = MetadataText(pd.DataFrame({"id": ["a", "b"], "n": [1.5, None]}))
+    >>> text.rows([1])
     [{'id': 'b', 'n': ''}]
     """
-    part = metadata.iloc[np.asarray(rows, dtype=np.int64)]
-    part = part[[c for c in part.columns if c not in skip]]
-    out = []
-    for rec in part.to_dict(orient="records"):
-        out.append({str(k): ("" if v is None or (isinstance(v, float) and np.isnan(v)) else _short(v)) for k, v in rec.items()})
-    return out
+
+    def __init__(self, metadata: pd.DataFrame, skip: tuple[str, ...] = ()):
+        self.columns = {str(c): metadata[c].to_numpy() for c in metadata.columns if c not in skip}
+
+    def rows(self, rows: np.ndarray | list[int]) -> list[dict[str, str]]:
+        """One ``{column: text}`` dict per row."""
+        idx = np.asarray(rows, dtype=np.int64)
+        picked = {name: values[idx] for name, values in self.columns.items()}
+        return [{name: _text(values[i]) for name, values in picked.items()} for i in range(idx.size)]
 
 
-def _short(value: Any, limit: int = 200) -> str:
-    text = value if isinstance(value, str) else (f"{value:.4g}" if isinstance(value, float) else str(value))
+def _text(value: Any, limit: int = 200) -> str:
+    if value is None or (not isinstance(value, str) and bool(np.ndim(value) == 0 and pd.isna(value))):
+        return ""
+    if isinstance(value, (float, np.floating)):
+        text = f"{float(value):.4g}"
+    else:
+        text = str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"

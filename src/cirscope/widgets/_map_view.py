@@ -2,67 +2,115 @@
 
 from __future__ import annotations
 
-import anywidget
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import traitlets as t
 
+from cirscope.widgets._base import ClickEvents, WidgetBase
 from cirscope.widgets._codec import Array, RowList
 from cirscope.widgets._static import static_file
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cirscope._space import Space
 
 __all__ = ["MapView"]
 
 
-class MapView(anywidget.AnyWidget):
-    """A scatter of 2-D coordinates with colours, highlights, hover cards and box/lasso selection.
+class MapView(WidgetBase, ClickEvents):
+    """The gallery's 2-D map (UMAP or PCA): colours, hover cards, box/lasso selection, query highlights.
 
-    The widget only holds state; :func:`cirscope.widgets.map_view` (or the
-    :class:`~cirscope.widgets.Explorer`) fills it from a space and keeps it up to date.
-    Drag to select (box or lasso, see ``select_mode``), wheel to zoom, double-click to
-    reset the view, Escape to clear the selection; a click on a point sends a ``click``
-    message.
+    Drag to select (box or lasso, see ``select_mode``; Shift adds to the selection), wheel
+    to zoom, double-click or ``0`` to reset the view, Escape to clear the selection. A click
+    on a point sets :attr:`clicked` and calls the :meth:`on_click` callbacks (the
+    :class:`Explorer` makes it the reference). Points are drawn on a 2-D canvas straight
+    into a pixel buffer, which stays interactive at 100,000 points without a GPU.
+
+    Parameters
+    ----------
+    space
+        A :class:`~cirscope.Space`: fills the coordinates, colours and hover cards. Leave it
+        out to drive the widget yourself (set ``coords``, ``colors``...).
+    map
+        ``"auto"`` (UMAP up to 20,000 images, else PCA), ``"umap"``, ``"pca"`` or an
+        ``(N, 2)`` array. Maps are computed by :meth:`cirscope.Space.map` (cached on disk).
+    color_by
+        The metadata column colouring the points (default: the first with 2 to 20 values);
+        categories get a legend, numbers a colour bar. Change it live with ``view.color_by``.
+    **traits
+        Any trait below, e.g. ``height=500``.
 
     Attributes
     ----------
     coords : (N, 2) float32
-        Point positions (any units; the view fits them).
+        Point positions (the view fits them).
     colors : (N, 3) uint8
-        Per-point RGB; ``legend`` / ``colorbar`` describe them, ``color_by`` names the column.
-    highlighted : (k,) int32
-        Rows to emphasise (the current top-k, best first).
-    query_point : list of float
-        ``[x, y]`` where the current query falls, or ``[]``.
-    reference : int
-        The reference row (-1: none).
+        Per-point RGB; ``legend`` / ``colorbar`` describe them.
     selected : list of int
-        Rows inside the last box/lasso selection (set from the browser; settable from Python).
-    hovered : int
-        The row under the pointer (-1: none); ``hover_image``/``hover_meta`` describe ``hover_row``.
+        Rows inside the last box/lasso selection (set from the browser; settable from Python);
+        :attr:`selected_ids` gives their gallery ids.
+    highlighted : (k,) int32
+        Rows to emphasise, best first (the current top-k).
+    query_point : list of float
+        ``[x, y]`` where the current query falls on the map, or ``[]``.
+    reference : int
+        The reference row, outlined (-1: none).
+    clicked : int
+        The last clicked row.
 
     Examples
     --------
-    >>> view = MapView(coords=np.zeros((3, 2)))
-    >>> view.coords.dtype, view.selected
-    (dtype('float32'), [])
+    >>> import cirscope as cs
+    >>> view = cs.MapView(space, map="pca", color_by="color")  # doctest: +SKIP
+    >>> view                                                   # doctest: +SKIP
+    >>> view.selected                                          # doctest: +SKIP  (after a drag)
+    [12, 40, 41]
+    >>> MapView(coords=np.zeros((3, 2))).coords.dtype
+    dtype('float32')
     """
 
     _esm = static_file("map_view.js")
-    _css = static_file("cirscope.css")
 
     coords = Array(np.float32, ndim=2, width=2).tag(sync=True)
     colors = Array(np.uint8, ndim=2, width=3).tag(sync=True)
-    color_by = t.Unicode("").tag(sync=True)
-    color_columns = t.List(t.Unicode()).tag(sync=True)
-    legend = t.List(t.Dict()).tag(sync=True)
-    colorbar = t.Dict().tag(sync=True)
+    color_by = t.Unicode("", help="The metadata column the colours show").tag(sync=True)
+    color_columns = t.List(t.Unicode(), help="Columns offered in the colour menu").tag(sync=True)
+    legend = t.List(t.Dict(), help="Categorical legend: [{label, color, count}]").tag(sync=True)
+    colorbar = t.Dict(help="Continuous colour bar: {min, max, stops}").tag(sync=True)
     highlighted = Array(np.int32, ndim=1).tag(sync=True)
     query_point = t.List(t.Float(), maxlen=2).tag(sync=True)
-    reference = t.Int(-1).tag(sync=True)
+    reference = t.Int(-1, min=-1).tag(sync=True)
     selected = RowList().tag(sync=True)
     select_mode = t.Enum(["box", "lasso", "pan"], default_value="box").tag(sync=True)
-    hovered = t.Int(-1).tag(sync=True)
-    hover_row = t.Int(-1).tag(sync=True)
+    hovered = t.Int(-1, help="The row under the pointer (set from the browser)").tag(sync=True)
+    hover_row = t.Int(-1, help="The row hover_image and hover_meta describe").tag(sync=True)
     hover_image = t.Bytes(b"").tag(sync=True)
     hover_meta = t.Dict().tag(sync=True)
-    point_size = t.Float(0.0, min=0.0).tag(sync=True)
+    point_size = t.Float(0.0, min=0.0, help="Point radius in px (0: by the number of points)").tag(sync=True)
     height = t.Int(440, min=120).tag(sync=True)
     title = t.Unicode("").tag(sync=True)
+
+    def __init__(self, space: Space | None = None, *, map: Any = "auto", color_by: str | None = None, **traits: Any):
+        super().__init__(**traits)
+        self._click_dispatcher()
+        self.binding = None
+        if space is not None:
+            from cirscope.widgets._bindings import MapBinding
+
+            self.binding = MapBinding(self, space, map=map, color_by=color_by)
+        elif color_by is not None:
+            self.color_by = color_by
+
+    @property
+    def selected_ids(self) -> list[str]:
+        """The gallery ids of :attr:`selected` (needs a space).
+
+        Examples
+        --------
+        >>> view.selected_ids  # doctest: +SKIP
+        ['shape-0-00012', 'shape-0-00040']
+        """
+        if self.binding is None:
+            raise RuntimeError("This map has no space to look ids up in: create it as MapView(space)")
+        ids = self.binding.space.gallery.ids
+        return [str(ids[r]) for r in self.selected]

@@ -1,0 +1,260 @@
+// cirscope NeighborGrid: thumbnails with rank, score and a metadata card; click (or Enter) picks one.
+//
+// Thumbnails arrive as binary buffers (DataView) and are shown through Blob URLs; every
+// text (ids, metadata, captions) is inserted with textContent, never parsed as HTML.
+// Arrays come from Python as {dtype, shape, data: DataView} (see cirscope/widgets/_codec.py).
+
+// codec:begin
+const ARRAY_TYPES = {
+  float32: Float32Array, int32: Int32Array, uint32: Uint32Array, int16: Int16Array,
+  uint16: Uint16Array, int8: Int8Array, uint8: Uint8Array,
+};
+
+/** Decode a {dtype, shape, data} message into {data: TypedArray, shape}; null stays null. */
+function decodeArray(msg) {
+  if (!msg || !msg.data) return null;
+  const Type = ARRAY_TYPES[msg.dtype];
+  if (!Type) throw new Error(`cirscope: unsupported array dtype ${msg.dtype}`);
+  const view = msg.data;
+  const copy = view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength);
+  return { data: new Type(copy), shape: msg.shape };
+}
+
+/** Encode a typed array as a {dtype, shape, data} message. */
+function encodeArray(typed, shape) {
+  const dtype = Object.keys(ARRAY_TYPES).find((k) => typed instanceof ARRAY_TYPES[k]);
+  return { dtype, shape: shape || [typed.length], data: new DataView(typed.buffer, typed.byteOffset, typed.byteLength) };
+}
+// codec:end
+
+// thumbs:begin
+/** A Blob URL for image bytes (a DataView), typed by its magic number; null for empty input. */
+function imageURL(view) {
+  if (!view || view.byteLength === 0) return null;
+  const b0 = view.getUint8(0);
+  const type = b0 === 0x89 ? "image/png" : b0 === 0xff ? "image/jpeg" : b0 === 0x52 ? "image/webp" : "image/gif";
+  return URL.createObjectURL(new Blob([view], { type }));
+}
+
+/** Fill `dl` with key/value rows using textContent only (metadata is never parsed as HTML). */
+function fillMetadata(dl, meta) {
+  dl.replaceChildren();
+  for (const [key, value] of Object.entries(meta || {})) {
+    const dt = document.createElement("dt");
+    dt.textContent = key;
+    const dd = document.createElement("dd");
+    dd.textContent = String(value);
+    dl.append(dt, dd);
+  }
+}
+// thumbs:end
+
+const DECODE_WAIT_MS = 50; // swap in new cells once their images are decoded (or after this)
+
+function h(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function render({ model, el }) {
+  const root = h("div", "cirscope cirscope-grid");
+  const head = h("div", "cs-toolbar");
+  const toggle = h("span", "cs-toggle");
+  toggle.setAttribute("role", "group");
+  toggle.setAttribute("aria-label", "what the grid shows");
+  const showResults = h("button", null, "Results");
+  showResults.type = "button";
+  showResults.dataset.mode = "query";
+  const showSelection = h("button");
+  showSelection.type = "button";
+  showSelection.dataset.mode = "selection";
+  toggle.append(showResults, showSelection);
+  const title = h("span", "cs-label");
+  const hint = h("span", "cs-muted", "click or Enter: make it the reference");
+  head.append(toggle, title, hint);
+  const wrap = h("div", "cs-wrap");
+  const cells = h("div", "cs-cells");
+  cells.setAttribute("role", "list");
+  const card = h("div", "cs-card");
+  const cardTitle = h("div", "cs-card-title");
+  const cardMeta = h("dl");
+  card.append(cardTitle, cardMeta);
+  const empty = h("div", "cs-muted cs-empty", "No images to show.");
+  wrap.append(cells, empty);
+  root.append(head, wrap, card);
+  el.append(root);
+
+  let token = 0;
+  let focusIndex = 0;
+
+  function renderToolbar() {
+    const mode = model.get("mode");
+    root.dataset.mode = mode;
+    toggle.style.display = model.get("show_toggle") ? "" : "none";
+    const n = model.get("n_selected");
+    showSelection.textContent = `${model.get("selection_label")} (${n.toLocaleString()})`;
+    showSelection.disabled = n === 0 && mode !== "selection";
+    for (const b of [showResults, showSelection]) b.setAttribute("aria-pressed", String(b.dataset.mode === mode));
+    title.textContent = model.get("title");
+    root.style.setProperty("--cs-thumb", `${model.get("thumb_size")}px`);
+    const maxHeight = model.get("max_height");
+    wrap.style.maxHeight = maxHeight > 0 ? `${maxHeight}px` : "";
+    wrap.style.overflowY = maxHeight > 0 ? "auto" : "";
+  }
+
+  // cells are kept per row (and thumbnail size) and reused: moving a slider mostly re-orders
+  // the same images, which then need no new decoding
+  let cache = new Map();
+
+  function makeCell(url, id) {
+    const cell = h("button", "cs-cell");
+    cell.type = "button";
+    cell.setAttribute("role", "listitem");
+    const img = h("img");
+    img.alt = id;
+    img.draggable = false;
+    if (url) img.src = url;
+    cell._rank = h("span", "cs-rank");
+    cell._scoreText = h("span", "cs-score");
+    cell.append(img, cell._rank, cell._scoreText, h("span", "cs-id", id));
+    return cell;
+  }
+
+  function fillCell(cell, i, row, id, score, meta) {
+    cell.dataset.row = String(row);
+    cell.dataset.id = id;
+    cell.dataset.rank = String(i + 1);
+    cell.dataset.index = String(i);
+    cell.tabIndex = i === focusIndex ? 0 : -1;
+    cell.setAttribute("aria-label", score === null ? id : `rank ${i + 1}: ${id}, score ${score.toFixed(3)}`);
+    cell._rank.textContent = `#${i + 1}`;
+    cell._rank.style.display = score === null ? "none" : "";
+    cell._scoreText.textContent = score === null ? "" : score.toFixed(3);
+    cell._scoreText.style.display = score === null ? "none" : "";
+    cell.classList.toggle("cs-is-ref", row === model.get("reference"));
+    cell._meta = meta;
+    cell._score = score;
+  }
+
+  async function renderCells() {
+    const mine = ++token;
+    root.dataset.rendering = "true";
+    const rowsArr = decodeArray(model.get("rows"));
+    const rows = rowsArr ? rowsArr.data : new Int32Array(0);
+    const ids = model.get("ids") || [];
+    const thumbs = model.get("thumbnails") || [];
+    const meta = model.get("metadata") || [];
+    const sc = decodeArray(model.get("scores"));
+    const scores = sc && sc.data.length === rows.length ? sc.data : null;
+    const size = model.get("thumb_size");
+    const next = new Map();
+    const fresh = [];
+    const built = [];
+    if (focusIndex >= rows.length) focusIndex = 0;
+    for (let i = 0; i < rows.length; i++) {
+      const key = `${rows[i]}:${size}`;
+      const id = String(ids[i] ?? rows[i]);
+      let entry = next.has(key) ? null : cache.get(key);
+      if (!entry) {
+        const url = imageURL(thumbs[i]);
+        entry = { url, cell: makeCell(url, id) };
+        fresh.push(entry);
+      }
+      fillCell(entry.cell, i, rows[i], id, scores ? scores[i] : null, meta[i]);
+      if (!next.has(key)) next.set(key, entry);
+      built.push(entry.cell);
+    }
+    // wait (briefly) for new images to decode so the grid swaps in one piece, without flicker
+    const decodes = fresh.filter((e) => e.url).map((e) => e.cell.querySelector("img").decode().catch(() => null));
+    if (decodes.length) await Promise.race([Promise.all(decodes), new Promise((r) => setTimeout(r, DECODE_WAIT_MS))]);
+    if (mine !== token) {
+      fresh.forEach((e) => e.url && URL.revokeObjectURL(e.url));
+      return;
+    }
+    const hadFocus = cells.contains(document.activeElement);
+    cells.replaceChildren(...built);
+    for (const [key, entry] of cache) if (next.get(key) !== entry && entry.url) URL.revokeObjectURL(entry.url);
+    cache = next;
+    empty.style.display = rows.length ? "none" : "";
+    hideCard();
+    if (hadFocus && built.length) built[focusIndex].focus({ preventScroll: true });
+    root.dataset.count = String(rows.length);
+    root.dataset.version = String(model.get("version"));
+    root.dataset.rendering = "false";
+  }
+
+  function markReference() {
+    const ref = model.get("reference");
+    for (const c of cells.children) c.classList.toggle("cs-is-ref", Number(c.dataset.row) === ref);
+  }
+
+  // ------------------------------------------------------------------ hover card
+  function showCard(cell) {
+    cardTitle.textContent = cell._score === null ? cell.dataset.id : `${cell.dataset.id} · score ${cell._score.toFixed(4)}`;
+    fillMetadata(cardMeta, cell._meta);
+    card.style.display = "block";
+    const W = root.clientWidth;
+    const x = wrap.offsetLeft + cell.offsetLeft, y = wrap.offsetTop + cell.offsetTop - wrap.scrollTop;
+    const cw = card.offsetWidth;
+    const left = x + cell.offsetWidth + 6 + cw > W ? Math.max(0, x - cw - 6) : x + cell.offsetWidth + 6;
+    card.style.left = `${left}px`;
+    card.style.top = `${y}px`;
+  }
+  function hideCard() { card.style.display = "none"; }
+
+  // ------------------------------------------------------------------ events
+  function cellOf(ev) {
+    const c = ev.target.closest ? ev.target.closest(".cs-cell") : null;
+    return c && cells.contains(c) ? c : null;
+  }
+  cells.addEventListener("click", (ev) => {
+    const c = cellOf(ev);
+    if (!c) return;
+    focusIndex = Number(c.dataset.index);
+    model.send({ event: "click", row: Number(c.dataset.row) });
+  });
+  cells.addEventListener("mouseover", (ev) => { const c = cellOf(ev); if (c) showCard(c); });
+  cells.addEventListener("mouseleave", hideCard);
+  cells.addEventListener("focusin", (ev) => { const c = cellOf(ev); if (c) showCard(c); });
+  cells.addEventListener("focusout", hideCard);
+  cells.addEventListener("keydown", (ev) => {
+    const c = cellOf(ev);
+    if (!c) return;
+    const list = [...cells.children];
+    const i = list.indexOf(c);
+    const perRow = Math.max(1, list.filter((x) => x.offsetTop === list[0].offsetTop).length);
+    const step = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: perRow, ArrowUp: -perRow, Home: -i, End: list.length - 1 - i }[ev.key];
+    if (step === undefined) return;
+    const j = Math.min(Math.max(i + step, 0), list.length - 1);
+    ev.preventDefault();
+    list[i].tabIndex = -1;
+    list[j].tabIndex = 0;
+    focusIndex = j;
+    list[j].focus();
+  });
+  for (const b of [showResults, showSelection]) {
+    b.addEventListener("click", () => { model.set("mode", b.dataset.mode); model.save_changes(); });
+  }
+
+  const handlers = {
+    "change:version": renderCells,
+    "change:reference": markReference,
+    "change:mode change:show_toggle change:n_selected change:selection_label change:title change:thumb_size change:max_height": renderToolbar,
+  };
+  const each = (fn) => Object.entries(handlers).forEach(([evs, cb]) => evs.split(" ").forEach((ev) => fn(ev, cb)));
+  each((ev, cb) => model.on(ev, cb));
+  renderToolbar();
+  renderCells();
+  root.dataset.ready = "true";
+
+  return () => {
+    each((ev, cb) => model.off(ev, cb));
+    token++;
+    for (const entry of cache.values()) if (entry.url) URL.revokeObjectURL(entry.url);
+    root.remove();
+  };
+}
+
+export default { render };

@@ -1,0 +1,299 @@
+// cirscope QueryPanel: reference image, modification text, method, sliders, the texts used.
+//
+// Slider moves are sent live, but at most one request is in flight: while Python searches,
+// later positions are merged and sent when it answers (the `served` trait), so dragging a
+// slider never queues up stale searches. Texts are always inserted with textContent.
+
+// thumbs:begin
+/** A Blob URL for image bytes (a DataView), typed by its magic number; null for empty input. */
+function imageURL(view) {
+  if (!view || view.byteLength === 0) return null;
+  const b0 = view.getUint8(0);
+  const type = b0 === 0x89 ? "image/png" : b0 === 0xff ? "image/jpeg" : b0 === 0x52 ? "image/webp" : "image/gif";
+  return URL.createObjectURL(new Blob([view], { type }));
+}
+
+/** Fill `dl` with key/value rows using textContent only (metadata is never parsed as HTML). */
+function fillMetadata(dl, meta) {
+  dl.replaceChildren();
+  for (const [key, value] of Object.entries(meta || {})) {
+    const dt = document.createElement("dt");
+    dt.textContent = key;
+    const dd = document.createElement("dd");
+    dd.textContent = String(value);
+    dl.append(dt, dd);
+  }
+}
+// thumbs:end
+
+const ACK_TIMEOUT_MS = 3000; // send anyway if Python has not answered by then
+const PARAM_LABELS = { alpha_t: "α text", alpha_i: "α image", beta: "β fusion", a: "weight a" };
+
+function h(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function render({ model, el }) {
+  const root = h("div", "cirscope cirscope-query");
+
+  // reference
+  const ref = h("div", "cs-ref");
+  const refImg = h("img");
+  refImg.alt = "reference image";
+  const refInfo = h("div", "cs-ref-info");
+  const refLabel = h("div", "cs-label", "Reference");
+  const refId = h("div", "cs-ref-id");
+  const refCaption = h("div", "cs-muted cs-ref-caption");
+  const refClear = h("button", null, "Clear");
+  refClear.type = "button";
+  refClear.title = "no reference: search by text only";
+  refInfo.append(refLabel, refId, refCaption, refClear);
+  ref.append(refImg, refInfo);
+
+  // modification text
+  const textRow = h("div", "cs-row");
+  const textLabel = h("label", "cs-label", "Modification");
+  const textInput = h("input");
+  textInput.type = "text";
+  textInput.placeholder = "e.g. make it blue (Enter to search)";
+  textInput.dataset.role = "text";
+  textInput.setAttribute("aria-label", "modification text");
+  const runButton = h("button", null, "Search");
+  runButton.type = "button";
+  textRow.append(textLabel, textInput, runButton);
+
+  // method and k
+  const methodRow = h("div", "cs-row");
+  const methodLabel = h("label", "cs-label", "Method");
+  const methodSelect = h("select");
+  methodSelect.dataset.role = "method";
+  methodSelect.setAttribute("aria-label", "composing method");
+  const kLabel = h("label", "cs-muted", "k");
+  const kInput = h("input");
+  kInput.type = "number";
+  kInput.min = "1";
+  kInput.max = "500";
+  kInput.dataset.role = "k";
+  kInput.setAttribute("aria-label", "number of results");
+  methodRow.append(methodLabel, methodSelect, kLabel, kInput);
+  const formula = h("div", "cs-muted cs-formula");
+
+  // sliders, one per parameter name (shown when the method has it)
+  const sliderBox = h("div", "cs-sliders");
+  const sliders = {};
+
+  // texts used
+  const texts = h("div", "cs-texts");
+  const textFields = {};
+  for (const [name, label] of [["reference_text", "Reference text"], ["composed_text", "Composed text"]]) {
+    const row = h("div", "cs-row");
+    const lab = h("label", "cs-muted cs-text-label", label);
+    const input = h("input");
+    input.type = "text";
+    input.dataset.role = name;
+    input.setAttribute("aria-label", `${label.toLowerCase()} (Enter to use an edited text)`);
+    const source = h("span", "cs-source");
+    const auto = h("button", null, "auto");
+    auto.type = "button";
+    auto.title = "go back to the automatic text";
+    row.append(lab, input, source, auto);
+    texts.append(row);
+    textFields[name] = { input, source, auto };
+  }
+
+  const status = h("div", "cs-muted cs-status");
+  status.dataset.role = "status";
+  status.setAttribute("aria-live", "polite");
+  const error = h("div", "cs-error");
+  error.dataset.role = "error";
+  root.append(ref, textRow, methodRow, formula, sliderBox, texts, status, error);
+  el.append(root);
+
+  // ------------------------------------------------------------------ requests
+  let pending = null;
+  let inflight = false;
+  let timer = 0;
+  function send(changes) {
+    pending = { ...(pending || {}), ...changes };
+    if (!inflight) flush();
+  }
+  function flush() {
+    if (!pending) return;
+    for (const [key, value] of Object.entries(pending)) model.set(key, value);
+    pending = null;
+    model.set("request", model.get("request") + 1);
+    model.save_changes();
+    inflight = true;
+    root.dataset.busy = "true";
+    clearTimeout(timer);
+    timer = setTimeout(() => { inflight = false; flush(); }, ACK_TIMEOUT_MS);
+  }
+  function onServed() {
+    if (model.get("served") < model.get("request")) return;
+    inflight = false;
+    clearTimeout(timer);
+    root.dataset.busy = "false";
+    flush();
+  }
+
+  // ------------------------------------------------------------------ rendering
+  let refURL = null;
+  function renderReference() {
+    const row = model.get("reference");
+    root.dataset.reference = String(row);
+    if (refURL) URL.revokeObjectURL(refURL);
+    refURL = imageURL(model.get("reference_thumbnail"));
+    refImg.style.visibility = refURL ? "visible" : "hidden";
+    if (refURL) refImg.src = refURL;
+    refId.textContent = row >= 0 ? `${model.get("reference_id")} (row ${row})` : "none: click an image in the grid or on the map";
+    refCaption.textContent = model.get("reference_caption");
+    refClear.disabled = row < 0;
+  }
+  function currentMethod() {
+    return (model.get("methods") || []).find((m) => m.name === model.get("method")) || { params: [], formula: "", paper: "" };
+  }
+  function buildSliders() {
+    sliderBox.replaceChildren();
+    for (const key of Object.keys(sliders)) delete sliders[key];
+    for (const m of model.get("methods") || []) {
+      for (const p of m.params) {
+        if (sliders[p.name]) continue;
+        const row = h("div", "cs-slider");
+        row.dataset.param = p.name;
+        const id = `cs-${p.name}-${Math.random().toString(36).slice(2, 8)}`;
+        const lab = h("label", null, PARAM_LABELS[p.name] || p.name);
+        lab.htmlFor = id;
+        lab.title = p.doc;
+        const input = h("input");
+        input.type = "range";
+        input.id = id;
+        input.min = String(p.min);
+        input.max = String(p.max);
+        input.step = String(p.step);
+        input.dataset.param = p.name;
+        input.title = p.doc;
+        const out = h("output");
+        input.addEventListener("input", () => {
+          out.textContent = Number(input.value).toFixed(2);
+          send({ [p.name]: Number(input.value) });
+        });
+        row.append(lab, input, out);
+        sliderBox.append(row);
+        sliders[p.name] = { row, input, out };
+      }
+    }
+  }
+  function renderSliders() {
+    const params = new Set(currentMethod().params.map((p) => p.name));
+    for (const [name, s] of Object.entries(sliders)) {
+      s.row.style.display = params.has(name) ? "" : "none";
+      const value = model.get(name);
+      if (document.activeElement !== s.input || !pending) {
+        if (Number(s.input.value) !== value) s.input.value = String(value);
+      }
+      s.out.textContent = Number(value).toFixed(2);
+    }
+    sliderBox.style.display = params.size ? "" : "none";
+  }
+  function renderMethods() {
+    methodSelect.replaceChildren();
+    for (const m of model.get("methods") || []) {
+      const o = h("option", null, m.title);
+      o.value = m.name;
+      methodSelect.append(o);
+    }
+    methodSelect.value = model.get("method");
+    const m = currentMethod();
+    formula.textContent = m.formula ? `${m.formula}  (${m.paper})` : "";
+    root.dataset.method = model.get("method");
+  }
+  function renderMethod() {
+    methodSelect.value = model.get("method");
+    const m = currentMethod();
+    formula.textContent = m.formula ? `${m.formula}  (${m.paper})` : "";
+    root.dataset.method = model.get("method");
+    renderSliders();
+  }
+  function renderTexts() {
+    for (const [name, f] of Object.entries(textFields)) {
+      const override = model.get(`${name}_override`);
+      if (document.activeElement !== f.input) f.input.value = override || model.get(name);
+      const source = override ? "edited" : model.get(`${name}_source`);
+      f.source.textContent = source ? `[${source}]` : "";
+      f.auto.style.visibility = override ? "visible" : "hidden";
+      f.input.disabled = !model.get(name) && !override;
+    }
+  }
+  function renderText() {
+    if (document.activeElement !== textInput) textInput.value = model.get("text");
+  }
+  function renderStatus() {
+    status.textContent = model.get("status");
+    error.textContent = model.get("error");
+    root.dataset.resultVersion = String(model.get("result_version"));
+  }
+  function renderK() {
+    if (document.activeElement !== kInput) kInput.value = String(model.get("k"));
+  }
+
+  // ------------------------------------------------------------------ events
+  textInput.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter") { ev.preventDefault(); send({ text: textInput.value }); }
+    else if (ev.key === "Escape") { textInput.value = model.get("text"); }
+  });
+  runButton.addEventListener("click", () => send({ text: textInput.value }));
+  refClear.addEventListener("click", () => send({ reference: -1 }));
+  methodSelect.addEventListener("change", () => send({ method: methodSelect.value }));
+  kInput.addEventListener("change", () => {
+    const k = Math.round(Number(kInput.value));
+    if (k >= 1 && k <= 500) send({ k }); else kInput.value = String(model.get("k"));
+  });
+  for (const [name, f] of Object.entries(textFields)) {
+    f.input.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter") {
+        ev.preventDefault();
+        const value = f.input.value.trim();
+        send({ [`${name}_override`]: value === model.get(name) && !model.get(`${name}_override`) ? "" : value });
+      } else if (ev.key === "Escape") {
+        f.input.value = model.get(`${name}_override`) || model.get(name);
+      }
+    });
+    f.input.addEventListener("blur", renderTexts);
+    f.auto.addEventListener("click", () => send({ [`${name}_override`]: "" }));
+  }
+
+  const handlers = {
+    "change:reference change:reference_id change:reference_caption change:reference_thumbnail": renderReference,
+    "change:methods": () => { renderMethods(); buildSliders(); renderSliders(); },
+    "change:method": renderMethod,
+    "change:alpha_t change:alpha_i change:beta change:a": renderSliders,
+    "change:reference_text change:composed_text change:reference_text_source change:composed_text_source change:reference_text_override change:composed_text_override": renderTexts,
+    "change:text": renderText,
+    "change:k": renderK,
+    "change:status change:error change:result_version": renderStatus,
+    "change:served": onServed,
+  };
+  const each = (fn) => Object.entries(handlers).forEach(([evs, cb]) => evs.split(" ").forEach((ev) => fn(ev, cb)));
+  each((ev, cb) => model.on(ev, cb));
+  renderReference();
+  renderMethods();
+  buildSliders();
+  renderSliders();
+  renderTexts();
+  renderText();
+  renderK();
+  renderStatus();
+  root.dataset.ready = "true";
+
+  return () => {
+    each((ev, cb) => model.off(ev, cb));
+    clearTimeout(timer);
+    if (refURL) URL.revokeObjectURL(refURL);
+    root.remove();
+  };
+}
+
+export default { render };

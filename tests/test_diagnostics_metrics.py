@@ -398,3 +398,10 @@ def test_source_bias_rejects_bad_input():
         cs.diagnostics.source_bias(space, "source", [(np.array([1.0, 0, 0]), [])])
     with pytest.raises(ValueError, match="one source only"):
         cs.diagnostics.source_bias(synthetic_space(np.eye(3), source=["a"] * 3), "source", {})
+
+
+def test_desired_shares_reject_a_zero_share_for_a_present_label_and_mixed_labels_sort():
+    with pytest.raises(ValueError, match="would be infinite"):
+        _skew.desired_shares(["a", "b", "b"], {"a": 0.0, "b": 1.0})
+    q = _skew.desired_shares(["a", None, 1.5, "a"], "gallery")
+    assert q.to_dict() == {"1.5": 0.25, "None": 0.25, "a": 0.5}

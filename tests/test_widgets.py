@@ -320,3 +320,24 @@ def test_explorer_builds_the_diagnostics_panel(toy_space):
 def test_top_level_names():
     assert cs.Explorer is Explorer and cs.MapView is MapView
     assert cs.QueryPanel is QueryPanel and cs.NeighborGrid is NeighborGrid
+
+
+def test_bad_input_leaves_every_widget_consistent(toy_space, pca, monkeypatch):
+    """Errors are shown (or raised) without leaving stale or half-updated state behind."""
+    panel = QueryPanel(toy_space, text="a red star")
+    panel.reference = 10**6
+    assert "outside the gallery" in panel.error and len(panel.results) == 20  # the text query still runs
+    panel = QueryPanel(toy_space, reference=0, text="make it blue")
+    version = panel.result_version
+    monkeypatch.setattr(toy_space, "search", lambda *a, **k: (_ for _ in ()).throw(ValueError("boom")))
+    panel.text = "make it red"
+    assert panel.error == "ValueError: boom" and panel.results == [] and panel.result_version > version
+    monkeypatch.undo()
+    view = MapView(toy_space, map=pca, color_by="color")
+    with pytest.raises(KeyError, match="not a metadata column"):
+        view.color_by = "nope"
+    assert view.color_by == "color"
+    grid = NeighborGrid(toy_space, rows=[1, 2])
+    with pytest.raises(IndexError, match="outside the gallery"):
+        grid.rows = [0, 10**6]
+    assert grid.rows == [1, 2] and len(grid.to_dataframe()) == 2

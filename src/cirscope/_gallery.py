@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,10 @@ from cirscope._images import IMAGE_EXTENSIONS, ImageProblem
 _KEY_CANDIDATES = ("file", "filename", "file_name", "path", "image", "name", "id")
 _PROBLEM_COLUMNS = ["id", "source", "reason"]
 _RESERVED = {"id"}
+
+
+#: Thumbnails kept in memory per gallery (about 5 KB each at 128 px).
+THUMBNAIL_CACHE = 20_000
 
 
 class Gallery:
@@ -58,7 +63,7 @@ class Gallery:
             )
         self._metadata = metadata
         self._sources: list[Any] = list(sources)
-        self._thumbs: dict[tuple[int, int], bytes] = {}
+        self._thumbs: OrderedDict[tuple[int, int], bytes] = OrderedDict()  # LRU, THUMBNAIL_CACHE entries
         self._hashes: dict[int, str] = {}
         self._problems: dict[str, tuple[str, str]] = {}
 
@@ -230,7 +235,7 @@ class Gallery:
         rows = np.asarray(rows, dtype=np.int64)
         out = Gallery(self._metadata.iloc[rows].reset_index(drop=True), [self._sources[i] for i in rows])
         position = {int(r): i for i, r in enumerate(rows)}
-        out._thumbs = {(position[r], s): b for (r, s), b in self._thumbs.items() if r in position}
+        out._thumbs = OrderedDict(((position[r], s), b) for (r, s), b in self._thumbs.items() if r in position)
         out._hashes = {position[r]: h for r, h in self._hashes.items() if r in position}
         return out
 
@@ -263,13 +268,17 @@ class Gallery:
         A row whose image cannot be decoded gets a grey placeholder (and a problem record).
         """
         key = (int(row), int(size))
-        if key not in self._thumbs:
-            try:
-                img = self.load_image(row)
-            except ImageProblem:
-                img = Image.new("RGB", (size, size), (200, 200, 200))
-            self._thumbs[key] = _images.make_thumbnail(img, size)
-        return self._thumbs[key]
+        if key in self._thumbs:
+            self._thumbs.move_to_end(key)
+            return self._thumbs[key]
+        try:
+            img = self.load_image(row)
+        except ImageProblem:
+            img = Image.new("RGB", (size, size), (200, 200, 200))
+        thumb = self._thumbs[key] = _images.make_thumbnail(img, size)
+        while len(self._thumbs) > THUMBNAIL_CACHE:  # hovering over a 100k map must not grow without bound
+            self._thumbs.popitem(last=False)
+        return thumb
 
     # ------------------------------------------------------------------ problems
     def record_problem(self, row: int, reason: str) -> None:

@@ -45,7 +45,7 @@ def desired_shares(pool_labels: Sequence[str], desired: str | Mapping[str, float
     >>> desired_shares(["a", "a", "a", "b"], "gallery").to_dict()
     {'a': 0.75, 'b': 0.25}
     """
-    pool = pd.Series(np.asarray(pool_labels, dtype=object))
+    pool = pd.Series(np.asarray(pool_labels, dtype=object), dtype=object).map(str)
     if pool.empty:
         raise ValueError("No gallery rows to take label shares from")
     present = sorted(pool.unique().tolist())
@@ -56,6 +56,10 @@ def desired_shares(pool_labels: Sequence[str], desired: str | Mapping[str, float
             raise ValueError(f"The desired shares lack labels present in the gallery: {missing[:10]}")
         if (q < 0).any() or q.sum() <= 0 or not np.isfinite(q).all():
             raise ValueError("Desired shares must be finite, non-negative and not all zero")
+        zero = sorted(label for label in present if q[label] == 0)
+        if zero:
+            raise ValueError(f"The desired share of {zero[:10]} is 0 but the gallery holds them: Skew = ln(p/q) "
+                             "would be infinite. Give every present label a positive share.")
         return (q / q.sum()).sort_index()
     if desired == "uniform":
         return pd.Series(1.0 / len(present), index=present, dtype=np.float64)

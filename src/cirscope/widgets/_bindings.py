@@ -97,7 +97,11 @@ class MapBinding:
             self.view.colorbar = enc["colorbar"]
 
     def _on_color_by(self, change: dict) -> None:
-        self.recolor()
+        try:
+            self.recolor()
+        except KeyError:
+            self.view.color_by = change["old"]  # keep the colours and the menu consistent
+            raise
 
     def _on_hover(self, change: dict) -> None:
         row = int(change["new"])
@@ -140,7 +144,15 @@ class GridBinding:
 
     def _on_rows(self, change: dict) -> None:
         if not self._filling:
-            self.show(change["new"])
+            try:
+                self.show(change["new"])
+            except (IndexError, TypeError, ValueError):
+                self._filling = True  # put the old rows back without showing them again
+                try:
+                    self.grid.rows = change["old"]
+                finally:
+                    self._filling = False
+                raise
 
     def _on_thumb_size(self, change: dict) -> None:
         frame = self.grid.frame
@@ -344,6 +356,22 @@ class QueryBinding:
         finally:
             panel.served = panel.request
 
+    def _reference_error(self) -> str:
+        """Why the panel's reference cannot be used ("" when it can, or when there is none)."""
+        n, row = len(self.metadata), int(self.panel.reference)
+        return f"Reference row {row} is outside the gallery (0..{n - 1})" if row >= n else ""
+
+    def _clear_results(self, status: str, error: str) -> None:
+        panel = self.panel
+        self.vector = None
+        with panel.hold_sync():
+            panel.result = None
+            panel.results = []
+            panel.scores = np.empty(0, np.float32)
+            panel.error = error
+            panel.status = status
+            panel.result_version += 1
+
     def _search(self) -> pd.DataFrame | None:
         panel = self.panel
         current = self.current_query()
@@ -355,7 +383,7 @@ class QueryBinding:
                 panel.scores = np.empty(0, np.float32)
                 panel.reference_text = panel.composed_text = ""
                 panel.reference_text_source = panel.composed_text_source = ""
-                panel.error = ""
+                panel.error = self._reference_error()
                 panel.status = "Click an image (grid or map) to make it the reference, or type a text and press Enter."
                 panel.result_version += 1
             return None
@@ -365,14 +393,14 @@ class QueryBinding:
         try:
             result = self.space.search(query, method=method, k=int(panel.k), **params)
             vector = query_vector(self.space, query, method, params)
-        except QUERY_ERRORS as exc:
-            panel.error = f"{type(exc).__name__}: {exc}"
+        except QUERY_ERRORS as exc:  # old results must not look like the answer to this query
+            self._clear_results("The search failed: see the message.", f"{type(exc).__name__}: {exc}")
             return None
         self.elapsed_ms = (time.perf_counter() - start) * 1000
         self.vector = vector
         info = result.attrs.get("query", {})
         with panel.hold_sync():
-            panel.error = ""
+            panel.error = self._reference_error()
             panel.reference_text = str(info.get("reference_text") or "")
             panel.reference_text_source = str(info.get("reference_text_source") or "")
             panel.composed_text = str(info.get("composed_text") or "")

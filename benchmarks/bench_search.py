@@ -97,10 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
     t0 = time.perf_counter()
     space.search(query, method="pdv", k=args.k)  # warm-up: resolve, encode, build the index
     warmup_s = time.perf_counter() - t0
-    try:
-        index_kind = type(space.index).__name__
-    except ModuleNotFoundError:
-        index_kind = "none (exact numpy fallback)"
+    index_kind = repr(space.index)
 
     rng = np.random.default_rng(args.seed + 1)
     settings = [(float(a), float(b)) for a, b in zip(rng.uniform(-0.5, 2.0, args.repeats), rng.uniform(0, 1, args.repeats), strict=False)]

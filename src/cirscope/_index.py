@@ -146,7 +146,7 @@ def _one_blas_thread():
     return _BLAS.limit(limits=1, user_api="blas")
 
 
-def _top(scores: np.ndarray, k: int) -> np.ndarray:
+def top_positions(scores: np.ndarray, k: int) -> np.ndarray:
     """Positions of the ``k`` largest finite scores, best first (ties by position)."""
     k = min(k, int(np.isfinite(scores).sum()))
     if k <= 0:
@@ -360,7 +360,7 @@ class NeighborIndex:
             sims = queries[start : start + 64] @ self.embeddings.T
             for i, sim in enumerate(sims):
                 sim[exclude_rows[start + i]] = -np.inf
-                out.append(_top(sim, k))
+                out.append(top_positions(sim, k))
         return out
 
     # ------------------------------------------------------------------ queries
@@ -372,7 +372,7 @@ class NeighborIndex:
                 rows = rows[~np.isin(rows, exclude)]
             with _one_blas_thread():
                 scores = self.embeddings[rows] @ q
-            top = _top(scores, k)
+            top = top_positions(scores, k)
             return rows[top], scores[top].astype(np.float32)
         with _one_blas_thread():
             scores = self.embeddings @ q
@@ -382,7 +382,7 @@ class NeighborIndex:
                 scores[~mask] = -np.inf
             if exclude:
                 scores[np.asarray(exclude, dtype=np.int64)] = -np.inf
-        top = _top(scores, k)
+        top = top_positions(scores, k)
         return top, scores[top].astype(np.float32)
 
     def _annoy_candidates(
@@ -427,7 +427,7 @@ class NeighborIndex:
         if rows.size < k:  # annoy could not find enough qualifying rows: answer exactly
             return self._exact(q, k, mask, exclude)
         scores = self.embeddings[rows] @ q
-        top = _top(scores, k)
+        top = top_positions(scores, k)
         return rows[top], scores[top].astype(np.float32)
 
     def _check_mask(self, mask: Any) -> np.ndarray | None:
@@ -500,7 +500,7 @@ class NeighborIndex:
             sims = q @ self.embeddings.T
             kk = min(k, len(self))
             for i in range(len(q)):
-                top = _top(sims[i], kk)
+                top = top_positions(sims[i], kk)
                 rows_out[i, :kk] = top
                 scores_out[i, :kk] = sims[i, top]
             return rows_out, scores_out

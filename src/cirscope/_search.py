@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from cirscope._compose import METHODS
+from cirscope._index import top_positions
 from cirscope._query import ComposedQuery, ResolvedQuery
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,7 +38,7 @@ def exact_neighbors(
     --------
     >>> emb = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
     >>> rows, scores = exact_neighbors(emb, np.array([1.0, 0.0]), 2)
-    >>> rows.tolist(), scores.round(2).tolist()
+    >>> rows.tolist(), [round(float(s), 2) for s in scores]
     ([0, 2], [1.0, 0.6])
     """
     scores = embeddings @ np.asarray(vector, dtype=embeddings.dtype)
@@ -47,30 +48,14 @@ def exact_neighbors(
             scores[~mask] = -np.inf
         if exclude:
             scores[np.asarray(exclude, dtype=np.int64)] = -np.inf
-    n_valid = int(np.isfinite(scores).sum()) if (mask is not None or exclude) else scores.size
-    k = min(k, n_valid)
-    if k <= 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-    if k < scores.size:
-        top = np.argpartition(-scores, k - 1)[:k]
-    else:
-        top = np.arange(scores.size)
-    order = top[np.lexsort((top, -scores[top]))]
+    order = top_positions(scores, k)
     return order.astype(np.int64), scores[order].astype(np.float32)
 
 
 def _neighbors(
     space: Space, vector: np.ndarray, k: int, mask: np.ndarray | None, exclude: list[int]
 ) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        index = space.index
-    except ModuleNotFoundError as exc:  # the neighbour index module is optional here
-        if exc.name != "cirscope._index":
-            raise
-        index = None
-    if index is None:
-        return exact_neighbors(space.image_embeddings, vector, k, mask=mask, exclude=exclude)
-    rows, scores = index.query(vector, k, mask=mask, exclude=exclude)
+    rows, scores = space.index.query(vector, k, mask=mask, exclude=exclude)
     return np.asarray(rows, dtype=np.int64), np.asarray(scores, dtype=np.float32)
 
 

@@ -49,14 +49,8 @@ def query_position(space: Space, vector: np.ndarray | None, coords: np.ndarray) 
         return []
     from cirscope._map import place
 
-    try:
-        index = space.index
-    except ModuleNotFoundError as exc:  # the neighbour index module is optional
-        if exc.name != "cirscope._index":
-            raise
-        index = None
     k = min(PLACE_NEIGHBORS, len(coords))
-    xy = place(vector, space.image_embeddings, coords, k=k, index=index)[0]
+    xy = place(vector, space.image_embeddings, coords, k=k, index=space.index)[0]
     return [float(xy[0]), float(xy[1])] if np.all(np.isfinite(xy)) else []
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as ipw
@@ -26,14 +25,8 @@ def _diagnostics_widget(space: Space, diagnostics: Any) -> ipw.Widget | None:
         return diagnostics
     if diagnostics is not True:
         raise TypeError(f"diagnostics must be True, False or a widget, got {type(diagnostics).__name__}")
-    try:
-        from cirscope.widgets._diagnostics_panel import DiagnosticsPanel
-    except ModuleNotFoundError as exc:
-        if exc.name != "cirscope.widgets._diagnostics_panel":
-            raise
-        warnings.warn("This version of cirscope has no diagnostics panel; the Diagnostics tab stays empty.",
-                      stacklevel=3)
-        return ipw.HTML("Diagnostics are not available in this version of cirscope.")
+    from cirscope.widgets._diagnostics_panel import DiagnosticsPanel
+
     return DiagnosticsPanel(space)
 
 

@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from cirscope._vectors import check_matrix
+
 __all__ = ["EXACT_BELOW", "FILTER_EXACT_FRACTION", "IndexRebuilt", "NeighborIndex", "embeddings_fingerprint"]
 
 #: Galleries with fewer rows than this are searched exactly. Measured on 2 shared cores at 512
@@ -97,24 +99,8 @@ def default_n_trees(n: int) -> int:
 
 def _check_embeddings(embeddings: Any) -> np.ndarray:
     """2-D, non-empty, finite float32 with unit rows (normalised copy only when needed)."""
-    arr = np.asarray(embeddings)
-    if arr.ndim != 2:
-        raise ValueError(f"embeddings must be a 2-D (N, D) array, got shape {arr.shape}")
-    if arr.shape[0] == 0:
-        raise ValueError("embeddings are empty (0 rows): an index needs at least one row")
-    if arr.shape[1] == 0:
-        raise ValueError("embeddings have zero dimensions")
-    if arr.dtype != np.float32:
-        arr = arr.astype(np.float32)
+    arr = check_matrix(embeddings, empty="an index needs at least one row")
     norms = np.linalg.norm(arr, axis=1)
-    if not np.isfinite(norms).all():
-        bad = np.flatnonzero(~np.isfinite(norms))
-        raise ValueError(
-            f"{bad.size} embedding rows contain NaN or infinite values (first rows: {bad[:5].tolist()}): "
-            "recompute them or drop those images"
-        )
-    if (norms == 0).any():
-        raise ValueError(f"{int((norms == 0).sum())} embedding rows are all zeros: they have no direction")
     if np.abs(norms - 1).max() > 1e-3:
         arr = arr / norms[:, None]
     return arr

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cirscope._index import embeddings_fingerprint
+from cirscope._vectors import check_matrix
 
 if TYPE_CHECKING:  # pragma: no cover
     from cirscope._index import NeighborIndex
@@ -45,24 +46,6 @@ _MIN_UMAP = 5  # fewer points than this: UMAP is not meaningful, PCA is used
 #: From this many points the neighbour graph is computed with annoy (see :func:`_knn`); below,
 #: umap-learn computes it exactly itself (its brute-force path compiles quickly).
 _OWN_KNN_FROM = 4096
-
-
-def _check(embeddings: Any, name: str = "embeddings") -> np.ndarray:
-    arr = np.asarray(embeddings)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D (N, D) array, got shape {arr.shape}")
-    if arr.shape[0] == 0:
-        raise ValueError(f"{name} are empty (0 rows): a map needs at least one image")
-    if arr.shape[1] == 0:
-        raise ValueError(f"{name} have zero dimensions")
-    arr = np.asarray(arr, dtype=np.float32)
-    if not np.isfinite(arr).all():
-        bad = np.flatnonzero(~np.isfinite(arr).all(axis=1))
-        raise ValueError(
-            f"{bad.size} rows of {name} contain NaN or infinite values (first rows: {bad[:5].tolist()}): "
-            "recompute them or drop those images"
-        )
-    return arr
 
 
 def _normalise_rows(arr: np.ndarray) -> np.ndarray:
@@ -317,7 +300,7 @@ def compute_map(
         raise ValueError(f"pca_dims must be at least 2 (or None to skip PCA), got {pca_dims}")
     if int(n_neighbors) < 2:
         raise ValueError(f"n_neighbors must be at least 2, got {n_neighbors}")
-    x = _check(embeddings)
+    x = check_matrix(embeddings, empty="a map needs at least one image", zero_rows=True)
     n = x.shape[0]
     if method == "umap" and n < _MIN_UMAP:
         method = "pca"

@@ -14,31 +14,16 @@ import pandas as pd
 
 from cirscope._embedder import Embedder, EmbedResult
 from cirscope._gallery import Gallery
+from cirscope._vectors import check_matrix
 
 FORMAT_VERSION = 1
 _TEXT_CACHE_SIZE = 4096
 
 
 def check_embeddings(embeddings: Any, n: int | None = None) -> np.ndarray:
-    """Validate an ``(N, D)`` embedding array and return it L2-normalised as float32."""
-    arr = np.asarray(embeddings)
-    if arr.ndim != 2:
-        raise ValueError(f"embeddings must be a 2-D (N, D) array, got shape {arr.shape}")
-    if n is not None and arr.shape[0] != n:
-        raise ValueError(f"embeddings have {arr.shape[0]} rows but the gallery has {n} images: one row per image")
-    if arr.shape[1] == 0:
-        raise ValueError("embeddings have zero dimensions")
-    arr = arr.astype(np.float32, copy=True)
-    bad = ~np.isfinite(arr).all(axis=1)
-    if bad.any():
-        raise ValueError(
-            f"{int(bad.sum())} embedding rows contain NaN or infinite values (first rows: "
-            f"{np.flatnonzero(bad)[:5].tolist()}): recompute them or drop those images."
-        )
-    norms = np.linalg.norm(arr, axis=1, keepdims=True)
-    if (norms == 0).any():
-        raise ValueError(f"{int((norms == 0).sum())} embedding rows are all zeros: they have no direction.")
-    return arr / norms
+    """Validate an ``(N, D)`` embedding array and return it L2-normalised as float32 (a copy)."""
+    arr = check_matrix(embeddings, n=n).copy()
+    return arr / np.linalg.norm(arr, axis=1, keepdims=True)
 
 
 class Space:

@@ -11,6 +11,7 @@ values and column names are these strings.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 HOSTILE: list[str] = [
@@ -50,6 +51,19 @@ HOSTILE_CAPTION_COLUMN = "caption"
 def displayed_by_plotly(text: str) -> str:
     """What plotly.js shows for ``text``: newlines become spaces (it renders no other control)."""
     return text.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
+
+
+def plotly_display(s: str) -> str:
+    """What plotly.js shows for a string holding no tags: its entities decoded (plotly's own table)."""
+    table = {"amp": "&", "lt": "<", "gt": ">", "nbsp": "\xa0", "mu": "μ", "times": "×", "plusmn": "±", "deg": "°"}
+
+    def one(m: re.Match[str]) -> str:
+        r = m.group(1)
+        if r.startswith("#"):
+            return chr(int(r[2:], 16) if r[1] == "x" else int(r[1:]))
+        return table.get(r, m.group(0))
+
+    return re.sub(r"&(#\d+|#x[\da-fA-F]+|[a-z]+);", one, s)
 
 
 def hostile_labels(n: int) -> list[str]:

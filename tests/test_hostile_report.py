@@ -21,7 +21,7 @@ import pytest
 import cirscope as cs
 from cirscope._text import TERMINAL_UNSAFE
 from cirscope.cli import main
-from tests.hostile_strings import HOSTILE, HOSTILE_COLUMN, HOSTILE_LABELS, hostile_gallery
+from tests.hostile_strings import HOSTILE, HOSTILE_COLUMN, HOSTILE_LABELS, hostile_gallery, plotly_display
 
 SOURCES = ("<b>real</b> &amp;", "</script>generated$x$")
 #: A column whose name and values hold terminal controls (ANSI escapes, a bidi override, a bell).
@@ -169,19 +169,6 @@ def assert_plotly_literal(figure_json: dict) -> int:
         assert "$" not in s, f"{key}: TeX delimiter in {s[:120]!r}"
         assert len(re.findall("&", s)) == len(ENTITY.findall(s)), f"{key}: raw & in {s[:120]!r}"
     return n
-
-
-def plotly_display(s: str) -> str:
-    """What plotly.js shows for a string holding no tags: its entities decoded (plotly's own table)."""
-    table = {"amp": "&", "lt": "<", "gt": ">", "nbsp": "\xa0", "mu": "μ", "times": "×", "plusmn": "±", "deg": "°"}
-
-    def one(m: re.Match[str]) -> str:
-        r = m.group(1)
-        if r.startswith("#"):
-            return chr(int(r[2:], 16) if r[1] == "x" else int(r[1:]))
-        return table.get(r, m.group(0))
-
-    return re.sub(r"&(#\d+|#x[\da-fA-F]+|[a-z]+);", one, s)
 
 
 def test_every_chart_shows_user_data_literally(hostile_report):

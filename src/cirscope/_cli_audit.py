@@ -8,6 +8,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from cirscope._text import terminal_text
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``audit`` to the ``cirscope`` command line."""
@@ -45,7 +47,7 @@ def _load(args: argparse.Namespace):
 
     info = args.folder / "space.json"
     if not info.is_file():
-        raise CliError(f"{args.folder} is not an embedded folder (no space.json): run `cirscope embed` first")
+        raise CliError(terminal_text(f"{args.folder} is not an embedded folder (no space.json): run `cirscope embed` first"))
     embedder = None
     if args.pretrained is not None:
         model = json.loads(info.read_text()).get("model", {}).get("model")
@@ -53,7 +55,7 @@ def _load(args: argparse.Namespace):
     try:
         return cs.Space.load(args.folder, embedder=embedder)
     except cs.ModelLoadError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(terminal_text(exc)) from None
 
 
 def _jsonable(value: Any) -> Any:
@@ -72,11 +74,11 @@ def run(args: argparse.Namespace) -> int:
     from cirscope.diagnostics import audit
 
     if args.out.suffix.lower() not in (".html", ".htm"):
-        raise CliError(f"--out must be an .html file, got {args.out}")
+        raise CliError(terminal_text(f"--out must be an .html file, got {args.out}"))
     space = _load(args)
     if args.attribute not in space.gallery.metadata.columns:
         cols = [c for c in space.gallery.metadata.columns if c != "id"]
-        raise CliError(f"No column {args.attribute!r} in {args.folder}; its columns are {cols}")
+        raise CliError(terminal_text(f"No column {args.attribute!r} in {args.folder}; its columns are {cols}"))
     report = audit(
         space, args.attribute, queries=args.queries, k=tuple(args.k), desired=args.desired,
         hubness_k=args.hubness_k, mitigation=None if args.mitigation == "none" else args.mitigation,
@@ -88,11 +90,12 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"out": str(path), "images": len(space), "results": out, "skipped": report.skipped},
                          indent=2))
         return 0
-    print(f"Audited {len(space)} images ({space.model.get('model')}), attribute {args.attribute!r} -> {path}")
+    print(terminal_text(f"Audited {len(space)} images ({space.model.get('model')}), attribute {args.attribute!r} "
+                        f"-> {path}"))
     for name, res in report.results.items():
         numbers = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
                             for k, v in list(res.summary().items())[:6])
-        print(f"  {name:<15} {numbers}")
+        print(terminal_text(f"  {name:<15} {numbers}"))
     for name, why in report.skipped.items():
-        print(f"  {name:<15} skipped: {why}")
+        print(terminal_text(f"  {name:<15} skipped: {why}"))
     return 0

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from cirscope._text import plotly_text, plotly_texts
 from cirscope.diagnostics._common import check_space, selector_rows
 from cirscope.diagnostics._result import DiagnosticResult, base_layout, clickable
 
@@ -193,16 +194,16 @@ class AssociationResult(DiagnosticResult):
         for j, (which, concept, s) in enumerate(zip(("X", "Y"), self.targets, self.s, strict=True)):
             jitter = j + rng.uniform(-0.18, 0.18, len(s))
             fig.add_trace(go.Scatter(
-                x=jitter, y=s, mode="markers", name=f"{which}: {concept.name}", text=concept.labels,
+                x=jitter, y=s, mode="markers", name=plotly_text(f"{which}: {concept.name}"), text=plotly_texts(concept.labels),
                 marker={"size": 7, "opacity": 0.75},
                 hovertemplate="%{text}<br>s = %{y:.4f}<extra></extra>",
                 **clickable(["set", "index"], [[which, i] for i in range(len(s))])))
             fig.add_trace(go.Scatter(x=[j - 0.3, j + 0.3], y=[float(np.mean(s))] * 2, mode="lines",
                                      line={"color": "#333", "width": 2}, showlegend=False, hoverinfo="skip"))
         a, b = self.attributes
-        fig.update_xaxes(tickvals=[0, 1], ticktext=[f"X: {self.targets[0].name}", f"Y: {self.targets[1].name}"],
+        fig.update_xaxes(tickvals=[0, 1], ticktext=plotly_texts([f"X: {self.targets[0].name}", f"Y: {self.targets[1].name}"]),
                          range=[-0.6, 1.6])
-        fig.update_yaxes(title_text=f"s(w, A={a.name}, B={b.name})")
+        fig.update_yaxes(title_text=plotly_text(f"s(w, A={a.name}, B={b.name})"))
         how = "exact" if self.exact else f"{self.n_partitions} random partitions"
         return base_layout(fig, "Association test (WEAT)",
                            f"effect size d = {self.effect_size:.3f}, one-sided p = {self.p_value:.4g} ({how})")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from cirscope._text import html_text
 from cirscope.diagnostics._association import association
 from cirscope.diagnostics._common import check_space, labels_of, progress_bar
 from cirscope.diagnostics._gap import modality_gap
@@ -85,10 +86,10 @@ class AuditReport:
                 f"results={list(self.results)}, skipped={list(self.skipped)})")
 
     def _repr_html_(self) -> str:
-        skipped = "".join(f"<li><b>{k}</b>: {v}</li>" for k, v in self.skipped.items())
+        skipped = "".join(f"<li><b>{html_text(k)}</b>: {html_text(v)}</li>" for k, v in self.skipped.items())
         table = self.summary().to_html(index=False, float_format=lambda x: f"{x:.4g}")
-        return (f"<div><b>cirscope audit</b> of {self.info.get('images')} images, attribute "
-                f"<code>{self.info.get('attribute')}</code>. Charts: <code>report['skew']</code> etc.; "
+        return (f"<div><b>cirscope audit</b> of {html_text(self.info.get('images'))} images, attribute "
+                f"<code>{html_text(self.info.get('attribute'))}</code>. Charts: <code>report['skew']</code> etc.; "
                 f"HTML: <code>report.to_html('report.html')</code>.{table}"
                 + (f"<p>Skipped:</p><ul>{skipped}</ul>" if skipped else "") + "</div>")
 

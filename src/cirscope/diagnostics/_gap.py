@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from cirscope._text import plotly_texts
 from cirscope.diagnostics._common import check_space, default_texts
 from cirscope.diagnostics._result import DiagnosticResult, base_layout, clickable
 
@@ -19,36 +20,69 @@ __all__ = ["GapResult", "cone", "gap", "modality_gap"]
 _PLOT_MAX = 2000
 
 
-def gap(images: np.ndarray, texts: np.ndarray) -> tuple[float, np.ndarray]:
-    """``(||Delta||, Delta)`` with ``Delta = mean(images) - mean(texts)`` (Liang et al., NeurIPS 2022).
+_CHUNK_ROWS = 65_536  # rows converted to float64 at once (32 MB at 512 dimensions)
+
+
+def unit_sum(vectors: np.ndarray) -> tuple[np.ndarray, int]:
+    """``(sum_i x_i / ||x_i||, n)`` in float64, in chunks of rows (a memory map is read once).
+
+    The diagnostics' definitions are over unit vectors; stored float32 rows are only unit
+    to about 1e-7, so every row is re-normalised in float64 before it is summed.
 
     Examples
     --------
-    >>> g, d = gap(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]]))
+    >>> total, n = unit_sum(np.array([[3.0, 4.0], [0.0, 2.0]], dtype=np.float32))
+    >>> total.tolist(), n
+    ([0.6, 1.8], 2)
+    """
+    x = vectors if isinstance(vectors, np.ndarray) else np.asarray(vectors)  # a memory map stays one
+    if x.ndim != 2:
+        raise ValueError(f"Expected an (n, D) array of vectors, got shape {x.shape}")
+    total = np.zeros(x.shape[1], dtype=np.float64)
+    for start in range(0, len(x), _CHUNK_ROWS):
+        block = np.asarray(x[start:start + _CHUNK_ROWS], dtype=np.float64)
+        norms = np.linalg.norm(block, axis=1, keepdims=True)
+        if not np.all(np.isfinite(block)) or np.any(norms == 0):
+            raise ValueError("The vectors must be finite and non-zero to be normalised")
+        total += (block / norms).sum(axis=0)
+    return total, len(x)
+
+
+def _cone_from_sum(total: np.ndarray, n: int) -> float:
+    if n < 2:
+        raise ValueError("The cone effect needs at least two vectors")
+    return float((total @ total - n) / (n * (n - 1)))
+
+
+def gap(images: np.ndarray, texts: np.ndarray) -> tuple[float, np.ndarray]:
+    """``(||Delta||, Delta)`` with ``Delta = mean(images) - mean(texts)`` over unit vectors
+    (Liang et al., NeurIPS 2022); rows are normalised in float64 first.
+
+    Examples
+    --------
+    >>> g, d = gap(np.array([[1.0, 0.0]]), np.array([[0.0, 2.0]]))
     >>> round(g, 4), d.tolist()
     (1.4142, [1.0, -1.0])
     """
-    delta = np.asarray(images, dtype=np.float64).mean(axis=0) - np.asarray(texts, dtype=np.float64).mean(axis=0)
+    (si, ni), (st, nt) = unit_sum(images), unit_sum(texts)
+    if ni == 0 or nt == 0:
+        raise ValueError("The modality gap needs at least one image and one text")
+    delta = si / ni - st / nt
     return float(np.linalg.norm(delta)), delta
 
 
 def cone(vectors: np.ndarray) -> float:
-    """The cone effect: the mean off-diagonal cosine within one set of unit vectors.
+    """The cone effect: the mean off-diagonal cosine within one set of vectors.
 
-    ``sum_{i != j} x_i . x_j / (n (n - 1)) = (||sum x||^2 - n) / (n (n - 1))``.
+    ``sum_{i != j} x_i . x_j / (n (n - 1)) = (||sum x||^2 - n) / (n (n - 1))`` with every
+    ``x_i`` normalised to unit length in float64.
 
     Examples
     --------
     >>> round(cone(np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])), 4)  # (0 + 0.6 + 0.8) / 3
     0.4667
     """
-    x = np.asarray(vectors, dtype=np.float64)
-    x = x / np.linalg.norm(x, axis=1, keepdims=True)
-    n = len(x)
-    if n < 2:
-        raise ValueError("The cone effect needs at least two vectors")
-    total = x.sum(axis=0)
-    return float((total @ total - n) / (n * (n - 1)))
+    return _cone_from_sum(*unit_sum(vectors))
 
 
 class GapResult(DiagnosticResult):
@@ -106,7 +140,7 @@ class GapResult(DiagnosticResult):
         fig.add_trace(go.Scattergl(
             x=self.coords_texts[:, 0], y=self.coords_texts[:, 1], mode="markers", name="texts",
             marker={"size": 6, "color": "#F58518", "symbol": "diamond", "opacity": 0.8},
-            text=self.texts[: len(self.coords_texts)], hovertemplate="%{text}<extra></extra>"))
+            text=plotly_texts(self.texts[: len(self.coords_texts)]), hovertemplate="%{text}<extra></extra>"))
         fig.update_xaxes(title_text="PC 1")
         fig.update_yaxes(title_text="PC 2", scaleanchor="x")
         return base_layout(fig, "Modality gap", f"||mean(img) - mean(txt)|| = {self.gap:.3f}; cone: images "
@@ -153,20 +187,31 @@ def modality_gap(space: Space, texts: Sequence[str] | np.ndarray | None = None, 
     if isinstance(texts, np.ndarray) and texts.ndim == 2 and texts.dtype.kind == "f":
         if texts.shape[1] != space.dim:
             raise ValueError(f"Text embeddings must have {space.dim} dimensions, got {texts.shape[1]}")
-        t = texts / np.linalg.norm(texts, axis=1, keepdims=True)
+        t = np.asarray(texts, dtype=np.float64)
         names = [f"text {i}" for i in range(len(t))]
     else:
         names = [str(x) for x in texts]
         if len(names) < 2:
             raise ValueError("modality_gap needs at least two texts")
         t = np.asarray(space.encode_text(names), dtype=np.float64)
-    img = np.asarray(space.image_embeddings, dtype=np.float64)
-    g, delta = gap(img, t)
+    if len(t) < 2:
+        raise ValueError("modality_gap needs at least two texts")
+    img = space.image_embeddings
+    img_sum, n_img = unit_sum(img)
+    txt_sum, n_txt = unit_sum(t)
+    img_mean, txt_mean = img_sum / n_img, txt_sum / n_txt
+    delta = img_mean - txt_mean
     rng = np.random.default_rng(seed)
-    rows = np.arange(len(img)) if len(img) <= _PLOT_MAX else np.sort(rng.choice(len(img), _PLOT_MAX, replace=False))
-    trows = np.arange(len(t)) if len(t) <= _PLOT_MAX else np.sort(rng.choice(len(t), _PLOT_MAX, replace=False))
-    both = np.vstack([img[rows], t[trows]])
+    rows = np.arange(n_img) if n_img <= _PLOT_MAX else np.sort(rng.choice(n_img, _PLOT_MAX, replace=False))
+    trows = np.arange(n_txt) if n_txt <= _PLOT_MAX else np.sort(rng.choice(n_txt, _PLOT_MAX, replace=False))
+    both = np.vstack([_unit_rows(img[rows]), _unit_rows(t[trows])])
     coords = PCA(n_components=2, random_state=seed).fit_transform(both)
-    cross = float(img.mean(axis=0) @ t.mean(axis=0))
-    return GapResult(g, delta, cone(img), cone(t), [names[i] for i in trows], coords[: len(rows)],
-                     coords[len(rows):], rows, len(img), len(t), cross)
+    cross = float(img_mean @ txt_mean)  # mean over all (image, text) pairs of their cosine
+    return GapResult(float(np.linalg.norm(delta)), delta, _cone_from_sum(img_sum, n_img),
+                     _cone_from_sum(txt_sum, n_txt), [names[i] for i in trows], coords[: len(rows)],
+                     coords[len(rows):], rows, n_img, n_txt, cross)
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from cirscope._text import plotly_text
 from cirscope.diagnostics._common import check_space
 from cirscope.diagnostics._result import (
     DiagnosticResult,
@@ -35,11 +36,16 @@ _MAX_PLOTTED_PAIRS = 100
 
 
 def _knn_distances(emb: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine distances and rows of every image's ``k`` nearest *other* images (scikit-learn, brute force)."""
+    """Cosine distances and rows of every image's ``k`` nearest *other* images (scikit-learn, brute force).
+
+    In float64: scikit-learn computes in the input's precision, and float32 distances are
+    off by about 1e-7.
+    """
     from sklearn.neighbors import NearestNeighbors
 
     if len(emb) <= k:
         raise ValueError(f"The gallery has {len(emb)} images; this needs more than k={k}")
+    emb = np.asarray(emb, dtype=np.float64)
     nn = NearestNeighbors(n_neighbors=k, metric="cosine", algorithm="brute").fit(emb)
     dist, ind = nn.kneighbors()  # no X: each point's neighbours exclude itself
     return np.clip(dist, 0.0, 2.0), ind
@@ -134,7 +140,7 @@ class DuplicatesResult(DiagnosticResult):
                       annotation_text=f"threshold {self.threshold:g}")
         shown = self.pairs.head(_MAX_PLOTTED_PAIRS)
         fig.add_trace(go.Bar(
-            x=[f"{a} · {b}" for a, b in zip(shown["id_a"], shown["id_b"], strict=True)], y=shown["distance"],
+            x=[plotly_text(f"{a} · {b}") for a, b in zip(shown["id_a"], shown["id_b"], strict=True)], y=shown["distance"],
             name="pairs", marker_color="#E45756", hovertemplate="%{x}<br>distance %{y:.4g}<extra></extra>",
             **clickable(["pair"], [[i] for i in range(len(shown))])), row=1, col=2)
         fig.update_xaxes(title_text="cosine distance", row=1, col=1)
@@ -200,7 +206,7 @@ def duplicates(space: Space, threshold: float | None = None) -> DuplicatesResult
     threshold = default_duplicate_threshold(space) if threshold is None else float(threshold)
     if not 0 < threshold <= 2:
         raise ValueError(f"threshold is a cosine distance in (0, 2], got {threshold}")
-    emb = np.asarray(space.image_embeddings)
+    emb = np.asarray(space.image_embeddings, dtype=np.float64)  # float32 distances are off by ~1e-7
     if len(emb) < 2:
         raise ValueError("duplicates needs at least two images")
     nn = NearestNeighbors(radius=threshold, metric="cosine", algorithm="brute").fit(emb)

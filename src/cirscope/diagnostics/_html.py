@@ -1,15 +1,23 @@
-"""The audit report as one standalone HTML file: plotly.js inlined, thumbnails embedded, no network."""
+"""The audit report as one standalone HTML file: plotly.js inlined, thumbnails embedded, no network.
+
+User data (ids, labels, captions, column names) reaches the page in two ways only: as HTML
+text through :func:`cirscope._text.html_text` (or pandas' escaping ``to_html``), and as data
+for the scripts through :func:`_script`, which serialises every value with
+:func:`cirscope._text.script_json`; the JavaScript around it is constant. The charts' own
+strings are escaped for plotly by the diagnostics (:func:`cirscope._text.plotly_text`).
+"""
 
 from __future__ import annotations
 
 import base64
 import datetime as _dt
-import html
 import inspect
-import json
+import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from cirscope._text import escape_script_json, html_text, script_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from cirscope.diagnostics._audit import AuditReport
@@ -59,6 +67,56 @@ function cirscopeLink(plotId) {
 """
 
 
+class _JSON(str):
+    """JSON text serialised elsewhere (plotly's encoder); :func:`_script` escapes it like the rest."""
+
+
+_SLOT = re.compile(r"/\*@(\w+)\*/")
+
+
+def _script(code: str, **data: Any) -> str:
+    """An inline ``<script>``: constant ``code`` whose ``/*@name*/`` slots receive ``data`` as escaped JSON.
+
+    The only way data enters a script of the report.
+
+    Examples
+    --------
+    >>> _script("var A = /*@a*/;", a=["</script>"])
+    '<script>var A = ["\\\\u003c/script\\\\u003e"];</script>'
+    """
+
+    def fill(match: re.Match[str]) -> str:
+        value = data[match.group(1)]
+        return escape_script_json(value) if isinstance(value, _JSON) else script_json(value)
+
+    return f"<script>{_SLOT.sub(fill, code)}</script>"
+
+
+def _figure_div(fig: Any, plot_id: str) -> str:
+    """A chart: its ``<div>`` and the script that draws it with plotly.js and links its clicks."""
+    from plotly.io.json import to_json_plotly
+
+    spec = fig.to_dict()
+    height = int(spec.get("layout", {}).get("height") or 450)
+    draw = ("Plotly.newPlot(/*@id*/, /*@data*/, /*@layout*/, /*@config*/)"
+            ".then(function () { cirscopeLink(/*@id*/); });")
+    return (f"<div id='{html_text(plot_id)}' class=\"plotly-graph-div\" style='height:{height}px; width:100%;'></div>"
+            + _script(draw, id=plot_id, data=_JSON(to_json_plotly(spec.get("data", []))),
+                      layout=_JSON(to_json_plotly(spec.get("layout", {}))),
+                      config={"displaylogo": False, "responsive": True}))
+
+
+def _plotly_js() -> str:
+    """plotly.js, inlined once (checked: nothing in it can end its script element early)."""
+    from plotly.offline import get_plotlyjs
+
+    js = get_plotlyjs()
+    if re.search(r"</script|<!--", js, flags=re.IGNORECASE):  # pragma: no cover - a plotly.js build problem
+        raise RuntimeError("This plotly.js build cannot be inlined safely (it holds '</script' or '<!--')")
+    return f"<script type='text/javascript'>window.PlotlyConfig = {{MathJaxConfig: 'local'}};</script>" \
+           f"<script charset='utf-8' type='text/javascript'>{js}</script>"
+
+
 def _doc(result: Any) -> str:
     """The description and formula of the function that made ``result`` (its docstring up to Parameters)."""
     from cirscope import diagnostics
@@ -90,32 +148,25 @@ def _table(frame: Any) -> str:
 def _value(v: Any) -> str:
     if isinstance(v, (float, np.floating)):
         return f"{float(v):.4g}"
-    return html.escape(str(v))
+    return html_text(v)
 
 
 def render_report(report: AuditReport, *, thumbnails: bool = True, thumb_size: int = 80) -> str:
     """The report's HTML: summary, then per diagnostic its method, chart, linked images and table."""
-    import plotly.io as pio
-
     sections: list[str] = []
     links: dict[str, dict[str, list[int]]] = {}
-    first = True
     for name, result in report.results.items():
         fig = result.figure()
         plot_id = f"fig-{name}"
         links[plot_id] = _links(result, fig)
-        div = pio.to_html(fig, include_plotlyjs=first, full_html=False, div_id=plot_id,
-                          post_script=f"cirscopeLink('{plot_id}');",
-                          config={"displaylogo": False, "responsive": True})
-        first = False
-        summary = "".join(f"<tr><th>{html.escape(str(q))}</th><td>{_value(v)}</td></tr>"
+        summary = "".join(f"<tr><th>{html_text(q)}</th><td>{_value(v)}</td></tr>"
                           for q, v in result.summary().items())
         sections.append(
-            f"<section id='{name}'><h2>{html.escape(result.title)} <span class='meta'>({name})</span></h2>"
-            f"<pre class='doc'>{html.escape(_doc(result))}</pre>"
-            f"<table>{summary}</table>{div}"
+            f"<section id='{html_text(name)}'><h2>{html_text(result.title)} <span class='meta'>({html_text(name)})"
+            f"</span></h2><pre class='doc'>{html_text(_doc(result))}</pre>"
+            f"<table>{summary}</table>{_figure_div(fig, plot_id)}"
             f"<p class='hint'>Click a bar or a point to see the images behind it.</p>"
-            f"<div class='images' id='{plot_id}-images'></div>"
+            f"<div class='images' id='{html_text(plot_id)}-images'></div>"
             f"<details><summary>Table</summary>{_table(result.to_frame())}</details></section>"
         )
     thumbs: dict[int, str] = {}
@@ -130,23 +181,24 @@ def render_report(report: AuditReport, *, thumbnails: bool = True, thumb_size: i
             for r in wanted[:_MAX_THUMBNAILS]:
                 data = gallery.thumbnail(r, size=thumb_size)
                 thumbs[r] = "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
-    skipped = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in report.skipped.items())
+    skipped = "".join(f"<li><b>{html_text(k)}</b>: {html_text(v)}</li>" for k, v in report.skipped.items())
     info = report.info
     summary_table = report.summary().to_html(index=False, float_format=lambda x: f"{x:.4g}", border=0)
-    data_js = (f"var CS_THUMBS = {json.dumps({str(k): v for k, v in thumbs.items()})};\n"
-               f"var CS_IDS = {json.dumps({str(k): v for k, v in ids.items()})};\n"
-               f"var CS_LINKS = {json.dumps(links)};\n")
+    data_js = _script("var CS_THUMBS = /*@thumbs*/;\nvar CS_IDS = /*@ids*/;\nvar CS_LINKS = /*@links*/;\n",
+                      thumbs={str(k): v for k, v in thumbs.items()}, ids={str(k): v for k, v in ids.items()},
+                      links=links)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     from cirscope._version import __version__
 
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>cirscope audit: {html.escape(str(info.get('attribute')))}</title>"
-        f"<style>{_CSS}</style><script>{data_js}{_JS}</script></head><body>"
-        f"<h1>cirscope audit</h1><p class='meta'>{info.get('images')} images, {info.get('dim')} dimensions, model "
-        f"<code>{html.escape(str(info.get('model')))}</code>, attribute <code>{html.escape(str(info.get('attribute')))}"
-        f"</code>. Written {stamp} by cirscope {__version__}. Self-contained: opens without a network.</p>"
+        f"<title>cirscope audit: {html_text(info.get('attribute'))}</title>"
+        f"<style>{_CSS}</style>{data_js}{_script(_JS)}{_plotly_js()}</head><body>"
+        f"<h1>cirscope audit</h1><p class='meta'>{html_text(info.get('images'))} images, "
+        f"{html_text(info.get('dim'))} dimensions, model <code>{html_text(info.get('model'))}</code>, attribute "
+        f"<code>{html_text(info.get('attribute'))}</code>. Written {stamp} by cirscope {__version__}. "
+        "Self-contained: opens without a network.</p>"
         f"<h2>Summary</h2>{summary_table}"
         + (f"<h2 class='skipped'>Skipped</h2><ul class='skipped'>{skipped}</ul>" if skipped else "")
         + "".join(sections)

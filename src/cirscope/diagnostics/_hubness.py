@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from cirscope._text import plotly_texts
 from cirscope.diagnostics._common import check_space, default_texts, progress_bar
 from cirscope.diagnostics._result import DiagnosticResult, base_layout, clickable
 
@@ -18,7 +19,7 @@ __all__ = ["MITIGATIONS", "HubnessResult", "hubness", "hubness_stats", "k_occurr
 
 MITIGATIONS = ("inverted_softmax", "csls")
 _CHUNK = 4096  # the most query rows scored at once
-_CELLS = 2**24  # and at most this many scores (64 MB of float32) per block
+_CELLS = 2**24  # and at most this many scores (128 MB of float64) per block
 
 
 def k_occurrence(neighbors: np.ndarray, n_items: int) -> np.ndarray:
@@ -248,7 +249,7 @@ class HubnessResult(DiagnosticResult):
                 **clickable(["method", "n_k"], [[m, int(v)] for v in values])), row=1, col=1)
         top = self.items("none").head(20)
         fig.add_trace(go.Bar(
-            x=[f"{i}" for i in top["id"]], y=top["n_k"], name="most frequent (cosine)", marker_color="#E45756",
+            x=plotly_texts(top["id"]), y=top["n_k"], name="most frequent (cosine)", marker_color="#E45756",
             hovertemplate="%{x}: N_k = %{y}<extra></extra>",
             **clickable(["method", "hub"], [["none", int(r)] for r in top["row"]])), row=1, col=2)
         fig.add_vline(x=2 * self.k - 0.5, line_dash="dot", line_color="#E45756", row=1, col=1,
@@ -329,7 +330,8 @@ def hubness(
     if isinstance(k, bool) or int(k) != k or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     k = int(k)
-    gallery = np.asarray(space.image_embeddings, dtype=np.float32)
+    # float64 unit rows: N_k follows the exact cosine order (float32 scores are off by ~1e-7)
+    gallery = _unit64(space.image_embeddings)
     query_rows: np.ndarray | None = None
     if isinstance(queries, str) and queries == "images":
         kind = "images"
@@ -370,9 +372,16 @@ def _query_vectors(space: Space, queries: Any) -> tuple[np.ndarray, list[str]]:
     if isinstance(queries, np.ndarray) and queries.ndim == 2 and queries.dtype.kind == "f":
         if queries.shape[1] != space.dim:
             raise ValueError(f"Query vectors must have {space.dim} dimensions, got {queries.shape[1]}")
-        v = queries / np.linalg.norm(queries, axis=1, keepdims=True)
-        return v.astype(np.float32), [f"vector {i}" for i in range(len(v))]
+        return _unit64(queries), [f"vector {i}" for i in range(len(queries))]
     texts = [str(t) for t in queries]
     if not texts:
         raise ValueError("No query texts given")
-    return np.asarray(space.encode_text(texts), dtype=np.float32), texts
+    return _unit64(space.encode_text(texts)), texts
+
+
+def _unit64(x: Any) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    if not np.all(np.isfinite(x)) or np.any(norms == 0):
+        raise ValueError("Hubness needs finite, non-zero vectors")
+    return x / norms

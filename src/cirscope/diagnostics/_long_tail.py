@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from cirscope._text import plotly_text, plotly_texts
 from cirscope.diagnostics._common import MISSING, check_space, labels_of, prompt_template
 from cirscope.diagnostics._result import DiagnosticResult, base_layout, clickable
 
@@ -16,6 +17,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from cirscope._space import Space
 
 __all__ = ["LongTailResult", "head_tail_gap", "long_tail"]
+
+_CHUNK_ROWS = 65_536
 
 
 def head_tail_gap(counts: np.ndarray, accuracy: np.ndarray, tail: float = 0.2) -> tuple[float, np.ndarray]:
@@ -84,11 +87,11 @@ class LongTailResult(DiagnosticResult):
         for tail, color, name in ((False, "#4C78A8", "head"), (True, "#E45756", "tail (bottom 20%)")):
             sub = f[f["tail"] == tail]
             fig.add_trace(go.Scatter(
-                x=sub["count"], y=sub["accuracy"], mode="markers+text", text=sub["label"], name=name,
+                x=sub["count"], y=sub["accuracy"], mode="markers+text", text=plotly_texts(sub["label"]), name=name,
                 textposition="top center", marker={"size": 10, "color": color},
                 hovertemplate="%{text}: %{x} images, accuracy %{y:.3f}<extra></extra>",
                 **clickable(["label"], [[str(lab)] for lab in sub["label"]])))
-        fig.update_xaxes(type="log", title_text=f"images per {self.attribute} (log)")
+        fig.update_xaxes(type="log", title_text=f"images per {plotly_text(self.attribute)} (log)")
         fig.update_yaxes(title_text="zero-shot accuracy", range=[-0.05, 1.1])
         return base_layout(fig, f"Long tail of '{self.attribute}'", "Spearman(log count, accuracy) = "
                                 f"{self.spearman:.3f}, head - tail gap = {self.gap:.3f}")
@@ -147,8 +150,14 @@ def long_tail(
     if len(values) < 2:
         raise ValueError(f"long_tail needs at least two labels in {name!r}, found {values}")
     prompts = [template.format(v) for v in values]
-    text = np.asarray(space.encode_text(prompts), dtype=np.float32)
-    predicted = np.asarray(values, dtype=object)[np.argmax(space.image_embeddings @ text.T, axis=1)]
+    text = np.asarray(space.encode_text(prompts), dtype=np.float64)
+    text /= np.linalg.norm(text, axis=1, keepdims=True)  # cosine: float32 rows are unit to ~1e-7 only
+    images = space.image_embeddings
+    best = np.empty(len(images), dtype=np.int64)
+    for start in range(0, len(images), _CHUNK_ROWS):
+        best[start:start + _CHUNK_ROWS] = np.argmax(
+            np.asarray(images[start:start + _CHUNK_ROWS], dtype=np.float64) @ text.T, axis=1)
+    predicted = np.asarray(values, dtype=object)[best]
     records = []
     for v, prompt in zip(values, prompts, strict=True):
         rows = np.flatnonzero(labels == v)

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cirscope._text import plotly_text
+
 #: How a chart's clickable trace says what its points stand for: ``trace.meta["keys"]``
 #: names the arguments of :meth:`DiagnosticResult.rows_for` that ``trace.customdata[i]`` fills.
 KEYS = "keys"
@@ -126,8 +128,11 @@ def histogram_trace(values: np.ndarray, edges: np.ndarray, name: str, color: str
 
 
 def base_layout(fig: Any, title: str, subtitle: str = "", height: int = 420) -> Any:
-    """A uniform look for the diagnostics' figures: a short title, the headline numbers under it."""
-    text = f"{title}<br><sup>{subtitle}</sup>" if subtitle else title
+    """A uniform look for the diagnostics' figures: a short title, the headline numbers under it.
+
+    ``title`` and ``subtitle`` are plain text (they may hold user data): they are shown literally.
+    """
+    text = f"{plotly_text(title)}<br><sup>{plotly_text(subtitle)}</sup>" if subtitle else plotly_text(title)
     fig.update_layout(
         title={"text": text, "x": 0.01, "xanchor": "left", "font": {"size": 15}},
         template="plotly_white",

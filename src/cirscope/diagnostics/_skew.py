@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from cirscope._text import plotly_text, plotly_texts
 from cirscope.diagnostics._common import (
     check_ks,
     check_mask,
@@ -248,7 +249,7 @@ class SkewResult(DiagnosticResult):
         from plotly.subplots import make_subplots
 
         fig = make_subplots(rows=1, cols=2, column_widths=[0.55, 0.45], horizontal_spacing=0.1,
-                            subplot_titles=(f"Skew@K per {self.attribute} (mean over queries)",
+                            subplot_titles=(f"Skew@K per {plotly_text(self.attribute)} (mean over queries)",
                                             "MaxSkew@K per query"))
         mean_label = self.per_label.groupby(["k", "label"], sort=False)[["skew", "share"]].mean().reset_index()
         palette = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2"]
@@ -256,14 +257,14 @@ class SkewResult(DiagnosticResult):
             sub = mean_label[mean_label["k"] == k]
             color = palette[i % len(palette)]
             fig.add_trace(go.Bar(
-                x=sub["label"], y=sub["skew"], name=f"K={k}", marker_color=color, legendgroup=f"k{k}",
+                x=plotly_texts(sub["label"]), y=sub["skew"], name=f"K={k}", marker_color=color, legendgroup=f"k{k}",
                 hovertemplate="%{x}: Skew@" + str(k) + " = %{y:.3f}<br>share %{text}<extra></extra>",
                 text=[f"{s:.2f}" for s in sub["share"]], textposition="none",
                 **clickable(["label", "k"], [[lab, int(k)] for lab in sub["label"]])), row=1, col=1)
             qsub = self.per_query[self.per_query["k"] == k]
             fig.add_trace(go.Bar(
-                x=qsub["query"], y=qsub["max_skew"], name=f"K={k}", marker_color=color, legendgroup=f"k{k}",
-                showlegend=False, text=qsub["max_label"], textposition="none",
+                x=plotly_texts(qsub["query"]), y=qsub["max_skew"], name=f"K={k}", marker_color=color, legendgroup=f"k{k}",
+                showlegend=False, text=plotly_texts(qsub["max_label"]), textposition="none",
                 hovertemplate="%{x}<br>MaxSkew@" + str(k) + " = %{y:.3f} (%{text})<extra></extra>",
                 **clickable(["query", "k"], [[q, int(k)] for q in qsub["query"]])), row=1, col=2)
         fig.update_layout(barmode="group")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from cirscope._text import plotly_text
 from cirscope.diagnostics._common import check_space, labels_of, ranking, resolve_queries, selector_rows
 from cirscope.diagnostics._result import DiagnosticResult, base_layout, clickable
 
@@ -140,8 +141,9 @@ class SourceBiasResult(DiagnosticResult):
         palette = ["#4C78A8", "#F58518", "#54A24B", "#E45756"]
         for i, source in enumerate(m.columns):
             fig.add_trace(go.Bar(
-                x=list(m.index), y=m[source], name=str(source), marker_color=palette[i % len(palette)],
-                hovertemplate=f"{source}: " + "%{x} = %{y:.3f}<extra></extra>",
+                x=list(m.index), y=m[source], name=plotly_text(source), marker_color=palette[i % len(palette)],
+                text=[plotly_text(source)] * len(m.index), textposition="none",
+                hovertemplate="%{text}: %{x} = %{y:.3f}<extra></extra>",
                 **clickable(["source"], [[str(source)] for _ in m.index])))
         fig.update_layout(barmode="group")
         fig.update_yaxes(title_text="mean over queries", range=[0, 1.05])

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from cirscope._text import plotly_text
 from cirscope.diagnostics._common import Query, check_mask, check_space, labels_of, n_rankable, ranking
 from cirscope.diagnostics._result import DiagnosticResult, base_layout, clickable
 from cirscope.diagnostics._skew import desired_shares, ndkl
@@ -90,9 +91,9 @@ class SweepResult(DiagnosticResult):
         fig = go.Figure()
         for label in order:
             fig.add_trace(go.Scatter(
-                x=shares.index, y=shares[label], name=str(label), mode="lines+markers", stackgroup="one",
-                line={"width": 0.5}, marker={"size": 5},
-                hovertemplate=f"{label}: " + "%{y:.2f} at alpha %{x}<extra></extra>",
+                x=shares.index, y=shares[label], name=plotly_text(label), mode="lines+markers", stackgroup="one",
+                line={"width": 0.5}, marker={"size": 5}, text=[plotly_text(label)] * len(shares.index),
+                hovertemplate="%{text}: %{y:.2f} at alpha %{x}<extra></extra>",
                 **clickable(["alpha", "label"], [[float(a), str(label)] for a in shares.index])))
         fig.add_vline(x=1.0, line_dash="dot", line_color="#444", annotation_text="alpha = 1")
         fig.update_xaxes(title_text=f"PDV scale ({self.scale})")

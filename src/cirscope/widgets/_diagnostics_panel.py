@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as ipw
 import traitlets as t
 
+from cirscope._text import html_text
 from cirscope.diagnostics._registry import DIAGNOSTICS, attribute_columns, run_diagnostic
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -132,7 +132,7 @@ class DiagnosticsPanel(ipw.VBox):
             options["composed"] = self.composed
         key = (self.diagnostic, self.attribute if spec.needs_attribute else None,
                tuple(self.queries) if spec.uses_queries else ())
-        self._status.value = f"<i>Computing {html.escape(spec.title)}…</i>"
+        self._status.value = f"<i>Computing {html_text(spec.title)}…</i>"
         try:
             result = self._cache.get(key)
             if result is None:
@@ -140,7 +140,7 @@ class DiagnosticsPanel(ipw.VBox):
                 self._cache[key] = result
         except (ValueError, KeyError, RuntimeError) as exc:
             self.error = str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
-            self._status.value = f"<span style='color:#b00'>{html.escape(self.error)}</span>"
+            self._status.value = f"<span style='color:#b00'>{html_text(self.error)}</span>"
             self._chart.children = ()
             self.result = self.figure = None
             return
@@ -157,7 +157,7 @@ class DiagnosticsPanel(ipw.VBox):
         self.figure = fig
         self._chart.children = (fig,)
         numbers = ", ".join(f"{k} {_fmt(v)}" for k, v in result.summary().items())
-        self._status.value = f"<b>{html.escape(result.title)}</b>: {html.escape(numbers)}"
+        self._status.value = f"<b>{html_text(result.title)}</b>: {html_text(numbers)}"
 
     # ------------------------------------------------------------------ clicks -> rows
     def _on_click(self, trace: Any, points: Any, state: Any) -> None:
@@ -177,7 +177,7 @@ class DiagnosticsPanel(ipw.VBox):
         self.selection = {"diagnostic": self.diagnostic, "curve": int(curve), "point": int(point), "key": key}
         self.shown_rows = rows
         what = ", ".join(f"{k}={v}" for k, v in key.items()) or "this element"
-        self._caption.value = f"Showing {len(rows)} image(s) behind {html.escape(what)}."
+        self._caption.value = f"Showing {len(rows)} image(s) behind {html_text(what)}."
         return rows
 
 

@@ -62,7 +62,7 @@ def test_embed_with_metadata_and_text_report(tmp_path, capsys, tiny_model_name, 
 
 
 def test_embed_errors_are_one_line(tmp_path, capsys, tiny_model_name):
-    assert main(["embed", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    assert main(["embed", str(tmp_path / "nope"), "--model", "cirscope-toy", "--out", str(tmp_path / "o")]) == 2
     assert "Folder not found" in capsys.readouterr().err
     make_sample_folder(tmp_path / "p", n=2, corrupt=0)
     assert main(["embed", str(tmp_path / "p"), "--model", tiny_model_name, "--pretrained", "no-such-tag",

@@ -7,6 +7,7 @@ import importlib
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from cirscope._version import __version__
@@ -31,7 +32,13 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     except cs.ModelLoadError as exc:
         raise CliError(str(exc)) from None
     max_bytes = None if args.max_file_mb is None else int(args.max_file_mb * 2**20)
-    gallery = cs.Gallery.from_folder(args.folder, metadata=args.metadata, key=args.key, max_file_bytes=max_bytes)
+    with warnings.catch_warnings(record=True) as caught:  # shown as plain lines, not Python warnings
+        warnings.simplefilter("always")
+        gallery = cs.Gallery.from_folder(args.folder, metadata=args.metadata, key=args.key,
+                                         max_file_bytes=max_bytes)
+    notes = [str(w.message) for w in caught]
+    for note in notes:
+        print(f"cirscope embed: warning: {note}", file=sys.stderr)
     start = time.perf_counter()
     try:
         space = cs.Space(gallery, embedder, cache=not args.no_cache, cache_dir=args.cache_dir,
@@ -50,6 +57,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         "computed": res.n_embedded if res else len(space),
         "skipped": len(space.problems),
         "rebuilt_cache_files": res.damaged_cache_files if res else [],
+        "warnings": notes,
         "seconds": round(seconds, 3),
         "images_per_second": round(len(space) / seconds, 1) if seconds > 0 else None,
     }

@@ -28,7 +28,7 @@ from tests.conftest import FIXTURES, photo_bytes
 def _slow_photos(folder, n: int) -> None:
     """Large smooth JPEGs: cheap on disk, a noticeable fraction of a second to decode fully."""
     folder.mkdir(parents=True)
-    y, x = np.mgrid[0:1600, 0:1600]
+    y, x = np.mgrid[0:1400, 0:1400]
     for i in range(n):
         arr = np.stack([(x + 7 * i) % 256, (y + 13 * i) % 256, (x + y + i) % 256], axis=-1).astype(np.uint8)
         buf = io.BytesIO()
@@ -52,10 +52,11 @@ _RUN = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_killed_run_keeps_what_was_flushed_by_time(tmp_path, tiny_model_name, tiny_checkpoint):
     assert FLUSH_SECONDS == 30.0
-    n = 40
+    n = 30
     folder = tmp_path / "photos"
     _slow_photos(folder, n)
     cache = tmp_path / "cache"

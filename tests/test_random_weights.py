@@ -64,7 +64,9 @@ def test_cli_embed_with_explicit_random_weights(tmp_path, capsys, tiny_model_nam
     make_sample_folder(folder, n=4, corrupt=0)
     assert main(["embed", str(folder), "--model", tiny_model_name, "--pretrained", "random",
                  "--out", str(tmp_path / "o"), "--quiet", "--device", "cpu"]) == 0
-    assert "Embedded 4 of 4 images" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "Embedded 4 of 4 images" in captured.out
+    assert "warning: random weights (--pretrained random): the embeddings mean nothing" in captured.err
     assert cs.Space.load(tmp_path / "o").model["pretrained"] == "random"
 
 

@@ -200,7 +200,7 @@ class Embedder:
     Embedder('ViT-B-32', pretrained='laion2b_s34b_b79k', not loaded)
     >>> Embedder("ViT-B-32", pretrained="random")  # meaningless embeddings: tests and timings only
     Embedder('ViT-B-32', pretrained='random', not loaded)
-    >>> Embedder("ViT-B-32")
+    >>> Embedder("ViT-B-32")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     cirscope._embedder.ModelLoadError: No weights given for 'ViT-B-32': cirscope does not embed with random ...

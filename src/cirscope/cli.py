@@ -31,6 +31,9 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         )
     except cs.ModelLoadError as exc:
         raise CliError(str(exc)) from None
+    if embedder.random_weights:
+        print("cirscope embed: warning: random weights (--pretrained random): the embeddings mean nothing",
+              file=sys.stderr)
     max_bytes = None if args.max_file_mb is None else int(args.max_file_mb * 2**20)
     with warnings.catch_warnings(record=True) as caught:  # shown as plain lines, not Python warnings
         warnings.simplefilter("always")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -61,3 +63,35 @@ def test_compaction_keeps_everything(tmp_path):
 def test_shape_mismatch_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="expected"):
         EmbeddingCache(tmp_path, "m").add(["a", "b"], _vecs(3))
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"{not json", b"\xff\xfe\x00garbage", b"[1, 2, 3]", b'{"abc": 5}', b""],
+    ids=["not-json", "not-utf8", "a-list", "not-strings", "empty"],
+)
+def test_damaged_problems_file_is_reported_and_rebuilt(tmp_path, content):
+    c = EmbeddingCache(tmp_path, "m")
+    c.folder.mkdir(parents=True)
+    (c.folder / "problems.json").write_bytes(content)
+    with pytest.warns(CacheDamaged, match=r"problems\.json is damaged: .*Fix: it was removed and is rebuilt"):
+        assert c.known_problems(["abc"]) == {}
+    assert "problems.json" in c.damaged
+    c.add_problems({"h1": "not an image (unrecognised format)"})
+    assert EmbeddingCache(tmp_path, "m").known_problems(["h1", "abc"]) == {"h1": "not an image (unrecognised format)"}
+
+
+def test_damaged_problems_file_is_rebuilt_by_an_embedding_run(tmp_path, tiny_model_name, tiny_checkpoint,
+                                                              image_folder):
+    import cirscope as cs
+
+    (image_folder / "junk.jpg").write_bytes(b"not a jpeg")
+    emb = cs.Embedder(tiny_model_name, pretrained=str(tiny_checkpoint), device="cpu")
+    emb.embed_gallery(cs.Gallery.from_folder(image_folder), cache_dir=tmp_path, progress=False)
+    problems = EmbeddingCache(tmp_path, emb.cache_key).folder / "problems.json"
+    assert json.loads(problems.read_text()) != {}
+    problems.write_text('{"truncated": ')
+    with pytest.warns(CacheDamaged, match=str(problems).replace(".", r"\.")):
+        res = emb.embed_gallery(cs.Gallery.from_folder(image_folder), cache_dir=tmp_path, progress=False)
+    assert res.damaged_cache_files == ["problems.json"] and res.problems["id"].tolist() == ["junk.jpg"]
+    assert list(json.loads(problems.read_text()).values()) == ["not an image (unrecognised format)"]

@@ -55,14 +55,16 @@ def test_embed_with_metadata_and_text_report(tmp_path, capsys, tiny_model_name, 
     (tmp_path / "m.csv").write_text("file,label\nsample_000.png,a\nsample_001.jpg,b\n")
     code = main(["embed", str(folder), "--model", tiny_model_name, "--pretrained", str(tiny_checkpoint),
                  "--metadata", str(tmp_path / "m.csv"), "--out", str(tmp_path / "o"), "--quiet"])
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert code == 0 and "Embedded 6 of 7 images" in out and "broken_truncated.jpg: truncated" in out
+    assert "cirscope embed: warning: 5 of 7 images have no metadata row" in captured.err
     meta = cs.Space.load(tmp_path / "o").gallery.metadata.set_index("id")
     assert meta.loc["sample_001.jpg", "label"] == "b"
 
 
 def test_embed_errors_are_one_line(tmp_path, capsys, tiny_model_name):
-    assert main(["embed", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    assert main(["embed", str(tmp_path / "nope"), "--model", "cirscope-toy", "--out", str(tmp_path / "o")]) == 2
     assert "Folder not found" in capsys.readouterr().err
     make_sample_folder(tmp_path / "p", n=2, corrupt=0)
     assert main(["embed", str(tmp_path / "p"), "--model", tiny_model_name, "--pretrained", "no-such-tag",

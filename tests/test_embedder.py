@@ -11,7 +11,7 @@ from tests.conftest import photo_bytes
 
 
 def test_text_embeddings_are_normalised_float32(tiny_model_name):
-    emb = cs.Embedder(tiny_model_name, device="cpu")
+    emb = cs.Embedder(tiny_model_name, pretrained="random", device="cpu")
     out = emb.encode_text(["a red car", "a blue star"])
     assert out.shape == (2, 32) and out.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
@@ -22,7 +22,7 @@ def test_local_checkpoint_loads_the_saved_weights(tiny_model_name, tiny_checkpoi
     b = cs.Embedder(tiny_model_name, pretrained=tiny_checkpoint, device="cpu")
     np.testing.assert_array_equal(a.encode_text(["x"]), b.encode_text(["x"]))
     assert a.fingerprint == b.fingerprint
-    assert cs.Embedder(tiny_model_name, device="cpu").fingerprint != a.fingerprint  # random init differs
+    assert cs.Embedder(tiny_model_name, pretrained="random", device="cpu").fingerprint != a.fingerprint  # random init differs
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_unreachable_hub_fails_at_once_without_the_offline_switch(monkeypatch):
 
 def test_bad_names_and_paths(tiny_model_name, tmp_path):
     with pytest.raises(ModelLoadError, match="Unknown open_clip model"):
-        cs.Embedder("NoSuchNet", device="cpu").load()
+        cs.Embedder("NoSuchNet", pretrained="random", device="cpu").load()
     with pytest.raises(ModelLoadError, match="neither a file nor a pretrained tag"):
         cs.Embedder("ViT-B-32", pretrained="nosuchtag", device="cpu").load()
     with pytest.raises(ModelLoadError, match="Checkpoint file not found"):

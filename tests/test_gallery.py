@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -10,13 +11,16 @@ import pytest
 from PIL import Image
 
 import cirscope as cs
+from cirscope._gallery import USER_ID_COLUMN, MetadataWarning
+from tests.conftest import photo_bytes
 
 
 def test_from_folder_ids_and_metadata_join(image_folder):
     pd.DataFrame({"filename": ["img0.jpg", "sub/p1.png", "img3.jpg"], "label": ["a", "b", "c"]}).to_csv(
         image_folder / "labels.csv", index=False
     )
-    g = cs.Gallery.from_folder(image_folder, metadata=image_folder / "labels.csv")
+    with pytest.warns(MetadataWarning, match="5 of 8 images have no metadata row"):
+        g = cs.Gallery.from_folder(image_folder, metadata=image_folder / "labels.csv")
     assert len(g) == 8
     assert g.ids[:2].tolist() == ["img0.jpg", "img1.jpg"] and "sub/p0.png" in g.ids
     meta = g.metadata.set_index("id")
@@ -26,7 +30,8 @@ def test_from_folder_ids_and_metadata_join(image_folder):
 
 def test_metadata_by_bare_file_name_and_explicit_key(image_folder):
     meta = pd.DataFrame({"picture": ["p0.png"], "label": ["x"]})
-    g = cs.Gallery.from_folder(image_folder, metadata=meta, key="picture")
+    with pytest.warns(MetadataWarning, match="7 of 8 images have no metadata row"):
+        g = cs.Gallery.from_folder(image_folder, metadata=meta, key="picture")
     assert g.metadata.set_index("id").loc["sub/p0.png", "label"] == "x"
 
 
@@ -128,3 +133,61 @@ def test_from_hf_reads_encoded_image_records():
     assert g.metadata["label"].tolist() == [3] and g.load_image(0).size == (7, 7)
     with pytest.raises(KeyError, match="Pass image="):
         cs.Gallery.from_hf(ds, image="picture")
+
+
+def test_hidden_files_and_folders_are_skipped_alike(image_folder):
+    (image_folder / ".ipynb_checkpoints").mkdir()
+    (image_folder / ".ipynb_checkpoints" / "x.jpg").write_bytes(photo_bytes(50))
+    (image_folder / "sub" / ".git" / "deep").mkdir(parents=True)
+    (image_folder / "sub" / ".git" / "deep" / "y.png").write_bytes(photo_bytes(51, fmt="PNG"))
+    (image_folder / ".hidden.jpg").write_bytes(photo_bytes(52))
+    g = cs.Gallery.from_folder(image_folder)
+    assert len(g) == 8 and not any("/." in f"/{i}" for i in g.ids)
+    assert "Hidden files and hidden folders" in cs.Gallery.from_folder.__doc__
+    only_hidden = image_folder.parent / "only_hidden"
+    (only_hidden / ".cache").mkdir(parents=True)
+    (only_hidden / ".cache" / "z.jpg").write_bytes(photo_bytes(53))
+    with pytest.raises(ValueError, match="hidden files and folders are skipped"):
+        cs.Gallery.from_folder(only_hidden)
+
+
+def test_metadata_that_does_not_join_is_reported_with_counts_and_examples(image_folder):
+    rows = [f"img{i}.jpg" for i in range(4)] + [f"gone{i}.jpg" for i in range(7)]
+    meta = pd.DataFrame({"file": rows, "label": list("abcd") + ["z"] * 7})
+    with pytest.warns(MetadataWarning) as record:
+        g = cs.Gallery.from_folder(image_folder, metadata=meta)
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 2
+    assert messages[0].startswith("7 of 11 metadata rows name no image in the folder and were not used")
+    assert "'gone0.jpg', 'gone1.jpg', 'gone2.jpg', 'gone3.jpg', 'gone4.jpg', ..." in messages[0]
+    assert "'gone5.jpg'" not in messages[0]
+    assert messages[1].startswith("4 of 8 images have no metadata row")
+    assert "'img4.jpg', 'img5.jpg', 'sub/p0.png', 'sub/p1.png'" in messages[1]
+    table = g.metadata.set_index("id")
+    assert table.loc["img3.jpg", "label"] == "d" and pd.isna(table.loc["sub/p0.png", "label"])
+
+
+def test_a_user_id_column_is_kept_under_another_name(image_folder):
+    files = [f"img{i}.jpg" for i in range(6)] + ["sub/p0.png", "sub/p1.png"]
+    meta = pd.DataFrame({"file": files, "id": [f"u{i}" for i in range(8)], "n": range(8)})
+    with pytest.warns(MetadataWarning, match="The metadata column 'id' was kept as 'id_original'"):
+        g = cs.Gallery.from_folder(image_folder, metadata=meta)
+    table = g.metadata.set_index("id")
+    assert table.loc["img2.jpg", "id_original"] == "u2" and table.loc["sub/p1.png", "n"] == 7
+    assert table["n"].dtype.kind == "i"  # a full join keeps the column's type
+    assert USER_ID_COLUMN == "id_original"
+    with warnings.catch_warnings():  # an id column that is the key is simply the join key: no warning
+        warnings.simplefilter("error")
+        keyed = cs.Gallery.from_folder(image_folder, metadata=meta.drop(columns="file").assign(id=files))
+    assert "id_original" not in keyed.metadata.columns
+
+
+def test_metadata_rows_in_any_order_join_their_images(tmp_path):
+    root = tmp_path / "many"
+    root.mkdir()
+    data = photo_bytes(1, size=(8, 8))
+    for i in range(300):
+        (root / f"{i:05d}.jpg").write_bytes(data)
+    meta = pd.DataFrame({"file": [f"{i:05d}.jpg" for i in range(300)][::-1], "k": np.arange(300)[::-1]})
+    g = cs.Gallery.from_folder(root, metadata=meta)
+    assert g.metadata["k"].tolist() == list(range(300))

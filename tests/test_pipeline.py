@@ -209,7 +209,7 @@ def test_draft_decoding_stays_close_to_reference(toy):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_gpu_path_on_cuda_matches_reference_in_fp16():
-    emb = cs.Embedder("ViT-B-32", device="cuda", batch_size=8).load()
+    emb = cs.Embedder("ViT-B-32", pretrained="random", device="cuda", batch_size=8).load()
     assert emb.precision == "fp16"
     sources = [photo(60 + i, s) for i, s in enumerate([(500, 375), (375, 500), (640, 427), (200, 150)] * 4)]
     ref = reference(emb, sources)
@@ -221,7 +221,7 @@ def test_gpu_path_on_cuda_matches_reference_in_fp16():
 @pytest.mark.slow
 def test_vit_b_32_gpu_path_on_cpu_tensors_matches_reference():
     """At 224 px on 500x375 photos, with the ViT-B-32 architecture (random weights)."""
-    emb = cs.Embedder("ViT-B-32", device="cpu", batch_size=4).load()
+    emb = cs.Embedder("ViT-B-32", pretrained="random", device="cpu", batch_size=4).load()
     sources = [photo(40 + i, s) for i, s in enumerate([(500, 375), (375, 500), (500, 375), (640, 427)])]
     ref = reference(emb, sources)
     gpu, _, stats = embed(emb, sources, gpu_decode=True, batch_size=4)

@@ -56,7 +56,7 @@ def test_bad_images_are_dropped_and_rows_stay_aligned(tiny_model_name, tiny_chec
 def test_all_bad_is_a_clear_error(tiny_model_name, tmp_path):
     (tmp_path / "a.jpg").write_bytes(b"")
     with pytest.raises(ValueError, match="None of the 1 images"):
-        cs.Space(cs.Gallery.from_folder(tmp_path), cs.Embedder(tiny_model_name, device="cpu"), progress=False)
+        cs.Space(cs.Gallery.from_folder(tmp_path), cs.Embedder(tiny_model_name, pretrained="random", device="cpu"), progress=False)
 
 
 def test_save_load_roundtrip_without_torch(tmp_path, tiny_model_name, tiny_checkpoint):
@@ -89,13 +89,13 @@ def test_loading_inconsistent_folder_fails(tmp_path):
 def test_mismatched_model_is_refused(tmp_path, tiny_model_name, tiny_checkpoint):
     emb = cs.Embedder(tiny_model_name, pretrained=str(tiny_checkpoint), device="cpu")
     cs.Space(_gallery(), emb, progress=False).save(tmp_path / "o")
-    other = cs.Embedder(tiny_model_name, device="cpu")  # same architecture, other weights
+    other = cs.Embedder(tiny_model_name, pretrained="random", device="cpu")  # same architecture, other weights
     with pytest.raises(ValueError, match="not the model these embeddings were made with"):
         cs.Space.load(tmp_path / "o", embedder=other).encode_text("x")
 
 
 def test_text_encodings_are_cached(monkeypatch, tiny_model_name):
-    emb = cs.Embedder(tiny_model_name, device="cpu")
+    emb = cs.Embedder(tiny_model_name, pretrained="random", device="cpu")
     s = cs.Space.from_embeddings(_gallery(), np.random.default_rng(1).normal(size=(6, 32)), embedder=emb)
     calls = []
     real = emb.encode_text

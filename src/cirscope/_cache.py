@@ -7,7 +7,9 @@ temporary file and renamed, so a crash never leaves a half-written shard under i
 name; a shard that is truncated or fails its checksum is reported, deleted and its images
 embedded again. Many small shards are merged into one when they pile up. ``problems.json``
 remembers the content hashes of files that failed to decode, with the reason, so a re-run
-reports them again without loading the model.
+reports them again without loading the model; only failures that are properties of the file
+belong there (the embedding run leaves out failures of the run itself, such as running out of
+memory). A damaged ``problems.json`` is reported (:class:`CacheDamaged`) and rebuilt.
 
 The root is, in order: the ``cache_dir`` argument, the ``CIRSCOPE_CACHE_DIR`` environment
 variable, or the user cache folder from platformdirs (``.../cirscope/embeddings``).
@@ -15,6 +17,7 @@ variable, or the user cache folder from platformdirs (``.../cirscope/embeddings`
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -25,6 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from cirscope._errors import DamagedFileError
 
 ENV_VAR = "CIRSCOPE_CACHE_DIR"
 _MAX_SHARDS = 32
@@ -170,31 +175,51 @@ class EmbeddingCache:
     def _problems_path(self) -> Path:
         return self.folder / "problems.json"
 
+    def _read_problems(self) -> dict[str, str]:
+        """The recorded problems; a damaged file is reported, removed and treated as empty."""
+        path = self._problems_path
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:  # not UTF-8, not JSON, a folder...
+            problem = f"unreadable ({type(exc).__name__}: {exc})"
+        else:
+            if isinstance(record, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in record.items()):
+                return record
+            problem = "not a mapping of content hashes to reasons"
+        err = DamagedFileError(
+            path, problem, "it was removed and is rebuilt by this run; the images it listed are tried again"
+        )
+        warnings.warn(str(err), CacheDamaged, stacklevel=3)
+        self.damaged.append(path.name)
+        with contextlib.suppress(OSError):  # a folder in its place stays; add_problems then says so
+            path.unlink()
+        return {}
+
     def known_problems(self, hashes: Sequence[str]) -> dict[str, str]:
         """Reasons recorded for content hashes that failed to decode before (same bytes, same failure)."""
-        try:
-            record = json.loads(self._problems_path.read_text())
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(record, dict):
-            return {}
-        return {h: str(record[h]) for h in hashes if h in record}
+        record = self._read_problems()
+        return {h: record[h] for h in hashes if h in record}
 
     def add_problems(self, problems: dict[str, str]) -> None:
-        """Remember content hashes that failed to decode, so a re-run does not load the model for them."""
+        """Remember content hashes whose files cannot be used, so a re-run does not load the model for them.
+
+        Record only failures that are properties of the file (decode errors, corrupt data, too
+        large, not a regular file), never those of a run (out of memory, I/O errors).
+        """
         if not problems:
             return
-        try:
-            record = json.loads(self._problems_path.read_text())
-            if not isinstance(record, dict):
-                record = {}
-        except (OSError, ValueError):
-            record = {}
-        record.update(problems)
+        record = self._read_problems()
+        record.update({str(k): str(v) for k, v in problems.items()})
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.folder / f".problems.{uuid.uuid4().hex}.tmp"
-        tmp.write_text(json.dumps(record))
-        os.replace(tmp, self._problems_path)
+        tmp.write_text(json.dumps(record), encoding="utf-8")
+        try:
+            os.replace(tmp, self._problems_path)
+        except OSError as exc:  # e.g. a folder in its place: the run goes on without remembering
+            tmp.unlink(missing_ok=True)
+            warnings.warn(f"Could not write {self._problems_path} ({exc}).", CacheDamaged, stacklevel=2)
 
     def __len__(self) -> int:
         return len(self._load_index())

@@ -136,7 +136,7 @@ def _embedder(args: argparse.Namespace):
     level = logger.level
     logger.setLevel(logging.ERROR)  # open_clip warns that the weights are random: that is the point here
     try:
-        return cs.Embedder(name, **kwargs).load()
+        return cs.Embedder(name, pretrained="random", **kwargs).load()
     finally:
         logger.setLevel(level)
 

@@ -17,9 +17,29 @@ import pandas as pd
 
 from cirscope._cache import EmbeddingCache
 from cirscope._gallery import Gallery
-from cirscope._images import ImageProblem
+from cirscope._images import ImageProblem, TransientReason
 
 TOY_NAMES = ("cirscope-toy", "toy")
+#: The explicit opt-in for randomly initialised weights (``pretrained=RANDOM_WEIGHTS``).
+RANDOM_WEIGHTS = "random"
+#: Seconds between two writes to the embedding cache during a run (and every ``flush_every`` images).
+FLUSH_SECONDS = 30.0
+
+
+def _which_weights(model: str | None) -> str:
+    """The error text for a model given without weights: the three ways to pass some."""
+    arch = model or "ViT-B-32"
+    head = f"No weights given for {model!r}" if model else "No model given"
+    return (
+        f"{head}: cirscope does not embed with random weights unless asked to. Pass one of:\n"
+        f"  - a pretrained tag: cs.Embedder({arch!r}, pretrained='laion2b_s34b_b79k') (downloaded once; "
+        "tags: open_clip.list_pretrained()), or --model ViT-B-32 --pretrained laion2b_s34b_b79k;\n"
+        f"  - a local checkpoint file: cs.Embedder({arch!r}, pretrained='/path/to/open_clip_pytorch_model.bin'), "
+        "or --pretrained /path/to/file;\n"
+        "  - the toy model shipped with cirscope, for the shapes world: cs.Embedder.toy(), or --model cirscope-toy.\n"
+        f"Random weights (meaningless embeddings, for tests and timing only): pretrained={RANDOM_WEIGHTS!r} "
+        f"(--pretrained {RANDOM_WEIGHTS})."
+    )
 
 
 class ModelLoadError(RuntimeError):
@@ -137,10 +157,14 @@ class Embedder:
     ----------
     model
         An open_clip architecture name (``"ViT-B-32"``), an ``"hf-hub:org/repo"`` name, or
-        ``"cirscope-toy"`` for the small model shipped with cirscope.
+        ``"cirscope-toy"`` for the small model shipped with cirscope. There is no default.
     pretrained
-        A tag from ``open_clip.list_pretrained()`` (needs internet the first time), or a
-        local checkpoint file path. ``None`` gives random weights (useful for tests).
+        The weights of an open_clip architecture: a tag from ``open_clip.list_pretrained()``
+        (needs internet the first time) or a local checkpoint file path. Required for an
+        architecture name: without it a :class:`ModelLoadError` lists the ways to pass
+        weights. ``"random"`` asks explicitly for randomly initialised weights, whose
+        embeddings mean nothing (for tests and timing runs only). Not needed for
+        ``hf-hub:`` names and ``cirscope-toy``, which carry their weights.
     device
         ``"cuda"``, ``"mps"`` or ``"cpu"``; by default the best available.
     precision
@@ -162,16 +186,29 @@ class Embedder:
 
     The model is loaded on first use, so creating an Embedder is free.
 
+    Raises
+    ------
+    ModelLoadError
+        When ``model`` is an open_clip architecture and ``pretrained`` is missing.
+
     Examples
     --------
     >>> emb = Embedder.toy()
     >>> emb.encode_text(["a red star"]).shape  # doctest: +SKIP
     (1, 128)
+    >>> Embedder("ViT-B-32", pretrained="laion2b_s34b_b79k")  # loads (downloads) on first use
+    Embedder('ViT-B-32', pretrained='laion2b_s34b_b79k', not loaded)
+    >>> Embedder("ViT-B-32", pretrained="random")  # meaningless embeddings: tests and timings only
+    Embedder('ViT-B-32', pretrained='random', not loaded)
+    >>> Embedder("ViT-B-32")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    cirscope._embedder.ModelLoadError: No weights given for 'ViT-B-32': cirscope does not embed with random ...
     """
 
     def __init__(
         self,
-        model: str = "ViT-B-32",
+        model: str | None = None,
         pretrained: str | os.PathLike | None = None,
         *,
         device: str | None = None,
@@ -181,8 +218,12 @@ class Embedder:
         fast_jpeg: bool = True,
         gpu_decode: bool | None = None,
     ):
+        if model is None:
+            raise ModelLoadError(_which_weights(None))
         self.name = str(model)
         self.pretrained = None if pretrained is None else str(pretrained)
+        if self.pretrained is None and not self.is_toy and not self.name.startswith(("hf-hub:", "local-dir:")):
+            raise ModelLoadError(_which_weights(self.name))
         self._device = device
         self._precision = precision
         self._batch_size = batch_size
@@ -207,6 +248,11 @@ class Embedder:
     @property
     def is_toy(self) -> bool:
         return self.name in TOY_NAMES
+
+    @property
+    def random_weights(self) -> bool:
+        """Whether the weights are randomly initialised (asked for with ``pretrained="random"``)."""
+        return self.pretrained == RANDOM_WEIGHTS and not self.is_toy
 
     @property
     def device(self) -> str:
@@ -243,6 +289,8 @@ class Embedder:
         import open_clip
 
         name, pretrained = self.name, self.pretrained
+        if pretrained == RANDOM_WEIGHTS:
+            pretrained = None
         is_file = pretrained is not None and Path(pretrained).expanduser().is_file()
         if pretrained is not None and not is_file and not name.startswith("hf-hub:"):
             known = [tag for arch, tag in open_clip.list_pretrained() if arch == name]
@@ -322,7 +370,7 @@ class Embedder:
             from cirscope.toy._weights import WEIGHTS_PATH
 
             return Path(WEIGHTS_PATH)
-        if self.pretrained is not None:
+        if self.pretrained is not None and not self.random_weights:
             path = Path(self.pretrained).expanduser()
             if path.is_file():
                 return path
@@ -406,12 +454,34 @@ class Embedder:
         cache_dir: str | os.PathLike | None = None,
         progress: bool = True,
         flush_every: int = 2048,
+        flush_seconds: float = FLUSH_SECONDS,
+        max_file_bytes: int | None = None,
     ) -> EmbedResult:
         """Embed every image of ``gallery``, skipping (and reporting) the ones that fail.
 
         With ``cache=True`` embeddings are looked up by image content hash first and every
-        new result is written to the cache as the run goes (each ``flush_every`` images),
-        so an interrupted run resumes where it stopped.
+        new result is written to the cache as the run goes (every ``flush_every`` images or
+        every ``flush_seconds`` seconds, whichever comes first), so an interrupted run
+        resumes where it stopped. Images that failed because of what they contain (not an
+        image, corrupt or truncated data, too large, not a regular file) are remembered in
+        the cache and reported again without loading the model; failures of the run itself
+        (out of memory, I/O errors, time-outs) are reported for this run only and retried
+        the next time.
+
+        Parameters
+        ----------
+        gallery
+            The images.
+        cache, cache_dir
+            Use the embedding cache, and where it is (see :class:`EmbeddingCache`).
+        progress
+            Show progress bars.
+        flush_every, flush_seconds
+            Write new embeddings to the cache after this many images or seconds.
+        max_file_bytes
+            Largest image file read, in bytes (default: the gallery's ``max_file_bytes``,
+            256 MiB unless set; a value given here is set on the gallery too); larger files
+            are skipped as problems.
         """
         import torch
         from tqdm.auto import tqdm
@@ -420,6 +490,9 @@ class Embedder:
 
         start = time.perf_counter()
         n = len(gallery)
+        if max_file_bytes is not None:
+            gallery.max_file_bytes = int(max_file_bytes)
+        max_bytes = gallery.max_file_bytes
         store = EmbeddingCache(cache_dir, self.cache_key) if cache else None
         hashes: dict[int, str] = {}
         problems: dict[int, str] = {}
@@ -447,13 +520,20 @@ class Embedder:
         todo = [r for r in range(n) if r not in result and r not in problems]
         pending_keys: list[str] = []
         pending_vecs: list[np.ndarray] = []
+        pending_problems: dict[str, str] = {}
         decode_stats = DecodeStats()
+        last_flush = time.monotonic()
 
         def flush() -> None:
-            if store is not None and pending_keys:
-                store.add(pending_keys, np.stack(pending_vecs))
+            nonlocal last_flush
+            if store is not None:
+                if pending_keys:
+                    store.add(pending_keys, np.stack(pending_vecs))
+                store.add_problems(pending_problems)
             pending_keys.clear()
             pending_vecs.clear()
+            pending_problems.clear()
+            last_flush = time.monotonic()
 
         if todo:
             self.load()
@@ -473,9 +553,13 @@ class Embedder:
                     fast=self.fast_jpeg,
                     gpu_decode=self.gpu_decode,
                     stats=decode_stats,
+                    max_file_bytes=max_bytes,
                 ):
                     for row, reason in bad:
                         problems[row] = reason
+                        # only what the file itself causes is remembered; a failure of this run is retried
+                        if row in hashes and not isinstance(reason, TransientReason):
+                            pending_problems[hashes[row]] = str(reason)
                     if batch is not None:
                         vecs = self.encode_pixels(batch)
                         for row, vec in zip(rows, vecs, strict=False):
@@ -486,14 +570,12 @@ class Embedder:
                             if key is not None:
                                 pending_keys.append(key)
                                 pending_vecs.append(vec)
-                    if len(pending_keys) >= flush_every:
+                    if len(pending_keys) >= flush_every or time.monotonic() - last_flush >= flush_seconds:
                         flush()
                     bar.update(len(rows) + len(bad))
             finally:
                 flush()
                 bar.close()
-                if store is not None:
-                    store.add_problems({hashes[r]: problems[r] for r in todo if r in problems and r in hashes})
         for row, reason in problems.items():
             gallery.record_problem(row, reason)
         ok = np.array(sorted(result), dtype=np.int64)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -18,7 +19,13 @@ from cirscope._images import IMAGE_EXTENSIONS, ImageProblem
 
 _KEY_CANDIDATES = ("file", "filename", "file_name", "path", "image", "name", "id")
 _PROBLEM_COLUMNS = ["id", "source", "reason"]
-_RESERVED = {"id"}
+#: What a user's own metadata column called ``id`` is renamed to (``id`` is the gallery's).
+USER_ID_COLUMN = "id_original"
+_EXAMPLES = 5
+
+
+class MetadataWarning(UserWarning):
+    """Metadata that did not join cleanly: rows naming no image, images without a row, renamed columns."""
 
 
 #: Thumbnails kept in memory per gallery (about 5 KB each at 128 px).
@@ -66,6 +73,8 @@ class Gallery:
         self._thumbs: OrderedDict[tuple[int, int], bytes] = OrderedDict()  # LRU, THUMBNAIL_CACHE entries
         self._hashes: dict[int, str] = {}
         self._problems: dict[str, tuple[str, str]] = {}
+        #: Largest image file read from disk, in bytes; larger files become problems.
+        self.max_file_bytes: int = _images.MAX_FILE_BYTES
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -77,8 +86,15 @@ class Gallery:
         key: str | None = None,
         recursive: bool = True,
         extensions: Iterable[str] = IMAGE_EXTENSIONS,
+        max_file_bytes: int | None = None,
     ) -> Gallery:
         """All image files under ``folder`` (ids are paths relative to it).
+
+        Hidden files and hidden folders (names starting with ``.``, such as
+        ``.ipynb_checkpoints`` or ``.git``) are skipped, with everything inside them. Entries
+        that are not regular files (named pipes, devices, sockets, dangling links) or that
+        are larger than ``max_file_bytes`` are listed but never read: they become
+        :attr:`problems` with a clear reason when the gallery is embedded.
 
         Parameters
         ----------
@@ -87,13 +103,19 @@ class Gallery:
         metadata
             A CSV/Parquet file or DataFrame joined on file name: its ``key`` column (by
             default the first of file, filename, file_name, path, image, name, id) holds
-            paths relative to ``folder`` or bare file names.
+            paths relative to ``folder`` or bare file names. Rows that name no image and
+            images without a row are reported in a :class:`MetadataWarning` (with counts and
+            examples); images without a row get missing values. A metadata column called
+            ``id`` that is not the key is kept as ``id_original`` (``id`` is the gallery's
+            own column, the path relative to ``folder``).
         key
             The metadata column holding file names.
         recursive
             Scan sub-folders too.
         extensions
             File extensions (lower case, with dot) that count as images.
+        max_file_bytes
+            Largest image file read, in bytes (default 256 MiB).
 
         Examples
         --------
@@ -103,18 +125,21 @@ class Gallery:
         if not root.is_dir():
             raise FileNotFoundError(f"Folder not found: {root}. Pass the folder that holds your images.")
         exts = {e.lower() if e.startswith(".") else "." + e.lower() for e in extensions}
-        walker = root.rglob("*") if recursive else root.glob("*")
-        files = sorted(p for p in walker if p.suffix.lower() in exts and not p.name.startswith(".") and not p.is_dir())
+        files = sorted(p for p in _list_files(root, recursive) if p.suffix.lower() in exts)
         if not files:
             raise ValueError(
                 f"No image files found in {root} (looked for {', '.join(sorted(exts))}"
-                f"{', recursively' if recursive else ''}). Check the folder or pass extensions=[...]."
+                f"{', recursively' if recursive else ''}; hidden files and folders are skipped). "
+                "Check the folder or pass extensions=[...]."
             )
         rel = [p.relative_to(root).as_posix() for p in files]
         table = pd.DataFrame({"id": rel, "path": [str(p) for p in files]})
         if metadata is not None:
             table = _join_metadata(table, _read_table(metadata), key)
-        return cls(table, [str(p) for p in files])
+        gallery = cls(table, [str(p) for p in files])
+        if max_file_bytes is not None:
+            gallery.max_file_bytes = int(max_file_bytes)
+        return gallery
 
     @classmethod
     def from_dataframe(cls, df: pd.DataFrame, image: str = "path", *, id: str | None = None) -> Gallery:
@@ -237,6 +262,7 @@ class Gallery:
         position = {int(r): i for i, r in enumerate(rows)}
         out._thumbs = OrderedDict(((position[r], s), b) for (r, s), b in self._thumbs.items() if r in position)
         out._hashes = {position[r]: h for r, h in self._hashes.items() if r in position}
+        out.max_file_bytes = self.max_file_bytes
         return out
 
     # ------------------------------------------------------------------ images
@@ -244,7 +270,7 @@ class Gallery:
         """Decode row ``row`` into an RGB image; raises :class:`ImageProblem` (and records it)."""
         source = self._sources[row]
         try:
-            data = _images.read_bytes(source)
+            data = _images.read_bytes(source, self.max_file_bytes)
             if data is not None and row not in self._hashes:
                 self._hashes[row] = _images.content_hash(source, data)
             return _images.decode(source, data)
@@ -256,7 +282,7 @@ class Gallery:
         """A hash of the image's content (encoded bytes, or pixels for in-memory images)."""
         if row not in self._hashes:
             try:
-                self._hashes[row] = _images.content_hash(self._sources[row])
+                self._hashes[row] = _images.content_hash(self._sources[row], max_bytes=self.max_file_bytes)
             except ImageProblem as exc:
                 self.record_problem(row, exc.reason)
                 raise
@@ -360,7 +386,32 @@ def _read_table(metadata: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
+def _list_files(root: Path, recursive: bool) -> list[Path]:
+    """Every non-directory entry under ``root`` whose name and folders are not hidden.
+
+    Links to folders are followed once (a link loop is not walked twice); anything else
+    (files, links to files, dangling links, pipes...) is listed for the caller to check.
+    """
+    out: list[Path] = []
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames[:] = [] if not recursive else sorted(d for d in dirnames if not d.startswith("."))
+        out.extend(Path(dirpath, f) for f in filenames if not f.startswith("."))
+    return out
+
+
+def _examples(values: Sequence[Any]) -> str:
+    shown = ", ".join(repr(str(v)) for v in list(values)[:_EXAMPLES])
+    return shown + (", ..." if len(values) > _EXAMPLES else "")
+
+
 def _join_metadata(table: pd.DataFrame, meta: pd.DataFrame, key: str | None) -> pd.DataFrame:
+    """Join ``meta`` onto the gallery table by file name, warning about whatever did not join."""
     if key is None:
         key = next((c for c in _KEY_CANDIDATES if c in meta.columns), None)
         if key is None:
@@ -369,29 +420,57 @@ def _join_metadata(table: pd.DataFrame, meta: pd.DataFrame, key: str | None) -> 
                 f"among its columns {list(meta.columns)}. Pass key='your_column'."
             )
     _require_columns(meta, [key], "metadata")
+    meta = meta.reset_index(drop=True)
     keys = meta[key].astype(str).str.replace("\\", "/", regex=False)
-    by_rel = dict(zip(table["id"], range(len(table)), strict=False))
-    by_name: dict[str, int] = {}
-    for i, rel in enumerate(table["id"]):
-        by_name.setdefault(rel.rsplit("/", 1)[-1], i)
-    match = [by_rel.get(k, by_name.get(k.rsplit("/", 1)[-1])) for k in keys]
-    matched = [m for m in match if m is not None]
-    if not matched:
+    ids = table["id"].astype(str)
+    match = pd.Index(ids).get_indexer(keys)  # by path relative to the folder, else by bare file name
+    names = ids.str.rsplit("/", n=1).str[-1]
+    first = ~names.duplicated()
+    by_name = pd.Series(np.flatnonzero(first.to_numpy()), index=names[first].to_numpy())
+    unmatched = match < 0
+    match[unmatched] = by_name.reindex(keys[unmatched].str.rsplit("/", n=1).str[-1].to_numpy()).fillna(-1).to_numpy(
+        dtype=np.int64
+    )
+    hit = match >= 0
+    if not hit.any():
         raise ValueError(
             f"No metadata row matches an image: column {key!r} holds e.g. {keys.head(3).tolist()} while the "
             f"images are e.g. {table['id'].head(3).tolist()}. Use file names relative to the folder, or pass key=."
         )
-    if len(set(matched)) != len(matched):
+    if len(np.unique(match[hit])) != int(hit.sum()):
         raise ValueError(f"Several metadata rows name the same image in column {key!r}: remove the duplicates.")
-    cols = [c for c in meta.columns if c != key and c not in _RESERVED]
-    extra = pd.DataFrame(index=range(len(table)), columns=cols, dtype=object)
-    for meta_row, row in enumerate(match):
-        if row is not None:
-            extra.iloc[row] = meta.iloc[meta_row][cols].to_numpy()
-    extra = extra.infer_objects()
-    clash = [c for c in cols if c in table.columns]
+    if not hit.all():
+        missing = keys[~hit]
+        warnings.warn(
+            f"{len(missing)} of {len(meta)} metadata rows name no image in the folder and were not used "
+            f"(column {key!r}: {_examples(missing.tolist())}).",
+            MetadataWarning,
+            stacklevel=3,
+        )
+    covered = np.zeros(len(table), dtype=bool)
+    covered[match[hit]] = True
+    if not covered.all():
+        lonely = ids[~covered]
+        warnings.warn(
+            f"{len(lonely)} of {len(table)} images have no metadata row; their metadata columns are empty "
+            f"(missing values): {_examples(lonely.tolist())}.",
+            MetadataWarning,
+            stacklevel=3,
+        )
+    cols = [c for c in meta.columns if c != key]
+    extra = meta.loc[hit, cols].set_axis(match[hit], axis=0).reindex(range(len(table)))
+    if "id" in cols:
+        new = USER_ID_COLUMN if USER_ID_COLUMN not in cols else f"{USER_ID_COLUMN}_meta"
+        extra = extra.rename(columns={"id": new})
+        warnings.warn(
+            f"The metadata column 'id' was kept as {new!r}: 'id' is the gallery's own column (each image's path "
+            "relative to the folder).",
+            MetadataWarning,
+            stacklevel=3,
+        )
+    clash = [c for c in extra.columns if c in table.columns]
     extra = extra.rename(columns={c: f"{c}_meta" for c in clash})
-    return pd.concat([table, extra], axis=1)
+    return pd.concat([table, extra.reset_index(drop=True)], axis=1)
 
 
 def _concat_metadata(table: pd.DataFrame, metadata: pd.DataFrame) -> pd.DataFrame:

@@ -7,9 +7,11 @@ Sources: a file path, an http(s) URL, encoded bytes, a Hugging Face image dict
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
+import stat
 import urllib.error
 import urllib.request
 import warnings
@@ -22,17 +24,84 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MAX_PIXELS = 89_478_485  # Pillow's own warning threshold
 URL_TIMEOUT = 10.0
 MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
+#: Largest image file read from disk (a default; galleries and runs can set their own).
+MAX_FILE_BYTES = 256 * 1024 * 1024
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jfif"}
 )
 
 
-class ImageProblem(Exception):
-    """An image that cannot be used, with a short human-readable reason."""
+class TransientReason(str):
+    """The reason for a failure of one run rather than of the file (memory, I/O, time-outs).
 
-    def __init__(self, reason: str):
+    It is reported like any other reason but never remembered: the embedding cache records
+    only failures that are properties of the file (see :func:`is_transient`).
+    """
+
+    __slots__ = ()
+
+
+class ImageProblem(Exception):
+    """An image that cannot be used, with a short human-readable reason.
+
+    ``transient`` marks a failure of this run (out of memory, an I/O error, a time-out) rather
+    than of the file; its :attr:`reason` is then a :class:`TransientReason`.
+    """
+
+    def __init__(self, reason: str, transient: bool = False):
         super().__init__(reason)
-        self.reason = reason
+        self.reason: str = TransientReason(reason) if transient else str(reason)
+        self.transient = transient
+
+    def __reduce__(self):  # keep ``transient`` across worker processes
+        return (type(self), (str(self.reason), self.transient))
+
+
+#: errno values of failures of the machine or the moment, not of the file.
+_TRANSIENT_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in ("EIO", "EMFILE", "ENFILE", "ENOMEM", "EAGAIN", "ETIMEDOUT", "EINTR", "ENOSPC", "ESTALE",
+                 "ENOBUFS", "EBUSY", "ECONNRESET", "EHOSTUNREACH", "ENETUNREACH")
+    if hasattr(errno, name)
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failure of the run (memory, I/O, time-out) rather than of the file.
+
+    Examples
+    --------
+    >>> is_transient(MemoryError()), is_transient(OSError(24, "Too many open files"))
+    (True, True)
+    >>> is_transient(ValueError("corrupt")), is_transient(ImageProblem("truncated"))
+    (False, False)
+    """
+    if isinstance(exc, ImageProblem):
+        return exc.transient
+    if isinstance(exc, (MemoryError, TimeoutError)):
+        return True
+    if isinstance(exc, OSError) and exc.errno in _TRANSIENT_ERRNOS:
+        return True
+    if isinstance(exc, RuntimeError):  # torch's OutOfMemoryError and allocator failures
+        text = str(exc).lower()
+        return "out of memory" in text or "can't allocate memory" in text or "cannot allocate memory" in text
+    return False
+
+
+def problem_from(exc: BaseException, what: str = "cannot preprocess") -> ImageProblem:
+    """An :class:`ImageProblem` for an unexpected exception, marked transient when it is.
+
+    Examples
+    --------
+    >>> p = problem_from(MemoryError())
+    >>> p.reason, p.transient
+    ('cannot preprocess (MemoryError: out of memory for this run; will be retried)', True)
+    """
+    if isinstance(exc, ImageProblem):
+        return exc
+    if isinstance(exc, MemoryError):
+        return ImageProblem(f"{what} (MemoryError: out of memory for this run; will be retried)", transient=True)
+    return ImageProblem(f"{what} ({type(exc).__name__}: {exc})", transient=is_transient(exc))
 
 
 def is_url(source: object) -> bool:
@@ -54,32 +123,117 @@ def describe_source(source: object) -> str:
     return f"<{type(source).__name__}>"
 
 
-def read_bytes(source: object) -> bytes | None:
-    """The encoded bytes of a file/URL/bytes source; ``None`` for decoded (PIL/array) sources."""
+def read_bytes(source: object, max_bytes: int | None = None) -> bytes | None:
+    """The encoded bytes of a file/URL/bytes source; ``None`` for decoded (PIL/array) sources.
+
+    Files are read with :func:`read_file` (regular files of at most ``max_bytes`` only).
+    """
     if isinstance(source, dict):
         if source.get("bytes") is not None:
             return bytes(source["bytes"])
         if source.get("path"):
-            return read_bytes(source["path"])
+            return read_bytes(source["path"], max_bytes)
         raise ImageProblem("image record has neither bytes nor path")
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source)
     if is_url(source):
         return _fetch(str(source))
     if isinstance(source, (str, Path, os.PathLike)):
-        path = Path(source)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise ImageProblem("file not found") from None
-        except IsADirectoryError:
-            raise ImageProblem("is a directory, not an image file") from None
-        except PermissionError:
-            raise ImageProblem("permission denied") from None
-        except OSError as exc:
-            raise ImageProblem(f"cannot read file ({exc.strerror or exc})") from None
-        return data
+        return read_file(source, max_bytes)
     return None
+
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _not_regular(mode: int) -> str:
+    kind = next((name for test, name in _FILE_KINDS if test(mode)), "a special file")
+    return f"not a regular file: {kind}"
+
+
+def format_bytes(n: float) -> str:
+    """A byte count for people.
+
+    Examples
+    --------
+    >>> format_bytes(4 * 2**30), format_bytes(256 * 2**20), format_bytes(2**19), format_bytes(100)
+    ('4 GiB', '256 MiB', '512 KiB', '100 bytes')
+    """
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{int(n)} bytes"
+
+
+def _too_large(size: int, max_bytes: int) -> ImageProblem:
+    return ImageProblem(
+        f"file too large ({format_bytes(size)}; the limit is {format_bytes(max_bytes)}, "
+        "raise it with max_file_bytes= or --max-file-mb)"
+    )
+
+
+def _os_problem(exc: OSError, path: Path) -> ImageProblem:
+    if isinstance(exc, FileNotFoundError):
+        if path.is_symlink():
+            return ImageProblem("dangling symbolic link (its target does not exist)")
+        return ImageProblem("file not found")
+    if isinstance(exc, IsADirectoryError):
+        return ImageProblem(_not_regular(stat.S_IFDIR))
+    if isinstance(exc, PermissionError):
+        return ImageProblem("permission denied")
+    if exc.errno == errno.ELOOP:
+        return ImageProblem("symbolic link loop")
+    return ImageProblem(f"cannot read file ({exc.strerror or exc})", transient=is_transient(exc))
+
+
+def read_file(path: str | os.PathLike, max_bytes: int | None = None) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes`` (default :data:`MAX_FILE_BYTES`).
+
+    Named pipes, devices, sockets, directories, dangling links and files over the limit
+    raise :class:`ImageProblem` without being read: the file is checked with ``stat``
+    (following links) before it is opened, opened without blocking and checked again on the
+    open descriptor, and never read past the limit, so a FIFO cannot hang a run and a link
+    to ``/dev/zero`` cannot exhaust its memory.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> fifo = os.path.join(tempfile.mkdtemp(), "pipe.jpg"); os.mkfifo(fifo)
+    >>> read_file(fifo)
+    Traceback (most recent call last):
+    ...
+    cirscope._images.ImageProblem: not a regular file: a named pipe (FIFO)
+    """
+    limit = MAX_FILE_BYTES if max_bytes is None else int(max_bytes)
+    path = Path(path)
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise ImageProblem(_not_regular(st.st_mode))
+        if st.st_size > limit:
+            raise _too_large(st.st_size, limit)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        try:
+            st = os.fstat(fd)  # the path may have been swapped since the stat above
+            if not stat.S_ISREG(st.st_mode):
+                raise ImageProblem(_not_regular(st.st_mode))
+            with os.fdopen(fd, "rb", closefd=False) as fh:
+                data = fh.read(limit + 1)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise _os_problem(exc, path) from None
+    except MemoryError:
+        raise ImageProblem("cannot read file (out of memory for this run; will be retried)", transient=True) from None
+    if len(data) > limit:  # the file grew after the stat
+        raise _too_large(len(data), limit)
+    return data
 
 
 def _fetch(url: str) -> bytes:
@@ -91,17 +245,17 @@ def _fetch(url: str) -> bytes:
         raise ImageProblem(f"URL unreachable (HTTP {exc.code})") from None
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise ImageProblem(f"URL unreachable ({reason})") from None
+        raise ImageProblem(f"URL unreachable ({reason})", transient=True) from None
     if len(data) > MAX_DOWNLOAD_BYTES:
         raise ImageProblem(f"download larger than {MAX_DOWNLOAD_BYTES // 2**20} MiB")
     return data
 
 
-def content_hash(source: object, data: bytes | None = None) -> str:
+def content_hash(source: object, data: bytes | None = None, max_bytes: int | None = None) -> str:
     """A hash of what an image source contains (encoded bytes, or decoded pixels)."""
     h = hashlib.blake2b(digest_size=16)
     if data is None:
-        data = read_bytes(source)
+        data = read_bytes(source, max_bytes)
     if data is not None:
         h.update(b"bytes:")
         h.update(data)
@@ -146,7 +300,12 @@ def to_rgb(img: Image.Image) -> Image.Image:
 
 
 def decode(
-    source: object, data: bytes | None = None, *, max_pixels: int = MAX_PIXELS, draft_size: int | None = None
+    source: object,
+    data: bytes | None = None,
+    *,
+    max_pixels: int = MAX_PIXELS,
+    draft_size: int | None = None,
+    max_bytes: int | None = None,
 ) -> Image.Image:
     """Decode ``source`` fully into an RGB image, raising :class:`ImageProblem` on failure.
 
@@ -167,7 +326,7 @@ def decode(
             raise ImageProblem(f"image too large ({source.width}x{source.height} px; decompression-bomb guard)")
         return to_rgb(source)
     if data is None:
-        data = read_bytes(source)
+        data = read_bytes(source, max_bytes)
     if data is None:
         raise ImageProblem(f"unsupported image source {describe_source(source)}")
     if len(data) == 0:
@@ -188,6 +347,8 @@ def decode(
         raise ImageProblem("not an image (unrecognised format)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageProblem("image too large (decompression-bomb guard)") from None
+    except MemoryError:
+        raise ImageProblem("cannot decode (out of memory for this run; will be retried)", transient=True) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         text = str(exc).lower()
         if "truncated" in text or isinstance(exc, EOFError):

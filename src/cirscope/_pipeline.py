@@ -51,7 +51,6 @@ from cirscope._gpu_preprocess import (
     resize_crop_uint8,
     sniff_jpeg,
 )
-from cirscope._images import ImageProblem
 
 #: Most pixels decoded on the device at once (a bound on GPU memory for big photos).
 GPU_PIXEL_BUDGET = 64 * 2**20
@@ -118,7 +117,9 @@ class _ChunkDataset(Dataset):
         plan: PreprocessPlan | None,
         draft_size: int | None,
         jpeg_to_device: bool,
+        max_file_bytes: int | None = None,
     ):
+        self.max_file_bytes = max_file_bytes
         self.sources = sources
         self.chunks = chunks
         self.preprocess = preprocess
@@ -142,7 +143,7 @@ class _ChunkDataset(Dataset):
         for row in self.chunks[i]:
             source = self.sources[row]
             try:
-                data = _images.read_bytes(source)
+                data = _images.read_bytes(source, self.max_file_bytes)
                 reason = None
                 if self.jpeg_to_device:
                     if data is None:
@@ -158,10 +159,8 @@ class _ChunkDataset(Dataset):
                 pixel_rows.append(row)
                 if reason is not None:
                     fallback.append(reason)
-            except ImageProblem as exc:
-                problems.append((row, exc.reason))
-            except Exception as exc:  # a preprocessing failure on an odd image must not kill the run
-                problems.append((row, f"cannot preprocess ({type(exc).__name__}: {exc})"))
+            except Exception as exc:  # a failure on an odd image (or of memory) must not kill the run
+                problems.append((row, _images.problem_from(exc).reason))
         jpeg_bytes = None
         if jpeg_parts:
             jpeg_bytes = torch.from_numpy(np.frombuffer(b"".join(jpeg_parts), dtype=np.uint8).copy())
@@ -294,6 +293,7 @@ def iterate_batches(
     fast: bool = True,
     gpu_decode: bool | None = None,
     stats: DecodeStats | None = None,
+    max_file_bytes: int | None = None,
 ) -> Iterator[tuple[list[int], torch.Tensor | None, list[tuple[int, str]]]]:
     """Yield ``(rows, pixel_batch, problems)`` over ``rows``, decoding in worker processes.
 
@@ -324,6 +324,12 @@ def iterate_batches(
         ``device`` is CUDA. (On a CPU device it works too, which is how it is tested.)
     stats
         A :class:`DecodeStats` to fill in.
+    max_file_bytes
+        Largest image file read (default :data:`cirscope._images.MAX_FILE_BYTES`). Files
+        that are larger or not regular files (pipes, devices) become problems unread.
+
+    A problem's reason is a :class:`cirscope._images.TransientReason` when the failure is
+    one of the run (out of memory, I/O errors) rather than of the file.
 
     Examples
     --------
@@ -347,7 +353,7 @@ def iterate_batches(
     chunk = chunk_size(batch_size, num_workers)
     chunks = [rows[i : i + chunk] for i in range(0, len(rows), chunk)]
     per_batch = max(1, batch_size) // chunk
-    dataset = _ChunkDataset(sources, chunks, preprocess, plan, draft_size, gpu_decode)
+    dataset = _ChunkDataset(sources, chunks, preprocess, plan, draft_size, gpu_decode, max_file_bytes)
 
     loader = DataLoader(
         dataset,
@@ -434,10 +440,8 @@ def _assemble(
                     pix = dataset.cpu_pixels(dataset.sources[row], jpeg_data[i].numpy().tobytes())
                     parts.append(normalize(pix[None], plan, device=device, dtype=dtype))
                     order.append(row)
-                except ImageProblem as exc:
-                    problems.append((row, exc.reason))
                 except Exception as exc:
-                    problems.append((row, f"cannot preprocess ({type(exc).__name__}: {exc})"))
+                    problems.append((row, _images.problem_from(exc).reason))
             if good:
                 parts.append(normalize(resize_crop_batch([img for _, img in good], plan), plan, device=device, dtype=dtype))
                 decoded_rows.extend(r for r, _ in good)

@@ -7,6 +7,7 @@ import importlib
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from cirscope._version import __version__
@@ -22,10 +23,25 @@ class CliError(Exception):
 def _cmd_embed(args: argparse.Namespace) -> int:
     import cirscope as cs
 
-    gallery = cs.Gallery.from_folder(args.folder, metadata=args.metadata, key=args.key)
-    embedder = cs.Embedder(
-        args.model, args.pretrained, device=args.device, batch_size=args.batch_size, num_workers=args.workers
-    )
+    if args.max_file_mb is not None and args.max_file_mb <= 0:
+        raise CliError(f"--max-file-mb must be positive, got {args.max_file_mb}")
+    try:  # before scanning the folder: a missing model is the first thing to say
+        embedder = cs.Embedder(
+            args.model, args.pretrained, device=args.device, batch_size=args.batch_size, num_workers=args.workers
+        )
+    except cs.ModelLoadError as exc:
+        raise CliError(str(exc)) from None
+    if embedder.random_weights:
+        print("cirscope embed: warning: random weights (--pretrained random): the embeddings mean nothing",
+              file=sys.stderr)
+    max_bytes = None if args.max_file_mb is None else int(args.max_file_mb * 2**20)
+    with warnings.catch_warnings(record=True) as caught:  # shown as plain lines, not Python warnings
+        warnings.simplefilter("always")
+        gallery = cs.Gallery.from_folder(args.folder, metadata=args.metadata, key=args.key,
+                                         max_file_bytes=max_bytes)
+    notes = [str(w.message) for w in caught]
+    for note in notes:
+        print(f"cirscope embed: warning: {note}", file=sys.stderr)
     start = time.perf_counter()
     try:
         space = cs.Space(gallery, embedder, cache=not args.no_cache, cache_dir=args.cache_dir,
@@ -44,6 +60,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         "computed": res.n_embedded if res else len(space),
         "skipped": len(space.problems),
         "rebuilt_cache_files": res.damaged_cache_files if res else [],
+        "warnings": notes,
         "seconds": round(seconds, 3),
         "images_per_second": round(len(space) / seconds, 1) if seconds > 0 else None,
     }
@@ -88,18 +105,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cirscope {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("embed", help="embed a folder of images and write a reusable result folder")
-    p.add_argument("folder", type=Path)
-    p.add_argument("--model", default="ViT-B-32", help="open_clip name, hf-hub:org/repo, or cirscope-toy")
-    p.add_argument("--pretrained", default=None, help="pretrained tag or local checkpoint path")
+    p = sub.add_parser(
+        "embed",
+        help="embed a folder of images and write a reusable result folder",
+        description=(
+            "Embed every image file under FOLDER with an image model and write a result folder that "
+            "cs.Space.load reopens. There is no default model: pass --model with its weights "
+            "(--model ViT-B-32 --pretrained laion2b_s34b_b79k, or --pretrained /path/to/checkpoint), or "
+            "--model cirscope-toy for the shapes world. Hidden files and folders are skipped; files that "
+            "cannot be used (not images, corrupt, too large, pipes or devices) are reported and skipped."
+        ),
+    )
+    p.add_argument("folder", type=Path, help="folder of images (scanned recursively)")
+    p.add_argument("--model", default=None,
+                   help="required: an open_clip architecture (with --pretrained), hf-hub:org/repo, or cirscope-toy")
+    p.add_argument("--pretrained", default=None,
+                   help="weights for an open_clip architecture: a pretrained tag (e.g. laion2b_s34b_b79k), a local "
+                        "checkpoint file, or 'random' for random weights (meaningless; tests and timings only)")
     p.add_argument("--metadata", default=None, help="CSV/Parquet joined on file name")
     p.add_argument("--key", default=None, help="metadata column holding file names")
     p.add_argument("--out", type=Path, required=True, help="output folder (reopen with cs.Space.load)")
     p.add_argument("--cache-dir", default=None, help="embedding cache folder (default: $CIRSCOPE_CACHE_DIR or the user cache)")
-    p.add_argument("--no-cache", action="store_true")
-    p.add_argument("--device", default=None)
-    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
+    p.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
+    p.add_argument("--batch-size", type=int, default=None, help="images per forward pass (default: 256 on CUDA, else 64)")
     p.add_argument("--workers", type=int, default=None, help="decoding worker processes")
+    p.add_argument("--max-file-mb", type=float, default=None,
+                   help="largest image file read, in MiB (default 256); larger files are reported and skipped")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print a JSON report")
     p.set_defaults(func=_cmd_embed)

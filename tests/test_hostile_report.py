@@ -231,3 +231,26 @@ def test_cli_audit_prints_no_control_characters(hostile_space, tmp_path, capsys)
     assert main(["audit", str(folder), "--attribute", "\x1b[2Jwiped\u202e", "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "\x1b" not in err and "\u202e" not in err and "wiped" in err
+
+
+# ---------------------------------------------------------------------------- the class, in the source
+def test_user_text_reaches_html_and_charts_only_through_the_escapers():
+    """A guard on the code itself: no direct ``json.dumps``/``html.escape`` in the report, panel and
+    diagnostics, no inline script except through ``_script``, no user text formatted into a plotly template."""
+    from pathlib import Path
+
+    import cirscope
+
+    root = Path(cirscope.__file__).parent
+    files = [*sorted((root / "diagnostics").glob("*.py")), root / "widgets" / "_diagnostics_panel.py"]
+    for path in files:
+        src = path.read_text(encoding="utf-8")
+        assert "json.dumps(" not in src and "html.escape(" not in src, path.name
+        assert not re.search(r"hovertemplate=f[\"']", src), path.name  # user text belongs in text=, escaped
+        assert "pio.to_html" not in src and "to_html(fig" not in src, path.name
+        if path.name != "_html.py":
+            assert "<script" not in src, path.name
+    html_src = (root / "diagnostics" / "_html.py").read_text(encoding="utf-8")
+    # the scripts: the data slot filler (and its doctest), plotly's config and plotly.js itself
+    code = "\n".join(line for line in html_src.splitlines() if not line.strip().startswith(("'", '"', ">>>")))
+    assert len(re.findall(r"<script", code)) == 3, re.findall(r".*<script.*", code)

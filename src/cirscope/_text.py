@@ -24,7 +24,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["escape_script_json", "html_text", "plotly_text", "plotly_texts", "script_json", "terminal_text"]
+__all__ = ["TERMINAL_UNSAFE", "escape_script_json", "html_text", "plotly_text", "plotly_texts", "script_json", "terminal_text"]
 
 _SCRIPT_SWAP = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
                               "\u2028": "\\u2028", "\u2029": "\\u2029"})

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -163,7 +163,7 @@ def test_bad_space_json_fields_give_one_clear_error(tmp_path):
     with pytest.raises(ValueError, match="newer cirscope"):
         cs.Space.load(tmp_path / "o")
     path.unlink()
-    with pytest.raises(FileNotFoundError, match="space.json not found"):
+    with pytest.raises(FileNotFoundError, match=r"space\.json not found"):
         cs.Space.load(tmp_path / "o")
 
 

@@ -368,7 +368,8 @@ class Gallery:
         if missing:
             raise DamagedFileError(path, f"columns {missing} are missing", fix)
         paths = table.column("__source_path__").to_pylist()
-        blobs = table.column("__source_bytes__").to_pylist()
+        blob_column = table.column("__source_bytes__")
+        blobs = [None] * len(paths) if blob_column.null_count == len(paths) else blob_column.to_pylist()
         if version == _GALLERY_FORMAT:
             base = os.path.abspath(folder)
             paths = [p if p is None or os.path.isabs(p) else os.path.join(base, p) for p in paths]

@@ -65,11 +65,32 @@ def sample_rows(n: int, seed: int) -> np.ndarray:
     return np.unique(np.concatenate([[0, n - 1], picks])).astype(np.int64)
 
 
-def _sample_hash(embeddings: np.ndarray, rows: np.ndarray) -> str:
+def _sample_hash(rows: np.ndarray, values: np.ndarray) -> str:
     h = hashlib.blake2b(digest_size=16)
     h.update(rows.astype("<i8").tobytes())
-    h.update(np.ascontiguousarray(embeddings[rows], dtype="<f4").tobytes())
+    h.update(np.ascontiguousarray(values, dtype="<f4").tobytes())
     return h.hexdigest()
+
+
+def _read_rows(arr: np.memmap, rows: np.ndarray) -> np.ndarray:
+    """Rows of a memory-mapped float32 ``.npy`` read with ``pread``, not through the map.
+
+    Faulting them in through the map would make the kernel map its whole read-ahead
+    window (megabytes per row on some systems) into the process; ``pread`` keeps the
+    open free of resident memory.
+    """
+    row_bytes = arr.shape[1] * 4
+    out = np.empty((rows.size, arr.shape[1]), dtype="<f4")
+    fd = os.open(arr.filename, os.O_RDONLY)
+    try:
+        for i, r in enumerate(rows.tolist()):
+            data = os.pread(fd, row_bytes, arr.offset + r * row_bytes)
+            if len(data) != row_bytes:
+                raise OSError(f"short read at row {r}")
+            out[i] = np.frombuffer(data, dtype="<f4")
+    finally:
+        os.close(fd)
+    return out
 
 
 def file_digest(path: Path) -> str:
@@ -100,7 +121,7 @@ def describe(folder: Path, embeddings: np.ndarray, fingerprint: str, model: dict
         "model": model,
         "embeddings_fingerprint": fingerprint,
         "problems": int(problems),
-        "verify": {"seed": int(seed), "sample_blake2b": _sample_hash(embeddings, rows), "files": files},
+        "verify": {"seed": int(seed), "sample_blake2b": _sample_hash(rows, embeddings[rows]), "files": files},
     }
     info["checksum"] = _record_checksum(info)
     return info
@@ -225,13 +246,17 @@ def verify_embeddings(folder: Path, arr: np.ndarray, info: dict[str, Any], full:
     """Sampled rows (always) and every row (``full``) against ``space.json``; rows must be unit vectors."""
     path = folder / "embeddings.npy"
     rows = sample_rows(arr.shape[0], info["verify"]["seed"])
-    if _sample_hash(arr, rows) != info["verify"]["sample_blake2b"]:
+    try:
+        values = _read_rows(arr, rows) if isinstance(arr, np.memmap) and arr.filename else arr[rows]
+    except OSError as exc:
+        raise DamagedFileError(path, f"its rows cannot be read ({exc})", RESAVE) from exc
+    if _sample_hash(rows, values) != info["verify"]["sample_blake2b"]:
         raise DamagedFileError(
             path, "its rows differ from those saved (rows swapped or edited, or the file comes from another save)",
             RESAVE,
         )
     try:
-        check_unit_rows(arr, rows=rows)
+        check_unit_rows(values)
         if full:
             check_unit_rows(arr)
     except ValueError as exc:

@@ -425,13 +425,16 @@ def _keep_derived(old: Path, target: Path, fingerprint: str) -> None:
 
 def _replace_in_place(new: Path, target: Path, fingerprint: str) -> None:
     """Move the space's files from ``new`` into ``target`` one by one (``space.json`` last), under a lock."""
-    import fcntl
-
     from cirscope._atomic import fsync_dir
 
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): saves to one folder of images are not serialised
+        fcntl = None
     fd = os.open(target, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             same = files.read_info(target)["embeddings_fingerprint"] == fingerprint
         except (OSError, ValueError):

@@ -17,6 +17,9 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import cirscope as cs
 from cirscope import _space_files
@@ -318,3 +321,31 @@ def test_format1_folders_still_open_with_a_note_and_are_checked(tmp_path):
     np.save(tmp_path / "old2" / "embeddings.npy", e[::-1])
     with pytest.raises(DamagedFileError, match="fingerprint"):
         cs.Space.load(tmp_path / "old2")
+
+
+# ---------------------------------------------------------------------------- normalisation as a property
+@settings(max_examples=60, deadline=None, database=None)
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=6),
+                  elements=st.floats(-1e300, 1e300, allow_nan=False, allow_subnormal=True)))
+def test_normalising_any_finite_rows_gives_unit_rows_or_names_the_zero_rows(arr):
+    from cirscope._vectors import normalize_rows
+
+    zero = ~arr.any(axis=1)
+    if zero.any():
+        with pytest.raises(ValueError, match=f"{int(zero.sum())} rows of the embeddings are all zeros"):
+            normalize_rows(arr)
+        return
+    out = normalize_rows(arr)
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+    np.testing.assert_allclose(np.linalg.norm(out.astype(np.float64), axis=1), 1.0, atol=1e-6)
+    big = np.abs(arr).argmax(axis=1)  # the largest component keeps its sign
+    assert (np.sign(out[np.arange(len(arr)), big]) == np.sign(arr[np.arange(len(arr)), big])).all()
+
+
+def test_check_matrix_names_values_beyond_float32():
+    from cirscope._vectors import check_matrix
+
+    with pytest.raises(ValueError, match=r"beyond the float32 range"):
+        check_matrix(np.full((2, 3), 1e39))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        check_matrix(np.array([[1.0, np.nan]]))

@@ -58,7 +58,8 @@ def check_matrix(
     if arr.shape[1] == 0:
         raise ValueError(f"{what} have zero dimensions")
     src = arr
-    arr = np.asarray(arr, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # out-of-range values become inf: reported below
+        arr = np.asarray(arr, dtype=np.float32)
     for start in range(0, arr.shape[0], _CHUNK):
         block = arr[start : start + _CHUNK]
         finite = np.isfinite(block).all(axis=1)

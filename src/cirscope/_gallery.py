@@ -343,6 +343,8 @@ class Gallery:
         Raises :class:`~cirscope._errors.DamagedFileError` naming ``gallery.parquet`` when the
         file is unreadable or not a cirscope gallery.
         """
+        import pyarrow as pa
+        import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
         from cirscope._errors import DamagedFileError
@@ -367,23 +369,48 @@ class Gallery:
         missing = [c for c in ("id", "__source_path__", "__source_bytes__") if c not in table.column_names]
         if missing:
             raise DamagedFileError(path, f"columns {missing} are missing", fix)
-        paths = table.column("__source_path__").to_pylist()
+        path_column = table.column("__source_path__")
         blob_column = table.column("__source_bytes__")
-        blobs = [None] * len(paths) if blob_column.null_count == len(paths) else blob_column.to_pylist()
+        if not (pa.types.is_string(path_column.type) and pa.types.is_binary(blob_column.type)):
+            raise DamagedFileError(path, f"its source columns have types {path_column.type} and "
+                                   f"{blob_column.type}, not string and binary", fix)
         if version == _GALLERY_FORMAT:
-            base = os.path.abspath(folder)
-            paths = [p if p is None or os.path.isabs(p) else os.path.join(base, p) for p in paths]
-        df = table.drop_columns(["__source_path__", "__source_bytes__"]).to_pandas()
-        sources = [p if p is not None else b for p, b in zip(paths, blobs, strict=False)]
-        if any(s is None for s in sources):
+            path_column = _resolve_stored_paths(path_column, os.path.abspath(folder))
+        if pc.any(pc.and_(pc.is_null(path_column), pc.is_null(blob_column))).as_py():
             raise DamagedFileError(path, "some rows have neither an image path nor image bytes", fix)
+        paths = path_column.to_pylist()
+        if blob_column.null_count == len(paths):  # all images are files: no per-row merge
+            sources = paths
+        else:
+            blobs = blob_column.to_pylist()
+            sources = [p if p is not None else b for p, b in zip(paths, blobs, strict=False)]
+        df = table.drop_columns(["__source_path__", "__source_bytes__"]).to_pandas()
+        del table, blob_column, path_column
         try:
             return cls(df, sources)
         except (ValueError, KeyError, TypeError) as exc:
             raise DamagedFileError(path, str(exc), fix) from exc
+        finally:
+            pa.default_memory_pool().release_unused()  # Arrow's pool keeps the decoded table's pages otherwise
 
 
 _GALLERY_FORMAT = 2  # 2: image paths relative to the gallery's folder when inside it, else absolute
+
+
+def _resolve_stored_paths(column: Any, base: str) -> Any:
+    """Stored paths (an Arrow column) with the relative ones joined to ``base``, vectorised."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if os.name != "posix":  # drive letters and UNC paths: ask os.path row by row
+        paths = column.to_pylist()
+        return pa.chunked_array([pa.array(
+            [p if p is None or os.path.isabs(p) else os.path.join(base, p) for p in paths], pa.string())])
+    relative = pc.fill_null(pc.invert(pc.starts_with(column, "/")), False)
+    if not pc.any(relative).as_py():
+        return column
+    joined = pc.binary_join_element_wise(base.rstrip("/"), column, "/")
+    return pc.if_else(relative, joined, column)
 
 
 def _stored_path(source: str | os.PathLike, base: str) -> str:

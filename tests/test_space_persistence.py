@@ -153,6 +153,7 @@ def test_bad_space_json_fields_give_one_clear_error(tmp_path):
         '"model" is 5': {**good, "model": 5},
         '"verify" is null': {**good, "verify": None},
         "do not match its checksum": {**good, "problems": 3},
+        'says "version": 1 but carries a format 2 verification record': {**good, "version": 1},
     }
     for expected, record in cases.items():
         path.write_text(json.dumps(record))

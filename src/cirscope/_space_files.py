@@ -177,6 +177,9 @@ def read_info(folder: Path) -> dict[str, Any]:
     fp = info.get("embeddings_fingerprint")
     if not (isinstance(fp, str) and len(fp) == 32 and all(c in "0123456789abcdef" for c in fp)):
         raise _bad_field(path, "embeddings_fingerprint", fp, "32 hex digits")
+    if version < 2 and ("verify" in info or "checksum" in info):
+        raise DamagedFileError(path, f'it says "version": {version} but carries a format {FORMAT_VERSION} '
+                               "verification record", RESAVE)
     if version >= 2:
         if info.get("dtype") != "float32":
             raise _bad_field(path, "dtype", info.get("dtype"), '"float32"')

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import cirscope as cs
+from cirscope._errors import DamagedFileError
 
 
 def _gallery(n=6):
@@ -82,7 +83,7 @@ def test_loading_inconsistent_folder_fails(tmp_path):
     s = cs.Space.from_embeddings(_gallery(), np.eye(6), model_name="x")
     s.save(tmp_path / "o")
     np.save(tmp_path / "o" / "embeddings.npy", np.eye(5, 6, dtype=np.float32))
-    with pytest.raises(ValueError, match="inconsistent"):
+    with pytest.raises(DamagedFileError, match=r"embeddings\.npy is damaged: it has 248 bytes"):
         cs.Space.load(tmp_path / "o")
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 __all__ = ["DamagedFileError"]
 
 
 class DamagedFileError(ValueError):
-    """A file cirscope wrote earlier (a cache, a saved space) is damaged.
+    """A file cirscope wrote earlier (a cache, a saved space) is damaged, truncated or mixed.
 
     Parameters
     ----------
@@ -21,18 +22,19 @@ class DamagedFileError(ValueError):
 
     Examples
     --------
-    >>> err = DamagedFileError("cache/problems.json", "not valid JSON", "delete the file")
+    >>> err = DamagedFileError("out/space.json", "it is not valid JSON", "Save the space again.")
     >>> str(err)
-    'cache/problems.json is damaged: not valid JSON. Fix: delete the file.'
-    >>> err.path
-    'cache/problems.json'
+    'out/space.json is damaged: it is not valid JSON. Fix: Save the space again.'
+    >>> err.path.name
+    'space.json'
     """
 
     def __init__(self, path: str | os.PathLike[str], problem: str, fix: str) -> None:
-        self.path = os.fspath(path)
+        self.path = Path(path)
         self.problem = problem
         self.fix = fix
-        super().__init__(f"{self.path} is damaged: {problem}. Fix: {fix}.")
+        end = "" if fix.endswith((".", "!", "?")) else "."
+        super().__init__(f"{os.fspath(path)} is damaged: {problem}. Fix: {fix}{end}")
 
     def __reduce__(self):  # keep pickling (multiprocessing, Ray) working
         return (type(self), (self.path, self.problem, self.fix))

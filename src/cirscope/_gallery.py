@@ -319,18 +319,26 @@ class Gallery:
         )
 
     # ------------------------------------------------------------------ persistence
-    def save(self, folder: str | os.PathLike) -> None:
-        """Write ``gallery.parquet`` (metadata + sources; in-memory images as PNG bytes)."""
+    def save(self, folder: str | os.PathLike, *, root: str | os.PathLike | None = None) -> None:
+        """Write ``gallery.parquet`` (metadata + sources; in-memory images as PNG bytes), atomically.
+
+        Image paths inside ``root`` (default: ``folder``, the folder the gallery will live
+        in) are stored relative to it, so the folder and its images can move together;
+        other paths are stored absolute, so the folder opens from any working directory.
+        """
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        from cirscope._atomic import atomic_write
+
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        base = os.path.abspath(root if root is not None else folder)
         paths: list[str | None] = []
         blobs: list[bytes | None] = []
         for src in self._sources:
             if isinstance(src, (str, Path)):
-                paths.append(str(src))
+                paths.append(_stored_path(src, base))
                 blobs.append(None)
             else:
                 data = None
@@ -349,26 +357,98 @@ class Gallery:
         table = table.append_column("__source_path__", pa.array(paths, pa.string()))
         table = table.append_column("__source_bytes__", pa.array(blobs, pa.binary()))
         meta = dict(table.schema.metadata or {})
-        meta[b"cirscope"] = json.dumps({"kind": "gallery", "version": 1}).encode()
+        meta[b"cirscope"] = json.dumps({"kind": "gallery", "version": _GALLERY_FORMAT}).encode()
         table = table.replace_schema_metadata(meta)
-        tmp = folder / "gallery.parquet.tmp"
-        pq.write_table(table, tmp)
-        os.replace(tmp, folder / "gallery.parquet")
+        with atomic_write(folder / "gallery.parquet") as fh:
+            pq.write_table(table, fh)
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> Gallery:
-        """Reopen a gallery written by :meth:`save`."""
+        """Reopen a gallery written by :meth:`save`; relative image paths resolve against ``folder``.
+
+        Raises :class:`~cirscope._errors.DamagedFileError` naming ``gallery.parquet`` when the
+        file is unreadable or not a cirscope gallery.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
         import pyarrow.parquet as pq
+
+        from cirscope._errors import DamagedFileError
 
         path = Path(folder) / "gallery.parquet"
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found: pass a folder written by Gallery.save or Space.save")
-        table = pq.read_table(path)
-        paths = table.column("__source_path__").to_pylist()
-        blobs = table.column("__source_bytes__").to_pylist()
+        fix = "Save the gallery (or space) again from its images."
+        try:
+            table = pq.read_table(path)
+        except Exception as exc:
+            raise DamagedFileError(path, f"it cannot be read as Parquet ({type(exc).__name__}: {exc})", fix) from exc
+        try:
+            info = json.loads((table.schema.metadata or {}).get(b"cirscope", b"{}"))
+        except ValueError:
+            info = {}
+        if not isinstance(info, dict) or info.get("kind") != "gallery":
+            raise DamagedFileError(path, "it carries no cirscope gallery description", fix)
+        version = info.get("version")
+        if version not in (1, _GALLERY_FORMAT):
+            raise DamagedFileError(path, f"its gallery format version {version!r} is unknown", fix)
+        missing = [c for c in ("id", "__source_path__", "__source_bytes__") if c not in table.column_names]
+        if missing:
+            raise DamagedFileError(path, f"columns {missing} are missing", fix)
+        path_column = table.column("__source_path__")
+        blob_column = table.column("__source_bytes__")
+        if not (pa.types.is_string(path_column.type) and pa.types.is_binary(blob_column.type)):
+            raise DamagedFileError(path, f"its source columns have types {path_column.type} and "
+                                   f"{blob_column.type}, not string and binary", fix)
+        if version == _GALLERY_FORMAT:
+            path_column = _resolve_stored_paths(path_column, os.path.abspath(folder))
+        if pc.any(pc.and_(pc.is_null(path_column), pc.is_null(blob_column))).as_py():
+            raise DamagedFileError(path, "some rows have neither an image path nor image bytes", fix)
+        paths = path_column.to_pylist()
+        if blob_column.null_count == len(paths):  # all images are files: no per-row merge
+            sources = paths
+        else:
+            blobs = blob_column.to_pylist()
+            sources = [p if p is not None else b for p, b in zip(paths, blobs, strict=False)]
         df = table.drop_columns(["__source_path__", "__source_bytes__"]).to_pandas()
-        sources = [p if p is not None else b for p, b in zip(paths, blobs, strict=False)]
-        return cls(df, sources)
+        del table, blob_column, path_column
+        try:
+            return cls(df, sources)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DamagedFileError(path, str(exc), fix) from exc
+        finally:
+            pa.default_memory_pool().release_unused()  # Arrow's pool keeps the decoded table's pages otherwise
+
+
+_GALLERY_FORMAT = 2  # 2: image paths relative to the gallery's folder when inside it, else absolute
+
+
+def _resolve_stored_paths(column: Any, base: str) -> Any:
+    """Stored paths (an Arrow column) with the relative ones joined to ``base``, vectorised."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if os.name != "posix":  # drive letters and UNC paths: ask os.path row by row
+        paths = column.to_pylist()
+        return pa.chunked_array([pa.array(
+            [p if p is None or os.path.isabs(p) else os.path.join(base, p) for p in paths], pa.string())])
+    relative = pc.fill_null(pc.invert(pc.starts_with(column, "/")), False)
+    if not pc.any(relative).as_py():
+        return column
+    joined = pc.binary_join_element_wise(base.rstrip("/"), column, "/")
+    return pc.if_else(relative, joined, column)
+
+
+def _stored_path(source: str | os.PathLike, base: str) -> str:
+    """``source`` relative to ``base`` (POSIX separators) when inside it, else absolute."""
+    full = os.path.abspath(source)
+    try:
+        rel = os.path.relpath(full, base)
+    except ValueError:  # another drive
+        return full
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep) or os.path.isabs(rel):
+        return full
+    return Path(rel).as_posix()
 
 
 def _read_table(metadata: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:

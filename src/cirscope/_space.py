@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import shutil
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -12,18 +13,34 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cirscope import _space_files as files
 from cirscope._embedder import Embedder, EmbedResult
+from cirscope._errors import DamagedFileError
 from cirscope._gallery import Gallery
-from cirscope._vectors import check_matrix
+from cirscope._space_files import FORMAT_VERSION
+from cirscope._vectors import check_matrix, normalize_rows
 
-FORMAT_VERSION = 1
+__all__ = ["FORMAT_VERSION", "Space", "check_embeddings"]
+
 _TEXT_CACHE_SIZE = 4096
 
 
 def check_embeddings(embeddings: Any, n: int | None = None) -> np.ndarray:
-    """Validate an ``(N, D)`` embedding array and return it L2-normalised as float32 (a copy)."""
-    arr = check_matrix(embeddings, n=n).copy()
-    return arr / np.linalg.norm(arr, axis=1, keepdims=True)
+    """Validate an ``(N, D)`` embedding array and return it L2-normalised as float32 (a new array).
+
+    Normalisation runs in float64 after scaling each row by its largest value, and is
+    validated afterwards (finite, unit rows), so tiny or huge values cannot turn into
+    infinite or all-zero rows.
+
+    Examples
+    --------
+    >>> check_embeddings([[1e-30, 0.0], [0.0, 1e25]]).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
+    arr = np.asarray(embeddings)
+    if arr.ndim == 2 and arr.dtype.kind in "fiu" and arr.shape[1] > 0 and (n is None or arr.shape[0] == n):
+        return normalize_rows(arr)
+    return normalize_rows(check_matrix(embeddings, n=n))
 
 
 class Space:
@@ -34,7 +51,8 @@ class Space:
     gallery
         The images (:class:`Gallery`).
     embedder
-        The model (:class:`Embedder`); ``Embedder.toy()`` works offline.
+        The model: an :class:`Embedder`, or a model name such as ``"cirscope-toy"``
+        (the small model shipped with cirscope, works offline) or an open_clip name.
     cache, cache_dir
         Use the on-disk embedding cache (see :mod:`cirscope._cache`) and where it lives.
     progress
@@ -55,7 +73,7 @@ class Space:
     def __init__(
         self,
         gallery: Gallery,
-        embedder: Embedder | None = None,
+        embedder: Embedder | str | None = None,
         *,
         cache: bool = True,
         cache_dir: str | os.PathLike | None = None,
@@ -67,6 +85,13 @@ class Space:
             raise TypeError(
                 "Space needs an embedder, e.g. cs.Space(gallery, cs.Embedder.toy()); to use embeddings you "
                 "already have, call cs.Space.from_embeddings(gallery, array, model_name=...)."
+            )
+        if isinstance(embedder, str):
+            embedder = Embedder(embedder)
+        elif not isinstance(embedder, Embedder):
+            raise TypeError(
+                f"Space needs a cirscope Embedder or a model name (e.g. \"cirscope-toy\"), got "
+                f"{type(embedder).__name__}"
             )
         result = embedder.embed_gallery(gallery, cache=cache, cache_dir=cache_dir, progress=progress)
         if len(result.rows) == 0:
@@ -86,16 +111,20 @@ class Space:
         model: dict[str, Any],
         problems: pd.DataFrame | None = None,
         folder: Path | None = None,
+        checked: bool = False,
+        fingerprint: str | None = None,
     ) -> None:
         self.gallery = gallery
-        self.image_embeddings = check_embeddings(embeddings, len(gallery))
-        self.image_embeddings.setflags(write=False)
+        # ``checked``: unit float32 rows verified by the loader (possibly a read-only memory map): no copy
+        self.image_embeddings = embeddings if checked else check_embeddings(embeddings, len(gallery))
+        if self.image_embeddings.flags.writeable:
+            self.image_embeddings.setflags(write=False)
         self.embedder = embedder
         self.model = dict(model)
         self.problems = problems if problems is not None else pd.DataFrame(columns=["id", "source", "reason"])
         self.folder = folder
         self.embed_result = None
-        self._fingerprint: str | None = None
+        self._fingerprint: str | None = fingerprint
         self._texts: OrderedDict[str, np.ndarray] = OrderedDict()
         self._checked_model = False
         self._index: Any = None
@@ -141,10 +170,7 @@ class Space:
     def fingerprint(self) -> str:
         """A hash of the embeddings (keys derived caches such as maps and indexes)."""
         if self._fingerprint is None:
-            h = hashlib.blake2b(digest_size=16)
-            h.update(str(self.image_embeddings.shape).encode())
-            h.update(np.ascontiguousarray(self.image_embeddings).tobytes())
-            self._fingerprint = h.hexdigest()
+            self._fingerprint = files.embeddings_fingerprint(self.image_embeddings)
         return self._fingerprint
 
     @property
@@ -244,62 +270,183 @@ class Space:
     def save(self, folder: str | os.PathLike) -> Path:
         """Write a self-describing folder: ``embeddings.npy``, ``gallery.parquet``, ``space.json``.
 
+        Everything is written into a fresh, uniquely named sibling folder, flushed to disk,
+        then swapped into place in one step, so the folder is always either the previous
+        save or this one, never a mix; concurrent saves to one folder each succeed and the
+        last one wins. Embeddings are stored as unit float32 rows; ``space.json`` records
+        their fingerprint and a verification record that :meth:`load` checks cheaply.
+        Derived caches (maps, indexes) survive a save of the same embeddings.
+
+        When the folder also holds other files (e.g. your images), it is not swapped: the
+        space's own files are replaced one by one under a lock, ``space.json`` last, and a
+        save interrupted midway is detected (and refused) by :meth:`load`.
+
         :meth:`load` reopens it without re-embedding and without importing torch.
         """
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / "embeddings.npy.tmp"
-        with open(tmp, "wb") as fh:
-            np.save(fh, np.ascontiguousarray(self.image_embeddings))
-        os.replace(tmp, folder / "embeddings.npy")
-        self.gallery.save(folder)
-        if len(self.problems):
-            self.problems.astype(str).to_csv(folder / "problems.csv", index=False)
-        info = {
-            "format": "cirscope.space",
-            "version": FORMAT_VERSION,
-            "n": len(self),
-            "dim": self.dim,
-            "model": self.model,
-            "embeddings_fingerprint": self.fingerprint,
-            "problems": len(self.problems),
-        }
-        tmp = folder / "space.json.tmp"
-        tmp.write_text(json.dumps(info, indent=2))
-        os.replace(tmp, folder / "space.json")
-        self.folder = folder
-        return folder
+        from cirscope._atomic import fsync_tree, swap_folder, temp_sibling
+
+        target = Path(os.path.abspath(folder))
+        if target.exists() and not target.is_dir():
+            raise NotADirectoryError(f"{target} exists and is not a folder: pass a folder path for the space")
+        fingerprint = self.fingerprint
+        new = temp_sibling(target)
+        try:
+            with open(new / "embeddings.npy", "wb") as fh:
+                np.save(fh, self.image_embeddings, allow_pickle=False)
+            self.gallery.save(new, root=target)
+            files.write_problems(new, self.problems)
+            info = files.describe(new, self.image_embeddings, fingerprint, self.model, len(self.problems),
+                                  files.fresh_seed())
+            (new / "space.json").write_text(json.dumps(info, indent=2))
+            fsync_tree(new)
+            foreign = _foreign_entries(target)
+            if foreign:
+                _replace_in_place(new, target, fingerprint)
+            else:
+                swap_folder(new, target, keep=lambda old, tgt: _keep_derived(old, tgt, fingerprint))
+        finally:
+            if new.exists():
+                shutil.rmtree(new, ignore_errors=True)
+        self.folder = target
+        return target
 
     @classmethod
-    def load(cls, folder: str | os.PathLike, embedder: Embedder | None = None) -> Space:
+    def load(
+        cls,
+        folder: str | os.PathLike,
+        embedder: Embedder | str | None = None,
+        *,
+        verify: str = "sample",
+    ) -> Space:
         """Reopen a folder written by :meth:`save` (or ``cirscope embed``).
 
-        Without ``embedder``, one is set up from the recorded model name and weights; it
-        loads (and imports torch) only when a text or a new image must be encoded.
+        Embeddings are memory-mapped read-only: opening costs no memory until rows are used.
+
+        Parameters
+        ----------
+        folder
+            The space folder.
+        embedder
+            The model (an :class:`Embedder` or a model name). Without it, one is set up from
+            the recorded model name and weights; it loads (and imports torch) only when a
+            text or a new image must be encoded.
+        verify
+            ``"sample"`` (default): check every file's size, the small files' hashes and a
+            fixed pseudo-random sample of embedding rows (first and last included) against
+            ``space.json`` — O(sample), not O(n). ``"full"``: also re-hash every row and check
+            every row is a unit vector.
+
+        Raises
+        ------
+        FileNotFoundError
+            The folder holds no ``space.json``.
+        cirscope._errors.DamagedFileError
+            A file is damaged, truncated, edited, or comes from another save; the message names it.
+
+        Notes
+        -----
+        Folders written by cirscope before format 2 (no verification record) still open:
+        their embeddings are read into memory, checked against the recorded fingerprint and
+        normalised, with a warning suggesting to save them again.
         """
-        folder = Path(folder)
-        info_path = folder / "space.json"
-        if not info_path.is_file():
-            raise FileNotFoundError(f"{info_path} not found: pass a folder written by Space.save or `cirscope embed`")
-        info = json.loads(info_path.read_text())
-        if info.get("format") != "cirscope.space":
-            raise ValueError(f"{info_path} is not a cirscope space description")
-        try:
-            embeddings = np.load(folder / "embeddings.npy", mmap_mode=None, allow_pickle=False)
-        except Exception as exc:
-            raise ValueError(f"{folder / 'embeddings.npy'} is unreadable ({exc}); embed the gallery again") from exc
+        if verify not in ("sample", "full"):
+            raise ValueError(f'verify must be "sample" or "full", got {verify!r}')
+        folder = Path(os.path.abspath(folder))
+        info = files.read_info(folder)
+        n, dim = info["n"], info["dim"]
+        if info["version"] < 2:
+            embeddings, fingerprint = _load_old_embeddings(folder, info)
+        else:
+            record = info["verify"]["files"]
+            files.verify_file(folder, "gallery.parquet", record["gallery.parquet"])
+            files.verify_file(folder, "problems.csv", record.get("problems.csv"))
+            files.verify_file(folder, "embeddings.npy", {"bytes": record["embeddings.npy"]["bytes"]})
+            embeddings = files.open_embeddings(folder, n, dim, mmap=True)
+            files.verify_embeddings(folder, embeddings, info, full=verify == "full")
+            fingerprint = info["embeddings_fingerprint"]
         gallery = Gallery.load(folder)
-        if embeddings.shape != (info["n"], info["dim"]) or len(gallery) != info["n"]:
-            raise ValueError(
-                f"{folder} is inconsistent: space.json says {info['n']}x{info['dim']}, embeddings.npy is "
-                f"{embeddings.shape}, the gallery has {len(gallery)} rows. Embed the gallery again."
-            )
+        if len(gallery) != n:
+            raise DamagedFileError(folder / "gallery.parquet", f"it has {len(gallery)} rows but space.json says {n}",
+                                   files.RESAVE)
         model = info.get("model", {})
+        if isinstance(embedder, str):
+            embedder = Embedder(embedder)
         if embedder is None and model.get("model") not in (None, "unknown"):
             embedder = Embedder(model["model"], model.get("pretrained"))
         problems = None
         if (folder / "problems.csv").is_file():
-            problems = pd.read_csv(folder / "problems.csv", dtype=str)
+            try:
+                problems = pd.read_csv(folder / "problems.csv", dtype=str)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise DamagedFileError(folder / "problems.csv", f"it cannot be read as CSV ({exc})",
+                                       files.RESAVE) from exc
         space = cls.__new__(cls)
-        space._init(gallery, embeddings, embedder, model, problems=problems, folder=folder)
+        space._init(gallery, embeddings, embedder, model, problems=problems, folder=folder, checked=True,
+                    fingerprint=fingerprint)
         return space
+
+
+def _load_old_embeddings(folder: Path, info: dict[str, Any]) -> tuple[np.ndarray, str]:
+    """Format 1 (before verification records): read, check the whole fingerprint, normalise in memory."""
+    raw = files.open_embeddings(folder, info["n"], info["dim"], mmap=False)
+    fingerprint = files.embeddings_fingerprint(raw)
+    if raw.dtype != np.float32 or fingerprint != info["embeddings_fingerprint"]:
+        raise DamagedFileError(folder / "embeddings.npy", "its rows do not match the fingerprint in space.json "
+                               "(edited, or from another save)", files.RESAVE)
+    try:
+        embeddings = check_embeddings(raw, info["n"])
+    except ValueError as exc:
+        raise DamagedFileError(folder / "embeddings.npy", str(exc), files.RESAVE) from exc
+    warnings.warn(
+        f"{folder} was saved by an older cirscope (space format 1): its embeddings were read into memory and "
+        "normalised; save it again (space.save(folder)) to open it instantly and verified.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return embeddings, files.embeddings_fingerprint(embeddings)
+
+
+def _foreign_entries(target: Path) -> list[str]:
+    """Entries of ``target`` that are not the space's own files (e.g. the user's images)."""
+    if not target.is_dir():
+        return []
+    return sorted(e.name for e in target.iterdir() if e.name not in files.MANAGED)
+
+
+def _keep_derived(old: Path, target: Path, fingerprint: str) -> None:
+    """Carry the derived caches over when the embeddings did not change."""
+    try:
+        same = files.read_info(old)["embeddings_fingerprint"] == fingerprint
+    except (OSError, ValueError):
+        same = False
+    if same and (old / "derived").is_dir() and not (target / "derived").exists():
+        os.rename(old / "derived", target / "derived")
+
+
+def _replace_in_place(new: Path, target: Path, fingerprint: str) -> None:
+    """Move the space's files from ``new`` into ``target`` one by one (``space.json`` last), under a lock."""
+    from cirscope._atomic import fsync_dir
+
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): saves to one folder of images are not serialised
+        fcntl = None
+    fd = os.open(target, os.O_RDONLY)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            same = files.read_info(target)["embeddings_fingerprint"] == fingerprint
+        except (OSError, ValueError):
+            same = False
+        for name in ("embeddings.npy", "gallery.parquet", "problems.csv"):
+            if (new / name).exists():
+                os.replace(new / name, target / name)
+            else:
+                (target / name).unlink(missing_ok=True)
+        if not same and (target / "derived").is_dir():
+            shutil.rmtree(target / "derived", ignore_errors=True)
+        os.replace(new / "space.json", target / "space.json")
+        fsync_dir(target)
+    finally:
+        os.close(fd)  # closing releases the lock

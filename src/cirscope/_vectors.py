@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_matrix"]
+__all__ = ["check_matrix", "check_unit_rows", "normalize_rows"]
+
+_CHUNK = 65536  # rows per block: bounded temporaries at any scale
 
 
 def check_matrix(
@@ -55,16 +57,100 @@ def check_matrix(
         raise ValueError(f"{what} are empty (0 rows): {empty}")
     if arr.shape[1] == 0:
         raise ValueError(f"{what} have zero dimensions")
-    arr = np.asarray(arr, dtype=np.float32)
-    finite = np.isfinite(arr).all(axis=1)
-    if not finite.all():
-        bad = np.flatnonzero(~finite)
-        raise ValueError(
-            f"{bad.size} rows of the {what} contain NaN or infinite values (first rows: {bad[:5].tolist()}): "
-            "recompute them or drop those images"
-        )
-    if not zero_rows:
-        zero = ~arr.any(axis=1)
-        if zero.any():
-            raise ValueError(f"{int(zero.sum())} rows of the {what} are all zeros: they have no direction")
+    src = arr
+    with np.errstate(over="ignore", invalid="ignore"):  # out-of-range values become inf: reported below
+        arr = np.asarray(arr, dtype=np.float32)
+    for start in range(0, arr.shape[0], _CHUNK):
+        block = arr[start : start + _CHUNK]
+        finite = np.isfinite(block).all(axis=1)
+        if not finite.all():
+            bad = start + np.flatnonzero(~finite)
+            raw_finite = np.isfinite(np.asarray(src[start : start + _CHUNK], dtype=np.float64)).all(axis=1)
+            hint = (
+                "values beyond the float32 range (3.4e38): scale them down"
+                if raw_finite[bad - start].all()
+                else "NaN or infinite values"
+            )
+            raise ValueError(
+                f"{bad.size} rows of the {what} contain {hint} (first rows: {bad[:5].tolist()}): "
+                "recompute them or drop those images"
+            )
+        if not zero_rows:
+            zero = ~block.any(axis=1)
+            if zero.any():
+                total = int(zero.sum()) + sum(
+                    int((~arr[s : s + _CHUNK].any(axis=1)).sum()) for s in range(start + _CHUNK, arr.shape[0], _CHUNK)
+                )
+                raise ValueError(f"{total} rows of the {what} are all zeros: they have no direction")
     return arr
+
+
+def normalize_rows(embeddings: Any, *, what: str = "embeddings") -> np.ndarray:
+    """Rows scaled to unit L2 norm, computed in float64, returned as a new float32 array.
+
+    Each row is divided by its largest absolute value before its norm is taken, so rows
+    of tiny (1e-30) or huge (1e25) values normalise correctly instead of turning into
+    infinities or zeros. The result is validated after normalising: every row finite and
+    of unit norm.
+
+    Examples
+    --------
+    >>> normalize_rows([[3e-30, 4e-30], [0.0, 1e25]])
+    array([[0.6, 0.8],
+           [0. , 1. ]], dtype=float32)
+    >>> normalize_rows([[0.0, 0.0]])
+    Traceback (most recent call last):
+    ...
+    ValueError: 1 rows of the embeddings are all zeros: they have no direction (first rows: [0])
+    """
+    arr = np.asarray(embeddings)
+    if arr.ndim != 2:
+        raise ValueError(f"{what} must be a 2-D (N, D) array, got shape {arr.shape}")
+    out = np.empty(arr.shape, dtype=np.float32)
+    for start in range(0, arr.shape[0], _CHUNK):
+        x = np.array(arr[start : start + _CHUNK], dtype=np.float64)
+        bad = ~np.isfinite(x).all(axis=1)
+        if bad.any():
+            rows = start + np.flatnonzero(bad)
+            raise ValueError(
+                f"{rows.size} rows of the {what} contain NaN or infinite values (first rows: {rows[:5].tolist()}): "
+                "recompute them or drop those images"
+            )
+        scale = np.abs(x).max(axis=1) if x.shape[1] else np.zeros(x.shape[0])
+        zero = scale == 0
+        if zero.any():
+            rows = start + np.flatnonzero(zero)
+            raise ValueError(
+                f"{rows.size} rows of the {what} are all zeros: they have no direction (first rows: {rows[:5].tolist()})"
+            )
+        x /= scale[:, None]
+        x /= np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
+        out[start : start + _CHUNK] = x
+    check_unit_rows(out, what=what)
+    return out
+
+
+def check_unit_rows(embeddings: np.ndarray, *, rows: np.ndarray | None = None, tol: float = 1e-3,
+                    what: str = "embeddings") -> None:
+    """Raise ``ValueError`` unless the given rows (all by default) are finite with unit L2 norm (float64 check).
+
+    Examples
+    --------
+    >>> check_unit_rows(np.eye(2, dtype=np.float32))
+    >>> check_unit_rows(np.eye(2, dtype=np.float32) * 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: 2 rows of the embeddings are not unit vectors (norms e.g. [2.0, 2.0], first rows: [0, 1])
+    """
+    n = embeddings.shape[0]
+    for start in range(0, n, _CHUNK) if rows is None else [0]:
+        idx = np.arange(start, min(start + _CHUNK, n)) if rows is None else np.asarray(rows)
+        x = np.asarray(embeddings[idx], dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            norms = np.sqrt(np.einsum("ij,ij->i", x, x))
+        bad = ~(np.abs(norms - 1.0) <= tol)
+        if bad.any():
+            raise ValueError(
+                f"{int(bad.sum())} rows of the {what} are not unit vectors (norms e.g. "
+                f"{[float(f'{v:.3g}') for v in norms[bad][:3]]}, first rows: {idx[bad][:5].tolist()})"
+            )

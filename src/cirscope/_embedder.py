@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from cirscope._cache import EmbeddingCache
+from cirscope._errors import ModelLoadError
 from cirscope._gallery import Gallery
 from cirscope._images import ImageProblem, TransientReason
 
@@ -40,10 +41,6 @@ def _which_weights(model: str | None) -> str:
         f"Random weights (meaningless embeddings, for tests and timing only): pretrained={RANDOM_WEIGHTS!r} "
         f"(--pretrained {RANDOM_WEIGHTS})."
     )
-
-
-class ModelLoadError(RuntimeError):
-    """A model or its weights could not be loaded; the message says how to fix it."""
 
 
 @dataclass
@@ -203,7 +200,7 @@ class Embedder:
     >>> Embedder("ViT-B-32")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    cirscope._embedder.ModelLoadError: No weights given for 'ViT-B-32': cirscope does not embed with random ...
+    cirscope._errors.ModelLoadError: No weights given for 'ViT-B-32': cirscope does not embed with random ...
     """
 
     def __init__(

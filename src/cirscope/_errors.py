@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["DamagedFileError"]
+__all__ = ["DamagedFileError", "ModelLoadError"]
 
 
 class DamagedFileError(ValueError):
@@ -38,3 +38,7 @@ class DamagedFileError(ValueError):
 
     def __reduce__(self):  # keep pickling (multiprocessing, Ray) working
         return (type(self), (self.path, self.problem, self.fix))
+
+
+class ModelLoadError(RuntimeError):
+    """A model or its weights could not be loaded; the message says how to fix it."""

@@ -15,7 +15,7 @@ import pandas as pd
 
 from cirscope import _space_files as files
 from cirscope._embedder import Embedder, EmbedResult
-from cirscope._errors import DamagedFileError
+from cirscope._errors import DamagedFileError, ModelLoadError
 from cirscope._gallery import Gallery
 from cirscope._space_files import FORMAT_VERSION
 from cirscope._vectors import check_matrix, normalize_rows
@@ -372,7 +372,11 @@ class Space:
         if isinstance(embedder, str):
             embedder = Embedder(embedder)
         if embedder is None and model.get("model") not in (None, "unknown"):
-            embedder = Embedder(model["model"], model.get("pretrained"))
+            try:
+                embedder = Embedder(model["model"], model.get("pretrained"))
+            except ModelLoadError as exc:  # e.g. a space saved with random weights before they needed opting in
+                warnings.warn(f"{folder}: opened without its model ({exc}). Searching by text or image needs "
+                              "cs.Space.load(folder, embedder=cs.Embedder(...)).", UserWarning, stacklevel=2)
         problems = None
         if (folder / "problems.csv").is_file():
             try:

@@ -10,6 +10,7 @@ import time
 import warnings
 from pathlib import Path
 
+from cirscope._errors import ModelLoadError
 from cirscope._version import __version__
 
 # Optional subcommand modules, each exposing register(subparsers).
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         return int(args.func(args) or 0)
-    except (CliError, FileNotFoundError, KeyError, ValueError) as exc:
+    except (CliError, ModelLoadError, FileNotFoundError, KeyError, ValueError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"cirscope {args.command}: error: {message}", file=sys.stderr)
         return 2

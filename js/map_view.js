@@ -3,7 +3,7 @@
 // Layers (canvases stacked in one stage):
 //   base  all points (or, when many are visible, a binned density image), written into an
 //         ImageData once per frame in which the view or the colours changed
-//   sel   the box/lasso selection (dimmed stage, selected points marked)
+//   sel   the box/lasso selection (the stage dimmed, the selected points drawn again on top)
 //   top   query point, top-k highlights, reference, hover ring and the drag shape
 // Input handlers (wheel, drag, hover) only update the view and request one animation frame;
 // the frame projects the points once and redraws what changed. The hover index is rebuilt
@@ -71,7 +71,7 @@ function h(tag, cls, text) {
 // ---------------------------------------------------------------------- pure helpers
 // (no DOM: tested alone with node, see tests/test_map_view_js.py)
 
-/** Default point radius (css px) for n points. */
+/** Default point radius (css px) when n points are in view. */
 function autoRadius(n) {
   if (n <= 2000) return 3.5;
   if (n <= 20000) return 2.2;
@@ -464,7 +464,7 @@ function render({ model, el }) {
   }
   function radius() {
     const r = model.get("point_size");
-    return r > 0 ? r : autoRadius(n);
+    return r > 0 ? r : autoRadius(visible); // zoomed in on a few points: bigger dots
   }
   function drawBase() {
     const started = performance.now();
@@ -492,15 +492,22 @@ function render({ model, el }) {
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, sel.width, sel.height);
     if (!selected.length) return;
-    // dim everything, then mark the selected points (one pixel pass: fine for 1M rows)
+    // dim everything, then redraw the selected points in their colours (outlined when drawn
+    // as points): one pixel pass, fine for 1M rows
     const bw = sel.width, bh = sel.height;
     const img = ctx.createImageData(bw, bh);
     const px = new Uint32Array(img.data.buffer);
-    px.fill(((140 << 24) | (255 << 16) | (255 << 8) | 255) >>> 0);
-    const r = density ? 0.5 * dpr : (Math.max(radius(), 1.5) + 1) * dpr;
-    const dark = ((235 << 24) | (20 << 16) | (20 << 8) | 20) >>> 0;
+    px.fill(((150 << 24) | (255 << 16) | (255 << 8) | 255) >>> 0);
     const inRange = selected.every((i) => i >= 0 && i < n) ? selected : selected.filter((i) => i >= 0 && i < n);
-    stampPoints(px, bw, bh, sxy, dpr, discStamp(r), inRange, () => dark);
+    const colour = (i) => colors32[i];
+    if (density) {
+      stampPoints(px, bw, bh, sxy, dpr, discStamp(0.5 * dpr), inRange, colour);
+    } else {
+      const r = Math.max(radius(), 1.5) * dpr;
+      const dark = ((255 << 24) | (20 << 16) | (20 << 8) | 20) >>> 0;
+      stampPoints(px, bw, bh, sxy, dpr, discStamp(r + dpr), inRange, () => dark);
+      stampPoints(px, bw, bh, sxy, dpr, discStamp(r), inRange, colour);
+    }
     ctx.putImageData(img, 0, 0);
   }
   function drawTop() {

@@ -44,15 +44,16 @@ PIXELS = """
 (canvas) => {
   const ctx = canvas.getContext('2d');
   const d = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-  let painted = 0, dark = 0;
+  let painted = 0, dark = 0, vivid = 0;
   const colours = new Set();
   for (let p = 0; p < d.length; p += 4) {
     if (d[p + 3] === 0) continue;
     painted++;
     if (d[p] < 60 && d[p + 1] < 60 && d[p + 2] < 60 && d[p + 3] > 200) dark++;
+    if (d[p + 3] === 255 && Math.max(d[p], d[p + 1], d[p + 2]) - Math.min(d[p], d[p + 1], d[p + 2]) > 60) vivid++;
     colours.add((d[p] >> 5) * 64 + (d[p + 1] >> 5) * 8 + (d[p + 2] >> 5));
   }
-  return { painted, dark, colours: colours.size, total: d.length / 4 };
+  return { painted, dark, vivid, colours: colours.size, total: d.length / 4 };
 }
 """
 
@@ -150,10 +151,10 @@ def test_density_coalesced_zoom_and_box_selection(jupyter_server, browser, artif
         assert "/src/cirscope/" in state["module"]
         assert state["type"] == "Rows" and state["n"] == n_sel and state["rows"] == expected  # row for row
 
-        # the selection shows over the density image: dimmed stage, dark marks on the selected points
+        # the selection shows over the density image: the stage dimmed, the selected points opaque on top
         page.wait_for_timeout(100)
         sel = page.eval_on_selector(SEL, PIXELS)
-        assert sel["painted"] == sel["total"] and sel["dark"] > 1_000
+        assert sel["painted"] == sel["total"] and 1_000 < sel["vivid"] <= n_sel and sel["colours"] >= 4
         page.locator(".cirscope-map").screenshot(path=str(artifacts / "map-density-selection.png"))
 
         page.locator(".cirscope-map button", has_text="Clear selection").click()

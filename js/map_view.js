@@ -492,8 +492,8 @@ function render({ model, el }) {
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, sel.width, sel.height);
     if (!selected.length) return;
-    // dim everything, then redraw the selected points in their colours (outlined when drawn
-    // as points): one pixel pass, fine for 1M rows
+    // dim everything, then redraw the selected points in their colours (outlined when a few
+    // are drawn as points): one pixel pass, fine for 1M rows
     const bw = sel.width, bh = sel.height;
     const img = ctx.createImageData(bw, bh);
     const px = new Uint32Array(img.data.buffer);
@@ -503,9 +503,9 @@ function render({ model, el }) {
     if (density) {
       stampPoints(px, bw, bh, sxy, dpr, discStamp(0.5 * dpr), inRange, colour);
     } else {
-      const r = Math.max(radius(), 1.5) * dpr;
+      const r = (selected.length <= 5000 ? Math.max(radius(), 1.5) : radius()) * dpr;
       const dark = ((255 << 24) | (20 << 16) | (20 << 8) | 20) >>> 0;
-      stampPoints(px, bw, bh, sxy, dpr, discStamp(r + dpr), inRange, () => dark);
+      if (inRange.length <= 5000) stampPoints(px, bw, bh, sxy, dpr, discStamp(r + dpr), inRange, () => dark);
       stampPoints(px, bw, bh, sxy, dpr, discStamp(r), inRange, colour);
     }
     ctx.putImageData(img, 0, 0);
@@ -694,7 +694,7 @@ function render({ model, el }) {
     const [x, y] = local(ev);
     const kind = ev.button === 1 || model.get("select_mode") === "pan" ? "pan" : model.get("select_mode");
     drag = { kind, x0: x, y0: y, x1: x, y1: y, path: [[x, y]], moved: false, view: { ...view }, add: ev.shiftKey };
-    if (ev.pointerId !== undefined) top.setPointerCapture(ev.pointerId);
+    try { top.setPointerCapture(ev.pointerId); } catch (err) { /* a synthetic pointer has nothing to capture */ }
     root.focus({ preventScroll: true });
     ev.preventDefault();
   }

@@ -89,7 +89,10 @@ class MapView(WidgetBase, ClickEvents):
     highlighted = Array(np.int32, ndim=1).tag(sync=True)
     query_point = t.List(t.Float(), maxlen=2).tag(sync=True)
     reference = t.Int(-1, min=-1).tag(sync=True)
-    selected = RowSet(size_trait="coords", help="Selected rows (distinct), as one int32 buffer").tag(sync=True)
+    # echo_update=False: the kernel does not send a browser's selection back to it (2 MB at 500k rows)
+    selected = RowSet(size_trait="coords", help="Selected rows (distinct), as one int32 buffer").tag(
+        sync=True, echo_update=False
+    )
     select_mode = t.Enum(["box", "lasso", "pan"], default_value="box").tag(sync=True)
     hovered = t.Int(-1, help="The row under the pointer (set from the browser)").tag(sync=True)
     hover_row = t.Int(-1, help="The row hover_image and hover_meta describe").tag(sync=True)

@@ -265,7 +265,9 @@ class Rows(list):
 def rowset_to_json(value: Any, widget: Any = None) -> dict[str, Any]:
     """A selection as one int32 buffer message (``{"dtype", "shape", "data"}``)."""
     arr = value.array if isinstance(value, Rows) else np.asarray(value if value is not None else [], dtype=np.int64)
-    return array_to_json(arr.astype(np.int32))  # type: ignore[return-value]
+    # bytes, not a memoryview: ipywidgets compares this with the browser's message (as bytes,
+    # see MapView.set_state) to decide whether to send it back, and bytes compare with memcmp
+    return {"dtype": "int32", "shape": [int(arr.size)], "data": arr.astype("<i4").tobytes()}
 
 
 def rowset_from_json(value: Any, widget: Any = None) -> np.ndarray:

@@ -55,9 +55,9 @@ class MapView(WidgetBase, ClickEvents):
         validated with numpy (a bad value is refused and the previous selection kept).
         :attr:`selected_ids` gives their gallery ids.
     density_threshold : int
-        Above this many points in view the map draws a density image (per-pixel counts,
-        coloured by the points' mean colour) instead of single points; zooming in brings
-        the points back. ``-1``: always points.
+        Above this many points in view (or more points than pixels) the map draws a density
+        image (per-pixel counts, coloured by the points' mean colour, opacity by log count)
+        instead of single points; zooming in brings the points back. ``-1``: always points.
     highlighted : (k,) int32
         Rows to emphasise, best first (the current top-k).
     query_point : list of float
@@ -99,9 +99,10 @@ class MapView(WidgetBase, ClickEvents):
     hover_image = t.Bytes(b"").tag(sync=True)
     hover_meta = t.Dict().tag(sync=True)
     density_threshold = t.Int(
-        200_000, min=-1, help="Draw a density image when more points than this are in view (-1: always points)"
+        200_000, min=-1,
+        help="Draw a density image when more points than this (or than pixels) are in view (-1: always points)",
     ).tag(sync=True)
-    point_size = t.Float(0.0, min=0.0, help="Point radius in px (0: by the number of points)").tag(sync=True)
+    point_size = t.Float(0.0, min=0.0, help="Point radius in px (0: by the number of points in view)").tag(sync=True)
     height = t.Int(440, min=120).tag(sync=True)
     title = t.Unicode("").tag(sync=True)
 

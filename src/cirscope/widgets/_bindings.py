@@ -57,7 +57,7 @@ class MapBinding:
     --------
     >>> view = MapView()                                     # doctest: +SKIP
     >>> binding = MapBinding(view, space, map="pca")         # doctest: +SKIP
-    >>> view.color_by = "color"                              # doctest: +SKIP  (recolours)
+    >>> view.color_by = "color"  # recolours                 # doctest: +SKIP
     """
 
     def __init__(self, view: MapView, space: Space, *, map: Any = "auto", color_by: str | None = None):

@@ -1,11 +1,15 @@
 // cirscope MapView: a scatter of many points drawn straight into pixel buffers.
 //
 // Layers (canvases stacked in one stage):
-//   base  all points, written into an ImageData once per view/colour change (fast at 100k)
-//   sel   the box/lasso selection (redrawn only when the selection changes)
+//   base  all points (or, when many are visible, a binned density image), written into an
+//         ImageData once per frame in which the view or the colours changed
+//   sel   the box/lasso selection (the stage dimmed, the selected points drawn again on top)
 //   top   query point, top-k highlights, reference, hover ring and the drag shape
-//         (redrawn on every query update: a few dozen shapes)
-// Arrays come from Python as {dtype, shape, data: DataView} (see cirscope/widgets/_codec.py).
+// Input handlers (wheel, drag, hover) only update the view and request one animation frame;
+// the frame projects the points once and redraws what changed. The hover index is rebuilt
+// only when a hover look-up needs it after the view changed.
+// Arrays come from Python as {dtype, shape, data: DataView} (see cirscope/widgets/_codec.py);
+// the selection travels back the same way (int32 rows).
 
 // codec:begin
 const ARRAY_TYPES = {
@@ -55,6 +59,7 @@ function fillMetadata(dl, meta) {
 const HOVER_RADIUS = 8; // px
 const HOVER_GAP_MS = 50;
 const CELL = 16; // px, hover index cell
+const DENSITY_MIN_ALPHA = 0.45; // the faintest occupied density pixel (a lone outlier stays visible)
 
 function h(tag, cls, text) {
   const e = document.createElement(tag);
@@ -63,10 +68,247 @@ function h(tag, cls, text) {
   return e;
 }
 
+// ---------------------------------------------------------------------- pure helpers
+// (no DOM: tested alone with node, see tests/test_map_view_js.py)
+
+/** Default point radius (css px) when n points are in view. */
 function autoRadius(n) {
   if (n <= 2000) return 3.5;
   if (n <= 20000) return 2.2;
   return 1.3;
+}
+
+/** Bounding box {x0, x1, y0, y1} of interleaved xy (a unit box when empty). */
+function dataBounds(xy) {
+  const n = xy.length >> 1;
+  if (!n) return { x0: 0, x1: 1, y0: 0, y1: 1 };
+  let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const x = xy[2 * i], y = xy[2 * i + 1];
+    if (x < x0) x0 = x; if (x > x1) x1 = x;
+    if (y < y0) y0 = y; if (y > y1) y1 = y;
+  }
+  return { x0, x1, y0, y1 };
+}
+
+/** The view {scale, cx, cy} showing `bounds` inside a W x H stage with `pad` px margins. */
+function fitView(bounds, W, H, pad = 12) {
+  const dx = Math.max(bounds.x1 - bounds.x0, 1e-9), dy = Math.max(bounds.y1 - bounds.y0, 1e-9);
+  return {
+    scale: Math.max(Math.min((W - 2 * pad) / dx, (H - 2 * pad) / dy), 1e-9),
+    cx: (bounds.x0 + bounds.x1) / 2,
+    cy: (bounds.y0 + bounds.y1) / 2,
+  };
+}
+
+/** The view after zooming by `factor` about the stage point (x, y): that data point stays put. */
+function zoomAt(view, x, y, factor, W, H) {
+  const mx = view.cx + (x - W / 2) / view.scale, my = view.cy + (H / 2 - y) / view.scale;
+  const scale = view.scale * factor;
+  return { scale, cx: mx - (x - W / 2) / scale, cy: my - (H / 2 - y) / scale };
+}
+
+/**
+ * Project interleaved data coordinates `xy` into screen coordinates `out` (css px, y down)
+ * for `view` on a W x H stage. Returns how many points fall inside the stage.
+ */
+function projectPoints(xy, view, W, H, out) {
+  const n = xy.length >> 1;
+  const s = view.scale, ox = W / 2 - view.cx * s, oy = H / 2 + view.cy * s;
+  let visible = 0;
+  for (let i = 0; i < n; i++) {
+    const x = xy[2 * i] * s + ox, y = oy - xy[2 * i + 1] * s;
+    out[2 * i] = x;
+    out[2 * i + 1] = y;
+    if (x >= 0 && y >= 0 && x < W && y < H) visible++;
+  }
+  return visible;
+}
+
+/** A uniform grid over the on-screen points (counting sort into cell x cell buckets) for hit tests. */
+function buildGrid(sxy, W, H, cell = CELL) {
+  const n = sxy.length >> 1;
+  const cols = Math.max(1, Math.ceil(W / cell)), rows = Math.max(1, Math.ceil(H / cell));
+  const ncell = cols * rows;
+  const start = new Int32Array(ncell + 1);
+  const cellOf = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const cx = Math.floor(sxy[2 * i] / cell), cy = Math.floor(sxy[2 * i + 1] / cell);
+    if (cx < 0 || cy < 0 || cx >= cols || cy >= rows) { cellOf[i] = -1; continue; }
+    const c = cy * cols + cx;
+    cellOf[i] = c;
+    start[c + 1]++;
+  }
+  for (let c = 0; c < ncell; c++) start[c + 1] += start[c];
+  const items = new Int32Array(start[ncell]);
+  const fill = start.slice(0, ncell);
+  for (let i = 0; i < n; i++) if (cellOf[i] >= 0) items[fill[cellOf[i]]++] = i;
+  return { start, items, cols, rows, cell };
+}
+
+/** The point nearest to (px, py) within `radius` px (-1: none); ties go to the later (top-most) point. */
+function nearestPoint(grid, sxy, px, py, radius = HOVER_RADIUS) {
+  let best = -1, bestD = radius * radius;
+  const { start, items, cols, rows, cell } = grid;
+  const reach = Math.ceil(radius / cell);
+  const cx = Math.floor(px / cell), cy = Math.floor(py / cell);
+  for (let gy = cy - reach; gy <= cy + reach; gy++) {
+    if (gy < 0 || gy >= rows) continue;
+    for (let gx = cx - reach; gx <= cx + reach; gx++) {
+      if (gx < 0 || gx >= cols) continue;
+      const c = gy * cols + gx;
+      for (let j = start[c]; j < start[c + 1]; j++) {
+        const i = items[j];
+        const dx = sxy[2 * i] - px, dy = sxy[2 * i + 1] - py, d = dx * dx + dy * dy;
+        if (d <= bestD) { bestD = d; best = i; }
+      }
+    }
+  }
+  return best;
+}
+
+/** Even-odd test: is (x, y) inside the polygon [[x, y], ...]? */
+function pointInPolygon(x, y, poly) {
+  let inside = false;
+  for (let a = 0, b = poly.length - 1; a < poly.length; b = a++) {
+    const xa = poly[a][0], ya = poly[a][1], xb = poly[b][0], yb = poly[b][1];
+    if ((ya > y) !== (yb > y) && x < ((xb - xa) * (y - ya)) / (yb - ya) + xa) inside = !inside;
+  }
+  return inside;
+}
+
+/** Rows (ascending Int32Array) whose screen position lies in the box spanned by two corners. */
+function selectBox(sxy, ax, ay, bx, by) {
+  const x0 = Math.min(ax, bx), x1 = Math.max(ax, bx), y0 = Math.min(ay, by), y1 = Math.max(ay, by);
+  const n = sxy.length >> 1;
+  let out = new Int32Array(1024), k = 0;
+  for (let i = 0; i < n; i++) {
+    const x = sxy[2 * i], y = sxy[2 * i + 1];
+    if (x >= x0 && x <= x1 && y >= y0 && y <= y1) {
+      if (k === out.length) { const grown = new Int32Array(2 * k); grown.set(out); out = grown; }
+      out[k++] = i;
+    }
+  }
+  return out.slice(0, k);
+}
+
+/** Rows (ascending Int32Array) whose screen position lies inside the lasso polygon. */
+function selectPolygon(sxy, poly) {
+  if (poly.length < 3) return new Int32Array(0);
+  let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+  for (const [x, y] of poly) {
+    if (x < x0) x0 = x; if (x > x1) x1 = x;
+    if (y < y0) y0 = y; if (y > y1) y1 = y;
+  }
+  const box = selectBox(sxy, x0, y0, x1, y1);
+  let k = 0;
+  for (let j = 0; j < box.length; j++) {
+    const i = box[j];
+    if (pointInPolygon(sxy[2 * i], sxy[2 * i + 1], poly)) box[k++] = i;
+  }
+  return box.slice(0, k);
+}
+
+/** The sorted union of two row sets (rows in 0..n-1), without duplicates. */
+function unionRows(a, b, n) {
+  const mark = new Uint8Array(n);
+  for (let j = 0; j < a.length; j++) if (a[j] >= 0 && a[j] < n) mark[a[j]] = 1;
+  for (let j = 0; j < b.length; j++) if (b[j] >= 0 && b[j] < n) mark[b[j]] = 1;
+  let k = 0;
+  for (let i = 0; i < n; i++) k += mark[i];
+  const out = new Int32Array(k);
+  for (let i = 0, j = 0; i < n; i++) if (mark[i]) out[j++] = i;
+  return out;
+}
+
+/** Per-point colours packed as ABGR Uint32 (what an ImageData's Uint32 view holds); null rgb: one colour. */
+function packColors(rgb, n, fallback = [31, 119, 180]) {
+  const out = new Uint32Array(n);
+  const ok = rgb && rgb.length === 3 * n;
+  for (let i = 0; i < n; i++) {
+    const r = ok ? rgb[3 * i] : fallback[0], g = ok ? rgb[3 * i + 1] : fallback[1], b = ok ? rgb[3 * i + 2] : fallback[2];
+    out[i] = ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0;
+  }
+  return out;
+}
+
+/** Pixel offsets [dx0, dy0, dx1, dy1, ...] of a filled disc of radius r (device px). */
+function discStamp(r) {
+  const ri = Math.ceil(r), out = [];
+  for (let dy = -ri; dy <= ri; dy++) for (let dx = -ri; dx <= ri; dx++) if (dx * dx + dy * dy <= r * r + 0.25) out.push(dx, dy);
+  return Int32Array.from(out);
+}
+
+/**
+ * Stamp points into a bw x bh Uint32 pixel buffer: every row of `rows` (all points when
+ * null) at its screen position times dpr, coloured by `color(i)` (a packed ABGR).
+ */
+function stampPoints(px, bw, bh, sxy, dpr, stamp, rows, color) {
+  const ns = stamp.length >> 1;
+  let reach = 0;
+  for (let s = 0; s < stamp.length; s++) reach = Math.max(reach, Math.abs(stamp[s]));
+  const count = rows ? rows.length : sxy.length >> 1;
+  for (let j = 0; j < count; j++) {
+    const i = rows ? rows[j] : j;
+    const x = Math.round(sxy[2 * i] * dpr), y = Math.round(sxy[2 * i + 1] * dpr);
+    if (x < -reach || y < -reach || x >= bw + reach || y >= bh + reach) continue;
+    const c = color(i);
+    if (x >= reach && y >= reach && x < bw - reach && y < bh - reach) {
+      for (let s = 0; s < ns; s++) px[(y + stamp[2 * s + 1]) * bw + x + stamp[2 * s]] = c;
+    } else {
+      for (let s = 0; s < ns; s++) {
+        const X = x + stamp[2 * s], Y = y + stamp[2 * s + 1];
+        if (X >= 0 && Y >= 0 && X < bw && Y < bh) px[Y * bw + X] = c;
+      }
+    }
+  }
+}
+
+/**
+ * Bin points into a bw x bh grid of device pixels: per pixel [count, sum r, sum g, sum b],
+ * interleaved in one Uint32Array (one cache line per point, not four). `bins` ({acc, max}) is
+ * reused when its size fits. Returns the bins with `max` (the largest count) set.
+ */
+function binDensity(sxy, colors, bw, bh, dpr, bins) {
+  const size = bw * bh;
+  if (!bins || bins.acc.length !== 4 * size) bins = { acc: new Uint32Array(4 * size), max: 0 };
+  else bins.acc.fill(0);
+  const acc = bins.acc;
+  const n = sxy.length >> 1;
+  let max = 0;
+  for (let i = 0; i < n; i++) {
+    const fx = sxy[2 * i] * dpr, fy = sxy[2 * i + 1] * dpr;
+    if (!(fx >= 0 && fy >= 0 && fx < bw && fy < bh)) continue;
+    const q = 4 * ((fy | 0) * bw + (fx | 0)), c = colors[i];
+    const k = ++acc[q];
+    acc[q + 1] += c & 255; acc[q + 2] += (c >>> 8) & 255; acc[q + 3] += (c >>> 16) & 255;
+    if (k > max) max = k;
+  }
+  bins.max = max;
+  return bins;
+}
+
+/**
+ * Paint density bins into a Uint32 pixel buffer: each occupied pixel gets the mean colour of
+ * its points, its opacity rising with log(count) from DENSITY_MIN_ALPHA to 1 at the densest.
+ */
+function densityPixels(bins, px) {
+  const { acc, max } = bins;
+  const scale = max > 1 ? (1 - DENSITY_MIN_ALPHA) / Math.log(max) : 0;
+  const alpha = new Uint8Array(Math.min(max, 4096) + 1); // opacity by count (counts past 4096 share the top)
+  for (let k = 1; k < alpha.length; k++) alpha[k] = Math.round(255 * (DENSITY_MIN_ALPHA + scale * Math.log(k)));
+  const top = alpha.length - 1;
+  for (let p = 0, q = 0; p < px.length; p++, q += 4) {
+    const k = acc[q];
+    if (!k) { px[p] = 0; continue; }
+    const a = k <= top ? alpha[k] : Math.round(255 * (DENSITY_MIN_ALPHA + scale * Math.log(k)));
+    px[p] = ((a << 24) | (Math.round(acc[q + 3] / k) << 16) | (Math.round(acc[q + 2] / k) << 8) | Math.round(acc[q + 1] / k)) >>> 0;
+  }
+}
+
+/** Draw a density image rather than points? (many visible points, or more points than pixels) */
+function wantsDensity(visible, W, H, threshold) {
+  return threshold >= 0 && (visible > threshold || visible > W * H);
 }
 
 function render({ model, el }) {
@@ -119,17 +361,24 @@ function render({ model, el }) {
   let n = 0;
   let xy = new Float32Array(0); // data coordinates, interleaved
   let sxy = new Float32Array(0); // screen coordinates (css px), interleaved
-  let rgb = new Uint8Array(0);
+  let rgb = null;
+  let colors32 = new Uint32Array(0); // packed ABGR per point
   let bounds = { x0: 0, x1: 1, y0: 0, y1: 1 };
   let view = { scale: 1, cx: 0.5, cy: 0.5 }; // data centre shown at the stage centre
   let W = 0, H = 0, dpr = 1;
-  let cellStart = new Int32Array(0), cellItems = new Int32Array(0), cols = 0, rows = 0;
+  let grid = null; // hover index over sxy; null: stale (rebuilt on the next hover look-up)
+  let visible = 0; // points inside the stage at the last projection
+  let density = false; // the base layer shows binned density (else points)
+  let bins = null;
   let hovered = -1;
+  let pointer = null; // the last pointer position to hover-test in the next frame
   let drag = null; // {kind, x0, y0, path, moved, view}
   let selected = new Int32Array(0);
   let cardURL = null;
   let frame = 0;
-  const dirty = { base: false, sel: false, top: false };
+  // One pass per animation frame: input handlers only change `view` / flags and call
+  // schedule(); the frame projects once, then redraws the layers that need it.
+  const dirty = { project: false, base: false, sel: false, top: false, hover: false };
 
   function schedule(what) {
     for (const w of what) dirty[w] = true;
@@ -137,10 +386,20 @@ function render({ model, el }) {
   }
   function flush() {
     frame = 0;
+    const started = performance.now();
+    if (dirty.project) {
+      dirty.project = false;
+      project();
+      dirty.base = dirty.sel = dirty.top = true;
+    }
+    if (dirty.hover) { dirty.hover = false; if (pointer && !drag) setHover(nearest(pointer[0], pointer[1])); }
     if (dirty.base) { dirty.base = false; drawBase(); }
     if (dirty.sel) { dirty.sel = false; drawSel(); }
     if (dirty.top) { dirty.top = false; drawTop(); }
+    base.dataset.frames = String(Number(base.dataset.frames || 0) + 1);
+    base.dataset.frameMs = (performance.now() - started).toFixed(1);
   }
+  function viewChanged() { schedule(["project"]); }
 
   // ------------------------------------------------------------------ data
   function loadCoords() {
@@ -149,84 +408,40 @@ function render({ model, el }) {
     n = xy.length / 2;
     top.dataset.nPoints = String(n);
     base.dataset.nPoints = String(n);
-    let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
-    for (let i = 0; i < n; i++) {
-      const x = xy[2 * i], y = xy[2 * i + 1];
-      if (x < x0) x0 = x; if (x > x1) x1 = x;
-      if (y < y0) y0 = y; if (y > y1) y1 = y;
-    }
-    if (!n) { x0 = 0; x1 = 1; y0 = 0; y1 = 1; }
-    bounds = { x0, x1, y0, y1 };
+    bounds = dataBounds(xy);
     fit();
     info.textContent = `${n.toLocaleString()} points`;
   }
   function loadColors() {
     const arr = decodeArray(model.get("colors"));
     rgb = arr && arr.data.length === 3 * n ? arr.data : null;
+    colors32 = packColors(rgb, n);
   }
   function loadSelection() {
     const arr = decodeArray(model.get("selected"));
     selected = arr ? Int32Array.from(arr.data) : new Int32Array(0);
     top.dataset.nSelected = String(selected.length);
   }
-  function fit() {
-    const pad = 12;
-    const dx = Math.max(bounds.x1 - bounds.x0, 1e-9), dy = Math.max(bounds.y1 - bounds.y0, 1e-9);
-    view = {
-      scale: Math.max(Math.min((W - 2 * pad) / dx, (H - 2 * pad) / dy), 1e-9),
-      cx: (bounds.x0 + bounds.x1) / 2,
-      cy: (bounds.y0 + bounds.y1) / 2,
-    };
-  }
+  function fit() { view = fitView(bounds, W, H); }
 
   // ------------------------------------------------------------------ geometry
   function project() {
     if (sxy.length !== 2 * n) sxy = new Float32Array(2 * n);
-    const s = view.scale, ox = W / 2 - view.cx * s, oy = H / 2 + view.cy * s;
-    for (let i = 0; i < n; i++) {
-      sxy[2 * i] = xy[2 * i] * s + ox;
-      sxy[2 * i + 1] = oy - xy[2 * i + 1] * s;
-    }
-    buildIndex();
+    visible = projectPoints(xy, view, W, H, sxy);
+    grid = null;
   }
   function toScreen(x, y) {
     return [(x - view.cx) * view.scale + W / 2, H / 2 - (y - view.cy) * view.scale];
   }
-  function buildIndex() {
-    // counting sort of on-screen points into CELL x CELL buckets (for hover look-ups)
-    cols = Math.max(1, Math.ceil(W / CELL));
-    rows = Math.max(1, Math.ceil(H / CELL));
-    const counts = new Int32Array(cols * rows + 1);
-    const cellOf = new Int32Array(n);
-    for (let i = 0; i < n; i++) {
-      const cx = Math.floor(sxy[2 * i] / CELL), cy = Math.floor(sxy[2 * i + 1] / CELL);
-      if (cx < 0 || cy < 0 || cx >= cols || cy >= rows) { cellOf[i] = -1; continue; }
-      const c = cy * cols + cx;
-      cellOf[i] = c;
-      counts[c + 1]++;
-    }
-    for (let c = 0; c < cols * rows; c++) counts[c + 1] += counts[c];
-    cellStart = counts;
-    cellItems = new Int32Array(counts[cols * rows]);
-    const fill = counts.slice(0, cols * rows);
-    for (let i = 0; i < n; i++) if (cellOf[i] >= 0) cellItems[fill[cellOf[i]]++] = i;
-  }
   function nearest(px, py) {
-    let best = -1, bestD = HOVER_RADIUS * HOVER_RADIUS;
-    const cx = Math.floor(px / CELL), cy = Math.floor(py / CELL);
-    for (let gy = cy - 1; gy <= cy + 1; gy++) {
-      if (gy < 0 || gy >= rows) continue;
-      for (let gx = cx - 1; gx <= cx + 1; gx++) {
-        if (gx < 0 || gx >= cols) continue;
-        const c = gy * cols + gx;
-        for (let j = cellStart[c]; j < cellStart[c + 1]; j++) {
-          const i = cellItems[j];
-          const dx = sxy[2 * i] - px, dy = sxy[2 * i + 1] - py, d = dx * dx + dy * dy;
-          if (d <= bestD) { bestD = d; best = i; } // later points are drawn on top: prefer them
-        }
-      }
+    if (dirty.project) { dirty.project = false; project(); schedule(["base", "sel", "top"]); }
+    if (!grid) {
+      const started = performance.now();
+      grid = buildGrid(sxy, W, H, CELL);
+      top.dataset.indexBuilds = String(Number(top.dataset.indexBuilds || 0) + 1);
+      top.dataset.indexMs = (performance.now() - started).toFixed(1);
     }
-    return best;
+    return nearestPoint(grid, sxy, px, py, HOVER_RADIUS);
   }
 
   // ------------------------------------------------------------------ drawing
@@ -249,7 +464,7 @@ function render({ model, el }) {
   }
   function radius() {
     const r = model.get("point_size");
-    return r > 0 ? r : autoRadius(n);
+    return r > 0 ? r : autoRadius(visible); // zoomed in on a few points: bigger dots
   }
   function drawBase() {
     const started = performance.now();
@@ -258,24 +473,17 @@ function render({ model, el }) {
     if (!bw || !bh) return;
     const img = ctx.createImageData(bw, bh);
     const px = new Uint32Array(img.data.buffer);
-    const r = radius() * dpr;
-    const ri = Math.ceil(r);
-    const offsets = [];
-    for (let dy = -ri; dy <= ri; dy++) for (let dx = -ri; dx <= ri; dx++) if (dx * dx + dy * dy <= r * r + 0.25) offsets.push([dx, dy]);
-    const stamp = Int32Array.from(offsets.flat());
-    const ns = offsets.length;
-    const colors = rgb;
-    const fallback = (255 << 24) | (180 << 16) | (119 << 8) | 31; // ABGR of #1f77b4
-    for (let i = 0; i < n; i++) {
-      const x = Math.round(sxy[2 * i] * dpr), y = Math.round(sxy[2 * i + 1] * dpr);
-      if (x < -ri || y < -ri || x >= bw + ri || y >= bh + ri) continue;
-      const c = colors ? (255 << 24) | (colors[3 * i + 2] << 16) | (colors[3 * i + 1] << 8) | colors[3 * i] : fallback;
-      for (let s = 0; s < ns; s++) {
-        const X = x + stamp[2 * s], Y = y + stamp[2 * s + 1];
-        if (X >= 0 && Y >= 0 && X < bw && Y < bh) px[Y * bw + X] = c;
-      }
+    density = wantsDensity(visible, W, H, model.get("density_threshold"));
+    if (density) {
+      bins = binDensity(sxy, colors32, bw, bh, dpr, bins);
+      densityPixels(bins, px);
+    } else {
+      bins = null;
+      stampPoints(px, bw, bh, sxy, dpr, discStamp(radius() * dpr), null, (i) => colors32[i]);
     }
     ctx.putImageData(img, 0, 0);
+    base.dataset.mode = density ? "density" : "points";
+    base.dataset.visible = String(visible);
     base.dataset.drawn = String(Number(base.dataset.drawn || 0) + 1);
     base.dataset.drawMs = (performance.now() - started).toFixed(1);
   }
@@ -284,18 +492,23 @@ function render({ model, el }) {
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, sel.width, sel.height);
     if (!selected.length) return;
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    // dim everything, then ring the selected points
-    ctx.fillStyle = "rgba(255,255,255,0.55)";
-    ctx.fillRect(0, 0, W, H);
-    const r = Math.max(radius(), 1.5) + 1;
-    ctx.fillStyle = "rgba(20,20,20,0.9)";
-    ctx.beginPath();
-    for (const i of selected) {
-      if (i < 0 || i >= n) continue;
-      ctx.rect(sxy[2 * i] - r, sxy[2 * i + 1] - r, 2 * r, 2 * r);
+    // dim everything, then redraw the selected points in their colours (outlined when a few
+    // are drawn as points): one pixel pass, fine for 1M rows
+    const bw = sel.width, bh = sel.height;
+    const img = ctx.createImageData(bw, bh);
+    const px = new Uint32Array(img.data.buffer);
+    px.fill(((150 << 24) | (255 << 16) | (255 << 8) | 255) >>> 0);
+    const inRange = selected.every((i) => i >= 0 && i < n) ? selected : selected.filter((i) => i >= 0 && i < n);
+    const colour = (i) => colors32[i];
+    if (density) {
+      stampPoints(px, bw, bh, sxy, dpr, discStamp(0.5 * dpr), inRange, colour);
+    } else {
+      const r = (selected.length <= 5000 ? Math.max(radius(), 1.5) : radius()) * dpr;
+      const dark = ((255 << 24) | (20 << 16) | (20 << 8) | 20) >>> 0;
+      if (inRange.length <= 5000) stampPoints(px, bw, bh, sxy, dpr, discStamp(r + dpr), inRange, () => dark);
+      stampPoints(px, bw, bh, sxy, dpr, discStamp(r), inRange, colour);
     }
-    ctx.fill();
+    ctx.putImageData(img, 0, 0);
   }
   function drawTop() {
     const ctx = top.getContext("2d");
@@ -381,11 +594,6 @@ function render({ model, el }) {
     }
     ctx.closePath();
   }
-  function redrawAll() {
-    project();
-    schedule(["base", "sel", "top"]);
-  }
-
   // ------------------------------------------------------------------ legend, toolbar
   function renderLegend() {
     legend.replaceChildren();
@@ -466,33 +674,12 @@ function render({ model, el }) {
     const rect = top.getBoundingClientRect();
     return [ev.clientX - rect.left, ev.clientY - rect.top];
   }
-  function inPolygon(x, y, poly) {
-    let inside = false;
-    for (let a = 0, b = poly.length - 1; a < poly.length; b = a++) {
-      const [xa, ya] = poly[a], [xb, yb] = poly[b];
-      if ((ya > y) !== (yb > y) && x < ((xb - xa) * (y - ya)) / (yb - ya) + xa) inside = !inside;
-    }
-    return inside;
-  }
   function finishSelection(add) {
-    const out = [];
-    if (drag.kind === "box") {
-      const x0 = Math.min(drag.x0, drag.x1), x1 = Math.max(drag.x0, drag.x1);
-      const y0 = Math.min(drag.y0, drag.y1), y1 = Math.max(drag.y0, drag.y1);
-      for (let i = 0; i < n; i++) {
-        const x = sxy[2 * i], y = sxy[2 * i + 1];
-        if (x >= x0 && x <= x1 && y >= y0 && y <= y1) out.push(i);
-      }
-    } else {
-      const xs = drag.path.map((p) => p[0]), ys = drag.path.map((p) => p[1]);
-      const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
-      for (let i = 0; i < n; i++) {
-        const x = sxy[2 * i], y = sxy[2 * i + 1];
-        if (x >= x0 && x <= x1 && y >= y0 && y <= y1 && inPolygon(x, y, drag.path)) out.push(i);
-      }
-    }
-    let rowsOut = Int32Array.from(out);
-    if (add && selected.length) rowsOut = Int32Array.from(new Set([...selected, ...out])).sort();
+    if (dirty.project) { dirty.project = false; project(); schedule(["base", "sel", "top"]); }
+    const started = performance.now();
+    let rowsOut = drag.kind === "box" ? selectBox(sxy, drag.x0, drag.y0, drag.x1, drag.y1) : selectPolygon(sxy, drag.path);
+    if (add && selected.length) rowsOut = unionRows(selected, rowsOut, n);
+    top.dataset.selectMs = (performance.now() - started).toFixed(1);
     setSelection(rowsOut);
   }
   function setSelection(rowsOut) {
@@ -507,19 +694,19 @@ function render({ model, el }) {
     const [x, y] = local(ev);
     const kind = ev.button === 1 || model.get("select_mode") === "pan" ? "pan" : model.get("select_mode");
     drag = { kind, x0: x, y0: y, x1: x, y1: y, path: [[x, y]], moved: false, view: { ...view }, add: ev.shiftKey };
-    top.setPointerCapture(ev.pointerId);
+    try { top.setPointerCapture(ev.pointerId); } catch (err) { /* a synthetic pointer has nothing to capture */ }
     root.focus({ preventScroll: true });
     ev.preventDefault();
   }
   function onMove(ev) {
     const [x, y] = local(ev);
-    if (!drag) { setHover(nearest(x, y)); return; }
+    pointer = [x, y];
+    if (!drag) { schedule(["hover"]); return; } // hit-tested once per frame
     drag.x1 = x; drag.y1 = y;
     if (Math.abs(x - drag.x0) + Math.abs(y - drag.y0) > 3) drag.moved = true;
     if (drag.kind === "pan") {
-      view.cx = drag.view.cx - (x - drag.x0) / view.scale;
-      view.cy = drag.view.cy + (y - drag.y0) / view.scale;
-      redrawAll();
+      view = { ...view, cx: drag.view.cx - (x - drag.x0) / view.scale, cy: drag.view.cy + (y - drag.y0) / view.scale };
+      viewChanged();
     } else {
       if (drag.kind === "lasso") drag.path.push([x, y]);
       schedule(["top"]);
@@ -540,25 +727,20 @@ function render({ model, el }) {
   function onWheel(ev) {
     ev.preventDefault();
     const [x, y] = local(ev);
-    const factor = Math.pow(1.0015, -ev.deltaY);
-    const dxData = (x - W / 2) / view.scale, dyData = (H / 2 - y) / view.scale;
-    const mx = view.cx + dxData, my = view.cy + dyData;
-    view.scale *= factor;
-    view.cx = mx - (x - W / 2) / view.scale;
-    view.cy = my - (H / 2 - y) / view.scale;
-    redrawAll();
+    view = zoomAt(view, x, y, Math.pow(1.0015, -ev.deltaY), W, H);
+    viewChanged();
   }
-  function resetView() { fit(); redrawAll(); }
+  function resetView() { fit(); viewChanged(); }
   function onKey(ev) {
     if (ev.target !== root) return;
     if (ev.key === "Escape") setSelection(new Int32Array(0));
     else if (ev.key === "0") resetView();
-    else if (ev.key === "+" || ev.key === "=") { view.scale *= 1.25; redrawAll(); }
-    else if (ev.key === "-") { view.scale /= 1.25; redrawAll(); }
+    else if (ev.key === "+" || ev.key === "=") { view = zoomAt(view, W / 2, H / 2, 1.25, W, H); viewChanged(); }
+    else if (ev.key === "-") { view = zoomAt(view, W / 2, H / 2, 1 / 1.25, W, H); viewChanged(); }
     else return;
     ev.preventDefault();
   }
-  const onLeave = () => { if (!drag) setHover(-1); };
+  const onLeave = () => { pointer = null; if (!drag) setHover(-1); };
   top.addEventListener("pointerdown", onDown);
   top.addEventListener("pointermove", onMove);
   top.addEventListener("pointerup", onUp);
@@ -572,23 +754,26 @@ function render({ model, el }) {
 
   // ------------------------------------------------------------------ model events
   const handlers = {
-    "change:coords": () => { loadCoords(); loadColors(); redrawAll(); },
+    "change:coords": () => { loadCoords(); loadColors(); viewChanged(); },
     "change:colors": () => { loadColors(); schedule(["base", "top"]); },
     "change:legend change:colorbar": renderLegend,
     "change:color_columns change:color_by change:select_mode change:title": renderToolbar,
     "change:highlighted change:query_point change:reference": () => schedule(["top"]),
     "change:selected": () => { loadSelection(); schedule(["sel"]); },
     "change:hover_row change:hover_meta change:hover_image": showCard,
-    "change:point_size": () => schedule(["base", "sel"]),
-    "change:height": () => { if (resize()) redrawAll(); },
+    "change:point_size change:density_threshold": () => schedule(["base", "sel"]),
+    "change:height": () => { if (resize()) viewChanged(); },
   };
   const each = (fn) => Object.entries(handlers).forEach(([evs, cb]) => evs.split(" ").forEach((ev) => fn(ev, cb)));
   each((ev, cb) => model.on(ev, cb));
 
   // where a row is drawn (css px inside the canvas), for automation and tests: [x, y] or null
-  top.pointPosition = (i) => (i >= 0 && i < n ? [sxy[2 * i], sxy[2 * i + 1]] : null);
+  top.pointPosition = (i) => {
+    if (dirty.project) { dirty.project = false; project(); schedule(["base", "sel", "top"]); }
+    return i >= 0 && i < n ? [sxy[2 * i], sxy[2 * i + 1]] : null;
+  };
 
-  const observer = new ResizeObserver(() => { if (resize()) redrawAll(); });
+  const observer = new ResizeObserver(() => { if (resize()) viewChanged(); });
   observer.observe(stage);
   renderToolbar();
   renderLegend();
@@ -596,7 +781,7 @@ function render({ model, el }) {
   loadCoords();
   loadColors();
   loadSelection();
-  redrawAll();
+  viewChanged();
   root.dataset.ready = "true";
 
   return () => {
@@ -610,3 +795,9 @@ function render({ model, el }) {
 }
 
 export default { render };
+// the pure helpers, for tests (anywidget uses the default export only)
+export {
+  autoRadius, binDensity, buildGrid, dataBounds, decodeArray, densityPixels, discStamp, encodeArray, fitView,
+  nearestPoint, packColors, pointInPolygon, projectPoints, selectBox, selectPolygon, stampPoints, unionRows,
+  wantsDensity, zoomAt,
+};

@@ -22,6 +22,7 @@ import pandas as pd
 
 from cirscope._compose import METHODS
 from cirscope._query import ComposedQuery
+from cirscope.widgets._codec import check_rows
 from cirscope.widgets._map_data import (
     MetadataText,
     color_columns,
@@ -45,15 +46,8 @@ REFERENCE_THUMB = 128
 
 
 def _check_rows(rows: Sequence[int] | np.ndarray, n: int) -> np.ndarray:
-    arr = np.asarray(list(rows) if not isinstance(rows, np.ndarray) else rows)
-    if arr.size == 0:
-        return np.empty(0, dtype=np.int64)
-    if arr.ndim != 1 or arr.dtype.kind not in "iu":
-        raise TypeError(f"rows must be a flat list of gallery row numbers (ints), got {arr.dtype} of shape {arr.shape}")
-    bad = arr[(arr < 0) | (arr >= n)]
-    if bad.size:
-        raise IndexError(f"rows {bad[:5].tolist()} are outside the gallery (0..{n - 1})")
-    return arr.astype(np.int64)
+    """Gallery rows as int64, checked with numpy (``TypeError``: not ints, ``IndexError``: outside the gallery)."""
+    return check_rows(rows, n, name="rows", within="gallery")
 
 
 class MapBinding:
@@ -63,7 +57,7 @@ class MapBinding:
     --------
     >>> view = MapView()                                     # doctest: +SKIP
     >>> binding = MapBinding(view, space, map="pca")         # doctest: +SKIP
-    >>> view.color_by = "color"                              # doctest: +SKIP  (recolours)
+    >>> view.color_by = "color"  # recolours                 # doctest: +SKIP
     """
 
     def __init__(self, view: MapView, space: Space, *, map: Any = "auto", color_by: str | None = None):

@@ -13,7 +13,19 @@ from typing import Any
 import numpy as np
 import traitlets
 
-__all__ = ["Array", "RowList", "array_from_json", "array_to_json", "rows_from_json", "rows_to_json"]
+__all__ = [
+    "Array",
+    "RowList",
+    "RowSet",
+    "Rows",
+    "array_from_json",
+    "array_to_json",
+    "check_rows",
+    "rows_from_json",
+    "rows_to_json",
+    "rowset_from_json",
+    "rowset_to_json",
+]
 
 _WIRE = {
     "float64": "float32",
@@ -135,3 +147,203 @@ class RowList(traitlets.List):
     def __init__(self, **kwargs: Any):
         super().__init__(traitlets.Int(), **kwargs)
         self.tag(to_json=rows_to_json, from_json=rows_from_json)
+
+
+# ---------------------------------------------------------------------- row selections
+_ROW_WIRE = ("int32", "uint32", "int64", "uint64", "int16", "uint16", "int8", "uint8")
+
+
+def check_rows(
+    values: Any, n: int | None, *, unique: bool = False, name: str = "rows", within: str = ""
+) -> np.ndarray:
+    """Row numbers as a read-only int64 array, validated with numpy (no per-element Python work).
+
+    Accepts a list, a tuple, an integer array or a boolean mask of length ``n``. Raises
+    ``TypeError`` for non-integers or more than one dimension, ``IndexError`` for rows
+    outside ``0..n-1`` (``within`` names that range in the message) and, with ``unique``, ``ValueError`` for repeated rows.
+
+    Examples
+    --------
+    >>> check_rows([3, 1], 5).tolist()
+    [3, 1]
+    >>> check_rows(np.array([True, False, True]), 3).tolist()
+    [0, 2]
+    >>> check_rows([1, 1], 5, unique=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: rows must not repeat: row 1 appears more than once
+    """
+    if isinstance(values, Rows):
+        arr = values.array
+        if n is None or arr.size == 0 or int(arr.max()) < n:
+            return arr  # validated when it was made (distinct, non-negative, read-only)
+    elif isinstance(values, np.ndarray):
+        arr = values
+    else:
+        try:
+            arr = np.asarray(list(values) if not isinstance(values, (list, tuple)) else values)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a flat list of row numbers (ints), got {type(values).__name__}") from None
+    if arr.size == 0:
+        return _frozen(np.empty(0, dtype=np.int64))
+    if arr.ndim != 1:
+        raise TypeError(f"{name} must be a flat list of row numbers (ints), got an array of shape {arr.shape}")
+    if arr.dtype.kind == "b":
+        if n is not None and arr.size != n:
+            raise TypeError(f"a boolean mask for {name} needs one value per point ({n}), got {arr.size}")
+        return _frozen(np.flatnonzero(arr).astype(np.int64))
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be a flat list of row numbers (ints), got values of dtype {arr.dtype}")
+    out_of_range = (arr < 0) if n is None else ((arr < 0) | (arr >= n))
+    if out_of_range.any():
+        bad = arr[out_of_range][:5].tolist()
+        where = "negative" if n is None else f"outside the {within or f'{n:,} points'} (0..{n - 1})"
+        raise IndexError(f"{name} {bad} are {where}")
+    if unique:
+        if n is not None and n <= 8 * arr.size + 1024:  # a mark per point: O(n), no sort
+            mark = np.zeros(n, dtype=np.bool_)
+            mark[arr] = True
+            repeated = int(np.count_nonzero(mark)) != arr.size
+        else:
+            repeated = np.unique(arr).size != arr.size
+        if repeated:
+            sorted_rows = np.sort(arr)
+            dup = int(sorted_rows[1:][sorted_rows[1:] == sorted_rows[:-1]][0])
+            raise ValueError(f"{name} must not repeat: row {dup} appears more than once")
+    return _frozen(arr)
+
+
+def _frozen(arr: np.ndarray) -> np.ndarray:
+    """``arr`` as a read-only int64 array nobody else holds."""
+    out = arr.astype(np.int64)  # always a copy: the caller's array may change later
+    out.flags.writeable = False
+    return out
+
+
+class Rows(list):
+    """Row numbers: a list (compares, indexes and prints like one) that keeps its int64 array.
+
+    ``array`` is the same rows as a read-only numpy array, so large selections go to numpy
+    without a per-element conversion. It cannot be changed in place (the browser would not
+    see the change): assign a new list instead.
+
+    Examples
+    --------
+    >>> rows = Rows(np.array([2, 5]))
+    >>> rows == [2, 5], rows.array.dtype
+    (True, dtype('int64'))
+    >>> rows.append(7)
+    Traceback (most recent call last):
+    ...
+    TypeError: A selection cannot be changed in place (the browser would not see it); assign a new list, e.g. view.selected = [*view.selected, 7]
+    """
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: Any = ()):
+        arr = check_rows(array, None, unique=True)
+        super().__init__(arr.tolist())
+        self.array: np.ndarray = arr
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        extra = f", {args[0]!r}" if args and not isinstance(args[0], (list, tuple, slice)) else ", ..."
+        raise TypeError(
+            "A selection cannot be changed in place (the browser would not see it); assign a new list, "
+            f"e.g. view.selected = [*view.selected{extra}]"
+        )
+
+    append = extend = insert = remove = pop = clear = sort = reverse = _refuse
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+
+    def __reduce__(self) -> tuple:
+        return (Rows, (self.array.copy(),))
+
+    def __repr__(self) -> str:
+        return list.__repr__(self)
+
+
+def rowset_to_json(value: Any, widget: Any = None) -> dict[str, Any]:
+    """A selection as one int32 buffer message (``{"dtype", "shape", "data"}``)."""
+    arr = value.array if isinstance(value, Rows) else np.asarray(value if value is not None else [], dtype=np.int64)
+    # bytes, not a memoryview: ipywidgets compares this with the browser's message (as bytes,
+    # see MapView.set_state) to decide whether to send it back, and bytes compare with memcmp
+    return {"dtype": "int32", "shape": [int(arr.size)], "data": arr.astype("<i4").tobytes()}
+
+
+def rowset_from_json(value: Any, widget: Any = None) -> np.ndarray:
+    """The rows of a browser message: the buffer is checked (dtype, size) and read without copying.
+
+    Raises ``ValueError`` with what was wrong for a damaged message (the trait keeps its value).
+    """
+    if value is None:
+        return np.empty(0, dtype=np.int64)
+    if isinstance(value, (list, tuple)):
+        return np.asarray(value)
+    if not isinstance(value, dict) or "data" not in value or "dtype" not in value:
+        raise ValueError(f"A selection message must be {{dtype, shape, data}} with a binary buffer, got {type(value).__name__}")
+    dtype = str(value["dtype"])
+    if dtype not in _ROW_WIRE:
+        raise ValueError(f"A selection buffer must hold integers ({', '.join(_ROW_WIRE)}), got dtype {dtype!r}")
+    data = value["data"]
+    try:
+        buf = memoryview(data).cast("B")
+    except TypeError:
+        raise ValueError(f"A selection message needs a binary buffer, got {type(data).__name__}") from None
+    item = np.dtype(dtype).itemsize
+    shape = value.get("shape", [buf.nbytes // item])
+    if not isinstance(shape, (list, tuple)) or len(shape) != 1:
+        raise ValueError(f"A selection buffer must be one-dimensional, got shape {shape!r}")
+    if buf.nbytes % item or int(shape[0]) * item != buf.nbytes:
+        raise ValueError(f"A selection buffer of {buf.nbytes} bytes does not hold {shape[0]} values of {dtype}")
+    return np.frombuffer(buf, dtype=np.dtype(dtype).newbyteorder("<"))
+
+
+class RowSet(traitlets.TraitType):
+    """A selection of distinct rows: set from a list, an array or a boolean mask; read as :class:`Rows`.
+
+    Travels as one int32 buffer both ways. Validation is vectorised (dtype, one dimension,
+    bounds against the owner's number of points given by ``size_trait``, no repeats); a
+    refused value leaves the previous selection in place.
+
+    Examples
+    --------
+    >>> class T(traitlets.HasTraits):
+    ...     coords = traitlets.Any(np.zeros((4, 2)))
+    ...     picked = RowSet(size_trait="coords")
+    >>> T(picked=[3, 0]).picked
+    [3, 0]
+    >>> T(picked=[4])
+    Traceback (most recent call last):
+    ...
+    traitlets.traitlets.TraitError: The 'picked' trait: rows [4] are outside the 4 points (0..3)
+    """
+
+    info_text = "distinct row numbers"
+
+    def __init__(self, size_trait: str | None = None, **kwargs: Any):
+        self._size_trait = size_trait
+        super().__init__(default_value=Rows(), **kwargs)
+        self.tag(to_json=rowset_to_json, from_json=rowset_from_json)
+
+    def _size(self, obj: Any) -> int | None:
+        if self._size_trait is None:
+            return None
+        ref = getattr(obj, self._size_trait, None)
+        return None if ref is None else len(ref)
+
+    def validate(self, obj: Any, value: Any) -> Rows:
+        if value is None:
+            value = ()
+        try:
+            arr = check_rows(value, self._size(obj), unique=True)
+        except (TypeError, IndexError, ValueError) as exc:
+            raise traitlets.TraitError(f"The {self.name!r} trait: {exc}") from None
+        if isinstance(value, Rows) and value.array is arr:
+            return value
+        rows = Rows.__new__(Rows)
+        list.__init__(rows, arr.tolist())
+        rows.array = arr
+        return rows
+
+    def make_dynamic_default(self) -> Rows:
+        return Rows()

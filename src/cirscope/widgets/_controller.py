@@ -138,7 +138,7 @@ class ExplorerController:
             self.grid.mode = "query"
 
     def _on_selected(self, change: dict) -> None:
-        rows = np.asarray(self.map.selected, dtype=np.int64)
+        rows = self.map.selected.array  # int64, validated by the trait (no per-row conversion)
         self._selection_rows = rows
         self.grid.n_selected = int(rows.size)
         if rows.size == 0:

@@ -8,7 +8,7 @@ import numpy as np
 import traitlets as t
 
 from cirscope.widgets._base import ClickEvents, WidgetBase
-from cirscope.widgets._codec import Array, RowList
+from cirscope.widgets._codec import Array, RowSet
 from cirscope.widgets._static import static_file
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -24,7 +24,9 @@ class MapView(WidgetBase, ClickEvents):
     to zoom, double-click or ``0`` to reset the view, Escape to clear the selection. A click
     on a point sets :attr:`clicked` and calls the :meth:`on_click` callbacks (the
     :class:`Explorer` makes it the reference). Points are drawn on a 2-D canvas straight
-    into a pixel buffer, which stays interactive at 100,000 points without a GPU.
+    into a pixel buffer, once per animation frame however fast the input comes, which stays
+    interactive at 1,000,000 points without a GPU; when many points are in view it draws
+    their density instead (see ``density_threshold``).
 
     Parameters
     ----------
@@ -47,8 +49,15 @@ class MapView(WidgetBase, ClickEvents):
     colors : (N, 3) uint8
         Per-point RGB; ``legend`` / ``colorbar`` describe them.
     selected : list of int
-        Rows inside the last box/lasso selection (set from the browser; settable from Python);
+        Rows inside the last box/lasso selection (set from the browser; settable from Python
+        with a list, an integer array or a boolean mask). Reads as a list whose ``.array`` is
+        the same rows as a read-only int64 array; travels as one int32 buffer both ways and is
+        validated with numpy (a bad value is refused and the previous selection kept).
         :attr:`selected_ids` gives their gallery ids.
+    density_threshold : int
+        Above this many points in view (or more points than pixels) the map draws a density
+        image (per-pixel counts, coloured by the points' mean colour, opacity by log count)
+        instead of single points; zooming in brings the points back. ``-1``: always points.
     highlighted : (k,) int32
         Rows to emphasise, best first (the current top-k).
     query_point : list of float
@@ -63,7 +72,7 @@ class MapView(WidgetBase, ClickEvents):
     >>> import cirscope as cs
     >>> view = cs.MapView(space, map="pca", color_by="color")  # doctest: +SKIP
     >>> view                                                   # doctest: +SKIP
-    >>> view.selected                                          # doctest: +SKIP  (after a drag)
+    >>> view.selected  # after a drag                          # doctest: +SKIP
     [12, 40, 41]
     >>> MapView(coords=np.zeros((3, 2))).coords.dtype
     dtype('float32')
@@ -80,13 +89,20 @@ class MapView(WidgetBase, ClickEvents):
     highlighted = Array(np.int32, ndim=1).tag(sync=True)
     query_point = t.List(t.Float(), maxlen=2).tag(sync=True)
     reference = t.Int(-1, min=-1).tag(sync=True)
-    selected = RowList().tag(sync=True)
+    # echo_update=False: the kernel does not send a browser's selection back to it (2 MB at 500k rows)
+    selected = RowSet(size_trait="coords", help="Selected rows (distinct), as one int32 buffer").tag(
+        sync=True, echo_update=False
+    )
     select_mode = t.Enum(["box", "lasso", "pan"], default_value="box").tag(sync=True)
     hovered = t.Int(-1, help="The row under the pointer (set from the browser)").tag(sync=True)
     hover_row = t.Int(-1, help="The row hover_image and hover_meta describe").tag(sync=True)
     hover_image = t.Bytes(b"").tag(sync=True)
     hover_meta = t.Dict().tag(sync=True)
-    point_size = t.Float(0.0, min=0.0, help="Point radius in px (0: by the number of points)").tag(sync=True)
+    density_threshold = t.Int(
+        200_000, min=-1,
+        help="Draw a density image when more points than this (or than pixels) are in view (-1: always points)",
+    ).tag(sync=True)
+    point_size = t.Float(0.0, min=0.0, help="Point radius in px (0: by the number of points in view)").tag(sync=True)
     height = t.Int(440, min=120).tag(sync=True)
     title = t.Unicode("").tag(sync=True)
 
@@ -112,5 +128,26 @@ class MapView(WidgetBase, ClickEvents):
         """
         if self.binding is None:
             raise RuntimeError("This map has no space to look ids up in: create it as MapView(space)")
-        ids = self.binding.space.gallery.ids
-        return [str(ids[r]) for r in self.selected]
+        ids = np.asarray(self.binding.space.gallery.ids)
+        return ids[self.selected.array].astype(str).tolist()
+
+    @t.observe("coords")
+    def _drop_stale_selection(self, change: dict) -> None:
+        n = 0 if change["new"] is None else len(change["new"])
+        rows = self.selected.array
+        if rows.size and int(rows.max()) >= n:  # the selection named points that are gone
+            self.selected = []
+
+    def set_state(self, sync_data: dict) -> None:
+        """Apply a browser update; a refused selection is sent back so the browser shows the kept one."""
+        msg = sync_data.get("selected")
+        if isinstance(msg, dict) and isinstance(msg.get("data"), memoryview) and msg["data"].contiguous:
+            # as bytes, ipywidgets' check "is the value the browser just sent" is one memcmp, not a
+            # per-byte comparison of memoryviews (tens of ms at 500k rows)
+            sync_data = {**sync_data, "selected": {**msg, "data": msg["data"].tobytes()}}
+        try:
+            super().set_state(sync_data)
+        except (t.TraitError, TypeError, ValueError):
+            if "selected" in sync_data:
+                self.send_state("selected")
+            raise

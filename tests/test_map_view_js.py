@@ -1,0 +1,159 @@
+"""The map's pure helpers (projection, hit tests, selection, binning, codec) run in node, alone."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+JS = Path(__file__).resolve().parents[1] / "js" / "map_view.js"
+
+pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+
+
+def run_node(tmp_path: Path, body: str) -> dict:
+    """Run ``body`` (an async ES module body with the helpers imported as ``m``); it sets ``out``."""
+    module = tmp_path / "map_view.mjs"  # .mjs: node loads it as an ES module
+    module.write_text(JS.read_text())
+    script = tmp_path / "case.mjs"
+    script.write_text(f"import * as m from {json.dumps(module.as_uri())};\nlet out = {{}};\n{body}\n"
+                      "console.log(JSON.stringify(out));\n")
+    done = subprocess.run(["node", str(script)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_projection_matches_numpy_and_counts_visible_points(tmp_path):
+    xy = np.random.default_rng(0).normal(size=(500, 2)).astype(np.float32)
+    out = run_node(tmp_path, f"""
+const xy = Float32Array.from({json.dumps(xy.ravel().tolist())});
+const view = m.zoomAt(m.fitView(m.dataBounds(xy), 300, 200), 100, 50, 3, 300, 200);
+const sxy = new Float32Array(xy.length);
+out.visible = m.projectPoints(xy, view, 300, 200, sxy);
+out.sxy = Array.from(sxy); out.view = view; out.bounds = m.dataBounds(xy);
+""")
+    b = out["bounds"]
+    assert [b["x0"], b["x1"], b["y0"], b["y1"]] == pytest.approx([xy[:, 0].min(), xy[:, 0].max(),
+                                                                  xy[:, 1].min(), xy[:, 1].max()])
+    v = out["view"]
+    sx = (xy[:, 0] - v["cx"]) * v["scale"] + 150
+    sy = 100 - (xy[:, 1] - v["cy"]) * v["scale"]
+    got = np.asarray(out["sxy"]).reshape(-1, 2)
+    np.testing.assert_allclose(got, np.stack([sx, sy], 1), rtol=1e-4, atol=1e-3)
+    inside = (sx >= 0) & (sy >= 0) & (sx < 300) & (sy < 200)
+    assert out["visible"] == int(inside.sum()) and 0 < out["visible"] < 500  # zoomed in: some are off stage
+
+
+def test_zoom_keeps_the_point_under_the_cursor(tmp_path):
+    out = run_node(tmp_path, """
+const v0 = { scale: 2, cx: 1, cy: -1 };
+const v1 = m.zoomAt(v0, 40, 70, 1.7, 200, 100);
+const data = (v, x, y) => [v.cx + (x - 100) / v.scale, v.cy + (50 - y) / v.scale];
+out.before = data(v0, 40, 70); out.after = data(v1, 40, 70); out.scale = v1.scale;
+""")
+    assert out["after"] == pytest.approx(out["before"]) and out["scale"] == pytest.approx(3.4)
+
+
+def test_hover_grid_finds_the_nearest_point_like_brute_force(tmp_path):
+    sxy = np.random.default_rng(1).uniform(0, 200, size=(3000, 2)).astype(np.float32)
+    probes = np.random.default_rng(2).uniform(-5, 205, size=(200, 2))
+    out = run_node(tmp_path, f"""
+const sxy = Float32Array.from({json.dumps(sxy.ravel().tolist())});
+const grid = m.buildGrid(sxy, 200, 200, 16);
+out.hits = {json.dumps(probes.tolist())}.map(([x, y]) => m.nearestPoint(grid, sxy, x, y, 8));
+out.wide = m.nearestPoint(grid, sxy, 100, 100, 40);
+""")
+    for (x, y), hit in zip(probes, out["hits"], strict=True):
+        d = ((sxy.astype(np.float64) - [x, y]) ** 2).sum(1)
+        if d.min() > 64:
+            assert hit == -1
+        else:
+            assert d[hit] == pytest.approx(d.min(), abs=1e-3)
+    d = ((sxy.astype(np.float64) - [100, 100]) ** 2).sum(1)
+    assert d[out["wide"]] == pytest.approx(d.min(), abs=1e-3)  # a radius over two cells still searches far enough
+
+
+def test_box_and_lasso_selection_and_union(tmp_path):
+    sxy = np.random.default_rng(3).uniform(0, 100, size=(5000, 2)).astype(np.float32)
+    tri = [[10, 10], [90, 20], [40, 80]]
+    out = run_node(tmp_path, f"""
+const sxy = Float32Array.from({json.dumps(sxy.ravel().tolist())});
+const box = m.selectBox(sxy, 60, 70, 20, 30);  // corners in any order
+out.box = Array.from(box); out.boxType = box.constructor.name;
+out.lasso = Array.from(m.selectPolygon(sxy, {json.dumps(tri)}));
+out.union = Array.from(m.unionRows(Int32Array.from([5, 1, 4999]), Int32Array.from([1, 2, 7000]), 5000));
+out.inside = m.pointInPolygon(50, 40, {json.dumps(tri)}); out.outside = m.pointInPolygon(5, 50, {json.dumps(tri)});
+out.tiny = m.selectPolygon(sxy, [[0, 0], [100, 100]]).length;
+""")
+    x, y = sxy[:, 0], sxy[:, 1]
+    assert out["boxType"] == "Int32Array"
+    assert out["box"] == np.flatnonzero((x >= 20) & (x <= 60) & (y >= 30) & (y <= 70)).tolist()
+    # independent: a point is inside a convex polygon when it is on the same side of every edge
+    poly = np.array(tri, dtype=np.float64)
+    p = sxy.astype(np.float64)
+    sides = [np.sign((b[0] - a[0]) * (p[:, 1] - a[1]) - (b[1] - a[1]) * (p[:, 0] - a[0]))
+             for a, b in zip(poly, np.roll(poly, -1, axis=0), strict=True)]
+    inside = np.all(np.array(sides) > 0, axis=0) | np.all(np.array(sides) < 0, axis=0)
+    assert out["lasso"] == np.flatnonzero(inside).tolist()
+    assert out["lasso"] == sorted(out["lasso"]) and len(out["lasso"]) > 100
+    assert out["union"] == [1, 2, 5, 4999]  # sorted, distinct, out-of-range dropped
+    assert out["inside"] is True and out["outside"] is False and out["tiny"] == 0
+
+
+def test_density_bins_count_points_and_colour_by_their_mean(tmp_path):
+    out = run_node(tmp_path, """
+const sxy = Float32Array.from([0.2, 0.2, 0.7, 0.9, 0.5, 0.5, 3.5, 1.5, -1, 0, 9, 9]);  // 3 in pixel 0, 1 in (3,1), 2 off
+const colors = m.packColors(Uint8Array.from([255, 0, 0, 0, 0, 255, 255, 0, 0, 0, 255, 0, 1, 1, 1, 1, 1, 1]), 6);
+const bins = m.binDensity(sxy, colors, 4, 2, 1, null);
+const counts = (b) => Array.from(b.acc.filter((_, q) => q % 4 === 0));
+out.count = counts(bins); out.max = bins.max;
+const px = new Uint32Array(8);
+m.densityPixels(bins, px);
+const rgba = new Uint8Array(px.buffer);
+out.p0 = Array.from(rgba.slice(0, 4)); out.p7 = Array.from(rgba.slice(28, 32)); out.empty = Array.from(rgba.slice(4, 8));
+const again = m.binDensity(sxy, colors, 4, 2, 1, bins);  // reused buffers are cleared
+out.reused = again === bins; out.count2 = counts(again);
+out.dpr2 = counts(m.binDensity(sxy, colors, 8, 4, 2, null)).reduce((a, b) => a + b, 0);
+out.modes = [m.wantsDensity(300000, 800, 400, 200000), m.wantsDensity(1000, 800, 400, 200000),
+             m.wantsDensity(5000, 50, 50, 200000), m.wantsDensity(10 ** 7, 800, 400, -1), m.wantsDensity(11, 800, 400, 10)];
+""")
+    assert out["count"] == [3, 0, 0, 0, 0, 0, 0, 1] and out["max"] == 3
+    assert out["p0"][:3] == [170, 0, 85] and out["p0"][3] == 255  # mean of red, blue, red; the densest is opaque
+    assert out["p7"][:3] == [0, 255, 0] and 100 < out["p7"][3] < 255  # a lone point stays visible
+    assert out["empty"] == [0, 0, 0, 0]
+    assert out["reused"] and out["count2"] == out["count"]
+    assert out["dpr2"] == 4
+    assert out["modes"] == [True, False, True, False, True]
+
+
+def test_stamping_writes_discs_clipped_to_the_buffer(tmp_path):
+    out = run_node(tmp_path, """
+const px = new Uint32Array(10 * 10);
+const stamp = m.discStamp(1.5);
+m.stampPoints(px, 10, 10, Float32Array.from([5, 5, 0, 0, 50, 50]), 1, stamp, null, (i) => i + 1);
+out.nStamp = stamp.length / 2;
+out.centre = px[55]; out.corner = px[0]; out.filled = px.filter((v) => v).length;
+const only = new Uint32Array(100);
+m.stampPoints(only, 10, 10, Float32Array.from([5, 5, 0, 0]), 1, m.discStamp(0.5), Int32Array.from([1]), () => 9);
+out.only = only.filter((v) => v).length; out.only0 = only[0];
+""")
+    assert out["nStamp"] == 9  # the 3x3 disc
+    assert out["centre"] == 1 and out["corner"] == 2
+    assert out["filled"] == 9 + 4  # the corner disc is clipped to a quarter; the far point draws nothing
+    assert out["only"] == 1 and out["only0"] == 9
+
+
+def test_codec_round_trip_keeps_dtype_and_shape(tmp_path):
+    out = run_node(tmp_path, """
+const msg = m.encodeArray(Int32Array.from([7, -1, 3]));
+const back = m.decodeArray(msg);
+out.dtype = msg.dtype; out.shape = msg.shape; out.data = Array.from(back.data); out.type = back.data.constructor.name;
+out.none = m.decodeArray(null);
+try { m.decodeArray({ dtype: "float64", shape: [1], data: new DataView(new ArrayBuffer(8)) }); } catch (e) { out.err = String(e); }
+""")
+    assert out["dtype"] == "int32" and out["shape"] == [3] and out["data"] == [7, -1, 3] and out["type"] == "Int32Array"
+    assert out["none"] is None and "unsupported array dtype float64" in out["err"]

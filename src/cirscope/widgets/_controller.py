@@ -151,7 +151,8 @@ class ExplorerController:
             self.grid.mode = "selection"
 
     def _on_shown_rows(self, change: dict) -> None:
-        rows = [int(r) for r in (change["new"] or [])]
+        # a diagnostic may name a row twice (both sides of several duplicate pairs): show each once
+        rows = list(dict.fromkeys(int(r) for r in (change["new"] or [])))
         self.selection_label = "Diagnostics"
         try:
             if list(self.map.selected) == rows:

@@ -20,6 +20,9 @@ class CliError(Exception):
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
+    if getattr(args, "engine", None):  # Parquet shards, in process or on Ray Data
+        from cirscope._cli_embed_ray import cmd_embed_shards
+        return cmd_embed_shards(args)
     import cirscope as cs
 
     gallery = cs.Gallery.from_folder(args.folder, metadata=args.metadata, key=args.key)
@@ -102,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="decoding worker processes")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print a JSON report")
+    importlib.import_module("cirscope._cli_embed_ray").add_arguments(p)
     p.set_defaults(func=_cmd_embed)
 
     p = sub.add_parser("toy-eval", help="zero-shot accuracy and deliberate bias of the shipped toy model")

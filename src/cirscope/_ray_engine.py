@@ -16,11 +16,13 @@ becomes a failed-shard record at once. Nothing here is a worker protocol of its 
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
 import signal
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -146,16 +148,23 @@ def run_ray(
     seen: set[str] = set()
     try:
         ds = ray.data.from_items([{"task": json.dumps(t)} for t in tasks], override_num_blocks=len(tasks))
-        ds = ds.map_batches(
-            actor_class,
-            fn_constructor_kwargs={"spec": spec, "out": str(out), "chaos": chaos},
-            batch_size=1,
-            batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=actors),
-            num_cpus=cpus_per_actor,
-            num_gpus=gpus_per_actor or None,
-            ray_remote_args_fn=fault_tolerance,
-        )
+        options: dict[str, Any] = {}
+        if "ray_remote_args_fn" in inspect.signature(ds.map_batches).parameters:
+            # bounded restarts (Ray Data's default is to restart and retry forever, which a
+            # shard that crashes its worker every time would never leave)
+            options["ray_remote_args_fn"] = fault_tolerance
+        with warnings.catch_warnings():  # deprecated in Ray 2.60 with no replacement yet
+            warnings.filterwarnings("ignore", message=".*ray_remote_args_fn.* is deprecated")
+            ds = ds.map_batches(
+                actor_class,
+                fn_constructor_kwargs={"spec": spec, "out": str(out), "chaos": chaos},
+                batch_size=1,
+                batch_format="numpy",
+                compute=ray.data.ActorPoolStrategy(size=actors),
+                num_cpus=cpus_per_actor,
+                num_gpus=gpus_per_actor or None,
+                **options,
+            )
         for batch in ds.iter_batches(batch_size=1, batch_format="numpy"):
             for text in batch["result"]:
                 result = json.loads(str(text))

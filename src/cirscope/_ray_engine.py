@@ -31,6 +31,7 @@ import numpy as np
 
 INSTALL_HINT = 'The Ray engine needs Ray Data: pip install "cirscope[ray]" (or pip install "ray[data]").'
 MAX_RESTARTS = 3
+STARTUP_ATTEMPTS = 3
 
 
 def import_ray():
@@ -100,13 +101,14 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> tuple[An
     start = time.perf_counter()
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"address": address} if address else {"num_cpus": num_cpus}
-        try:
-            ray.init(include_dashboard=False, logging_level=logging.WARNING, **kwargs)
-        except Exception as exc:  # a busy machine: the local raylet may miss Ray's start-up deadline once
-            if address or "timed out during startup" not in str(exc):
-                raise
-            ray.shutdown()
-            ray.init(include_dashboard=False, logging_level=logging.WARNING, **kwargs)
+        for attempt in range(STARTUP_ATTEMPTS):
+            try:
+                ray.init(include_dashboard=False, logging_level=logging.WARNING, **kwargs)
+                break
+            except Exception as exc:  # on a busy machine the local raylet may miss Ray's 30 s start-up deadline
+                if address or "timed out during startup" not in str(exc) or attempt == STARTUP_ATTEMPTS - 1:
+                    raise
+                ray.shutdown()
     return ray, time.perf_counter() - start
 
 

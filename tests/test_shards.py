@@ -168,11 +168,12 @@ def test_open_without_torch_and_a_glob_of_foreign_parquet(folder, tmp_path, toy)
     out = tmp_path / "out"
     embed(folder, toy, out=out, shard_size=4, progress=False)
     code = (
-        "import sys, cirscope as cs; from cirscope._parquet_space import space_from_parquet; "
-        f"s = space_from_parquet({str(out)!r}); print(len(s), s.dim, 'torch' in sys.modules)"
+        "import sys, cirscope as cs; cs.embed; from cirscope._parquet_space import space_from_parquet; "
+        f"s = space_from_parquet({str(out)!r}); print(len(s), s.dim, len(s.search(0, k=2)), "
+        "*[m in sys.modules for m in ('torch', 'ray', 'open_clip')])"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert res.stdout.split() == ["10", "128", "False"]
+    assert res.stdout.split() == ["10", "128", "2", "False", "False", "False"]
 
     other = tmp_path / "foreign"
     other.mkdir()
@@ -213,3 +214,14 @@ def test_cli_local_engine_writes_shards(folder, tmp_path, capsys):
     assert report["embedded"] == 10 and report["shards"] == 3 and report["skipped"] == 1
     assert report["problems"][0]["id"] == "broken.jpg"
     assert len(space_from_parquet(out)) == 10
+
+
+def test_an_unreadable_shard_fails_alone_and_is_retried_by_the_next_run(folder, tmp_path, toy):
+    (tmp_path / "list.csv").write_text("caption\na cat\n")  # no image column: its shard cannot be read
+    run = embed([folder, tmp_path / "list.csv"], toy, out=tmp_path / "out", shard_size=6, progress=False)
+    assert not run.complete and list(run.failed) == ["shard-00002"] and "no image column" in run.failed["shard-00002"]
+    assert run.rows == 10 and "shard-00002" in set(run.problems["id"])
+    assert space_from_parquet(tmp_path / "out").shards_missing == ["shard-00002"]
+    (tmp_path / "list.csv").write_text(f"path\n{folder / 'img0.jpg'}\n")
+    again = embed([folder, tmp_path / "list.csv"], toy, out=tmp_path / "out", shard_size=6, progress=False)
+    assert again.complete and again.computed == ["shard-00002"] and again.rows == 11

@@ -11,7 +11,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", choices=("local", "ray"), default=None,
                    help="write Parquet shards + manifest.json, in this process (local) or on Ray Data (ray); "
                         "SOURCE may then also be a glob, a Parquet/CSV table or WebDataset .tar shards")
-    p.add_argument("--address", default=None, help="Ray cluster address (default: a local Ray runtime)")
+    p.add_argument("--address", default=None, help="Ray cluster address, e.g. auto or ray://HEAD:10001 (implies --engine ray; default: a local runtime)")
     p.add_argument("--shard-size", type=int, default=None, help="images per shard (default 10000)")
     p.add_argument("--actors", type=int, default=None, help="Ray actors (default: as the resources allow)")
     p.add_argument("--gpus-per-actor", type=float, default=None, help="GPUs each Ray actor reserves")
@@ -39,7 +39,7 @@ def _run(args: argparse.Namespace) -> int:
     embedder = cs.Embedder(args.model, args.pretrained, device=args.device, batch_size=args.batch_size,
                            num_workers=args.workers)
     run = embed(
-        str(args.folder), embedder, out=args.out, engine=args.engine, address=args.address,
+        str(args.folder), embedder, out=args.out, engine=args.engine or "ray", address=args.address,
         shard_size=args.shard_size or DEFAULT_SHARD_SIZE, actors=args.actors, gpus_per_actor=args.gpus_per_actor,
         image_column=args.image_column, id_column=args.id_column, overwrite=args.overwrite,
         progress=not args.quiet,

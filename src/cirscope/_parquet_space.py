@@ -49,8 +49,7 @@ def space_from_parquet(
     gallery = Gallery(pd.DataFrame({"id": shards.ids, "source": shards.sources}), list(shards.sources))
     model = dict(shards.model)
     if embedder is None and model.get("model") not in (None, "unknown"):
-        embedder = Embedder(model["model"], model.get("pretrained"), precision=model.get("precision"),
-                            fast_jpeg=model.get("preprocessing", "fast") == "fast")
+        embedder = Embedder(model["model"], model.get("pretrained"), fast_jpeg=model.get("preprocessing", "fast") == "fast")
     space = Space.from_embeddings(gallery, shards.embeddings, embedder=embedder, model_name=model.get("model"))
     space.model = {"model": model.get("model"), "pretrained": model.get("pretrained"),
                    "fingerprint": model.get("fingerprint"), **{k: v for k, v in model.items() if k in ("key",)}}

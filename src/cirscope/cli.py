@@ -20,7 +20,7 @@ class CliError(Exception):
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
-    if getattr(args, "engine", None):  # Parquet shards, in process or on Ray Data
+    if getattr(args, "engine", None) or getattr(args, "address", None):  # Parquet shards, in process or on Ray
         from cirscope._cli_embed_ray import cmd_embed_shards
         return cmd_embed_shards(args)
     import cirscope as cs

@@ -73,18 +73,23 @@ class SimulatedActor:
 
 
 def scaling_run(ray_actors: int, tasks: list[dict[str, Any]], ms: float, out: Path,
-                gpus_per_actor: float = 0.0) -> float:
+                gpus_per_actor: float = 0.0) -> dict[str, float]:
     from cirscope._ray_engine import run_ray
 
     out.mkdir(parents=True, exist_ok=True)
-    done: list[int] = []
+    done: list[tuple[float, int]] = []
     timings = run_ray(
-        tasks, {"simulated_ms": ms, "key": "simulated"}, out, lambda e: done.append(e["rows"]),
+        tasks, {"simulated_ms": ms, "key": "simulated"}, out, lambda e: done.append((time.perf_counter(), e["rows"])),
         lambda name, why: print(f"shard {name} failed: {why}", file=sys.stderr),
         actors=ray_actors, cpus_per_actor=0.25, gpus_per_actor=gpus_per_actor, progress=False,
         actor_class=SimulatedActor,
     )
-    return sum(done) / timings["job"]
+    rows = sum(r for _, r in done)
+    # steady rate: after each actor has finished its first shard (leaves out the actors' start-up)
+    k = min(ray_actors, len(done) - 1)
+    steady = sum(r for _, r in done[k:]) / (done[-1][0] - done[k - 1][0]) if k >= 1 else float("nan")
+    return {"images_per_s": round(rows / timings["job"], 1), "steady_images_per_s": round(steady, 1),
+            "job_seconds": round(timings["job"], 2)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "load_before": [round(x, 2) for x in os.getloadavg()]},
         "n": args.n, "model": args.model, "shard_size": args.shard_size, "repeats": args.repeats,
-        "in_process": [], "space_pipeline": [], "ray": [], "ray_overhead": [],
+        "in_process": [], "space_pipeline": [], "ray": [], "ray_overhead": [], "ray_overhead_vs_space_pipeline": [],
     }
     t = time.perf_counter()
     ray, startup = connect(None, args.num_cpus)
@@ -153,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         report["ray"].append({"job_seconds": round(remote.timings["job"], 2), "total_seconds": round(ray_total, 2),
                               "images_per_s": round(args.n / remote.timings["job"], 1)})
         report["ray_overhead"].append(round(remote.timings["job"] / local_s, 3))
+        report["ray_overhead_vs_space_pipeline"].append(round(remote.timings["job"] / space_s, 3))
         print(f"repeat {rep}: in-process {args.n / local_s:.0f} img/s, Space pipeline {args.n / space_s:.0f} img/s, "
               f"Ray {args.n / remote.timings['job']:.0f} img/s (job only)", file=sys.stderr)
         shutil.rmtree(out_local)
@@ -162,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         "space_pipeline_images_per_s": statistics.median(r["images_per_s"] for r in report["space_pipeline"]),
         "ray_images_per_s": statistics.median(r["images_per_s"] for r in report["ray"]),
         "ray_overhead": statistics.median(report["ray_overhead"]),
+        "ray_overhead_vs_space_pipeline": statistics.median(report["ray_overhead_vs_space_pipeline"]),
         "ray_overhead_target": 1.3,
     }
 
@@ -169,9 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     scaling = []
     for actors in (1, 2, 4):
         rate = scaling_run(actors, sim_tasks, args.sim_ms, work / f"sim-{actors}")
-        scaling.append({"actors": actors, "images_per_s": round(rate, 1),
-                        "ideal_images_per_s": round(actors * 1000 / args.sim_ms, 1)})
-        print(f"simulated model, {actors} actor(s): {rate:.0f} img/s", file=sys.stderr)
+        scaling.append({"actors": actors, **rate, "ideal_images_per_s": round(actors * 1000 / args.sim_ms, 1)})
+        print(f"simulated model, {actors} actor(s): {rate}", file=sys.stderr)
     report["scaling"] = {"simulated_ms_per_image": args.sim_ms, "images": sum(len(t.get("paths", [])) for t in sim_tasks),
                          "runs": scaling}
 

@@ -35,8 +35,9 @@ def ray_runtime():
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False)
+    from cirscope._ray_engine import connect
+
+    connect(None, num_cpus=2)  # one local runtime for the module (retries a start-up that times out)
     yield ray
     ray.shutdown()
 

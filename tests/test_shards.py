@@ -139,7 +139,7 @@ def test_tables_and_webdataset_shards_with_bad_items(tmp_path, toy):
         data / "table.parquet", row_group_size=3)
     (data / "imgs").mkdir()
     (data / "imgs" / "a.jpg").write_bytes(photo_bytes(50))
-    pd.DataFrame({"path": ["imgs/a.jpg", "imgs/missing.jpg"]}).to_csv(data / "list.csv", index=False)
+    pd.DataFrame({"path": ["imgs/a.jpg", "imgs/missing.jpg", "http://127.0.0.1:9/unreachable.jpg"]}).to_csv(data / "list.csv", index=False)
     with tarfile.open(data / "shard-000.tar", "w") as tar:
         for name, payload in [("s1.jpg", photo_bytes(60)), ("s1.txt", b"a caption"), ("s2.png", photo_bytes(61, fmt="PNG")),
                               ("s3.jpg", b"corrupt member")]:
@@ -156,8 +156,8 @@ def test_tables_and_webdataset_shards_with_bad_items(tmp_path, toy):
     space = space_from_parquet(tmp_path / "out")
     assert sorted(space.gallery.ids) == sorted(["k0", "k1", "k2", "k3", "k4", "list:0", "s1", "s2"])
     reasons = dict(zip(run.problems["id"], run.problems["reason"], strict=True))
-    assert set(reasons) == {"k5", "k6", "list:1", "s3"}
-    assert reasons["list:1"] == "file not found"
+    assert set(reasons) == {"k5", "k6", "list:1", "list:2", "s3"}
+    assert reasons["list:1"] == "file not found" and reasons["list:2"].startswith("URL unreachable")
     got = _by_id(space)
     reference = toy.embed_gallery(cs.Gallery.from_dataframe(pd.DataFrame({"image": blobs}), image="image"),
                                   cache=False, progress=False)

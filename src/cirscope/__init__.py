@@ -26,6 +26,7 @@ from cirscope._version import __version__
 _LAZY = {
     "Gallery": "cirscope._gallery",
     "Embedder": "cirscope._embedder",
+    "embed": "cirscope._embed_api",
     "EmbedResult": "cirscope._embedder",
     "ModelLoadError": "cirscope._errors",
     "DamagedFileError": "cirscope._errors",

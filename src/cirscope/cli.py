@@ -22,6 +22,9 @@ class CliError(Exception):
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
+    if getattr(args, "engine", None) or getattr(args, "address", None):  # Parquet shards, in process or on Ray
+        from cirscope._cli_embed_ray import cmd_embed_shards
+        return cmd_embed_shards(args)
     import cirscope as cs
 
     if args.max_file_mb is not None and args.max_file_mb <= 0:
@@ -135,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest image file read, in MiB (default 256); larger files are reported and skipped")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print a JSON report")
+    importlib.import_module("cirscope._cli_embed_ray").add_arguments(p)
     p.set_defaults(func=_cmd_embed)
 
     p = sub.add_parser("toy-eval", help="zero-shot accuracy and deliberate bias of the shipped toy model")

@@ -1,0 +1,417 @@
+"""The on-disk layout of an embedding run: Parquet shards, a manifest and a problems table.
+
+A run writes into one folder::
+
+    OUT/
+      manifest.json                 format, model identity, dim, one entry per finished shard
+      shard-00000.parquet           id (string), source (string),
+      shard-00001.parquet           embedding (fixed_size_list<float32>[dim]), model (string)
+      shard-00000.problems.parquet  id, source, reason of the items skipped in that shard
+      problems.parquet              all problems of the run (rewritten at the end of a run)
+      .cirscope-cache/              embeddings-<digest>.npy: the shards as one matrix (see below)
+
+Every file is written under a unique temporary name and renamed into place, so a killed
+writer leaves either the old file or the new one, never half of one. The manifest lists
+each shard with its row count, size and BLAKE2b checksum; a shard missing from it counts as
+unfinished (a rerun embeds it again). Shards of different models never mix: the manifest
+names the model (weights fingerprint, precision, preprocessing) and a run with another
+model refuses the folder.
+
+Reading: Parquet pages are compressed and encoded, so they cannot be memory-mapped. On
+first open the shards are checked against their checksums and concatenated into one
+``.npy`` matrix beside them (named by a digest of the manifest, so a changed run never
+reuses a stale matrix), which every later open memory-maps with ``np.load(mmap_mode="r")``:
+one contiguous array, as the neighbour index and the map expect, paged in on demand. (Arrow
+IPC files can be memory-mapped too, but only batch by batch: the index would still need one
+contiguous copy.) When the folder is read-only the matrix is assembled in memory instead.
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+FORMAT = "cirscope.shards"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+PROBLEMS = "problems.parquet"
+CACHE_DIR = ".cirscope-cache"
+PROBLEM_COLUMNS = ["id", "source", "reason"]
+
+
+class ShardError(ValueError):
+    """A shard folder that cannot be used as it is; the message says what to do."""
+
+
+# ---------------------------------------------------------------------- writing
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a unique temporary path beside ``path``, then rename it into place."""
+    tmp = _tmp_name(path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def file_checksum(path: str | os.PathLike) -> str:
+    """BLAKE2b (128 bits) of a file's bytes, as hex."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def shard_schema(dim: int):
+    """The Arrow schema of an embedding shard."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            pa.field("id", pa.string(), nullable=False),
+            pa.field("source", pa.string(), nullable=False),
+            pa.field("embedding", pa.list_(pa.float32(), dim), nullable=False),
+            pa.field("model", pa.string(), nullable=False),
+        ]
+    )
+
+
+def write_shard(
+    folder: str | os.PathLike,
+    name: str,
+    ids: Sequence[str],
+    sources: Sequence[str],
+    embeddings: np.ndarray,
+    model_key: str,
+    problems: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """Write one shard (and its problems) atomically; return its manifest entry.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> d = tempfile.mkdtemp()
+    >>> entry = write_shard(d, "shard-00000", ["a", "b"], ["a.jpg", "b.jpg"], np.eye(2, dtype=np.float32), "m")
+    >>> entry["rows"], entry["file"]
+    (2, 'shard-00000.parquet')
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = Path(folder)
+    emb = np.ascontiguousarray(embeddings, dtype=np.float32)
+    if emb.ndim != 2 or len(emb) != len(ids) or len(ids) != len(sources):
+        raise ValueError(f"shard {name}: {len(ids)} ids, {len(sources)} sources and embeddings {emb.shape} disagree")
+    dim = emb.shape[1]
+    flat = pa.array(emb.reshape(-1), pa.float32())
+    table = pa.table(
+        [
+            pa.array([str(i) for i in ids], pa.string()),
+            pa.array([str(s) for s in sources], pa.string()),
+            pa.FixedSizeListArray.from_arrays(flat, dim),
+            pa.array([model_key] * len(ids), pa.string()),
+        ],
+        schema=shard_schema(dim),
+    )
+    path = folder / f"{name}.parquet"
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+    n_problems = 0
+    if problems is not None and len(problems):
+        write_problems(folder / f"{name}.problems.parquet", problems)
+        n_problems = len(problems)
+    return {
+        "name": name,
+        "file": path.name,
+        "rows": len(ids),
+        "problems": n_problems,
+        "bytes": path.stat().st_size,
+        "checksum": file_checksum(path),
+    }
+
+
+def write_problems(path: str | os.PathLike, problems: pd.DataFrame) -> None:
+    """Write a problems table (id, source, reason; all text) atomically."""
+    df = pd.DataFrame(problems, columns=PROBLEM_COLUMNS).astype(str)
+    atomic_write(Path(path), lambda tmp: df.to_parquet(tmp, index=False))
+
+
+# ---------------------------------------------------------------------- manifest
+def new_manifest(model: dict[str, Any], dim: int | None) -> dict[str, Any]:
+    """An empty manifest for ``model`` (its identity, with a ``key`` that changes with weights and preprocessing)."""
+    return {"format": FORMAT, "version": FORMAT_VERSION, "model": dict(model), "dim": dim, "shards": {},
+            "failed": {}}
+
+
+def save_manifest(folder: str | os.PathLike, manifest: dict[str, Any]) -> None:
+    """Write ``manifest.json`` atomically (unique temporary name, then rename)."""
+    text = json.dumps(manifest, indent=1, sort_keys=True)
+    atomic_write(Path(folder) / MANIFEST, lambda tmp: tmp.write_text(text))
+
+
+def load_manifest(folder: str | os.PathLike) -> dict[str, Any] | None:
+    """The manifest of a shard folder, ``None`` when there is none; a damaged one raises :class:`ShardError`."""
+    path = Path(folder) / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ShardError(
+            f"{path} is damaged ({exc}). Embed again into a new folder (or delete the folder to start over)."
+        ) from None
+    ok = (
+        isinstance(manifest, dict)
+        and manifest.get("format") == FORMAT
+        and isinstance(manifest.get("shards"), dict)
+        and isinstance(manifest.get("model"), dict)
+    )
+    if not ok:
+        raise ShardError(f"{path} is not a cirscope shard manifest (format {FORMAT!r}).")
+    if manifest.get("version") != FORMAT_VERSION:
+        raise ShardError(
+            f"{path} has format version {manifest.get('version')}; this cirscope reads version {FORMAT_VERSION}. "
+            "Upgrade cirscope or embed again."
+        )
+    for name, entry in manifest["shards"].items():
+        if not isinstance(entry, dict) or not {"file", "rows", "checksum", "bytes"} <= set(entry):
+            raise ShardError(f"{path}: the entry of shard {name!r} is damaged. Embed again into a new folder.")
+    return manifest
+
+
+def check_same_model(manifest: dict[str, Any], model: dict[str, Any], folder: str | os.PathLike) -> None:
+    """Refuse to add shards of ``model`` to a folder holding another model's shards."""
+    old = manifest.get("model", {})
+    if manifest.get("shards") and old.get("key") != model.get("key"):
+        raise ShardError(
+            f"{folder} holds embeddings of another model ({old.get('model')}, {old.get('key')}); this run uses "
+            f"{model.get('model')} ({model.get('key')}). Shards of different models never mix: write to a new "
+            "folder, or pass overwrite=True (--overwrite) to replace the old shards."
+        )
+
+
+# ---------------------------------------------------------------------- reading
+@dataclass
+class ShardSet:
+    """What a shard folder holds, aligned row by row."""
+
+    ids: np.ndarray  # (n,) object (str)
+    sources: np.ndarray  # (n,) object (str)
+    embeddings: np.ndarray  # (n, dim) float32; memory-mapped when a cache could be written
+    model: dict[str, Any]
+    problems: pd.DataFrame
+    folder: Path | None
+    missing: list[str]  # shards planned by a run but not finished (failed or not run yet)
+
+
+def _shard_files(folder_or_glob: str | os.PathLike) -> tuple[Path | None, list[Path]]:
+    """The folder (when one is meant) and the shard files of a folder or a glob."""
+    text = str(folder_or_glob)
+    path = Path(text)
+    if path.is_dir():
+        return path, sorted(p for p in path.glob("*.parquet") if not p.name.endswith(".problems.parquet")
+                            and p.name != PROBLEMS)
+    files = sorted(Path(p) for p in globlib.glob(text, recursive=True))
+    files = [p for p in files if p.is_file() and not p.name.endswith(".problems.parquet") and p.name != PROBLEMS]
+    if not files:
+        raise FileNotFoundError(
+            f"No Parquet shards at {text}: pass a folder written by cs.embed / `cirscope embed --engine ...` "
+            "or a glob of Parquet files with 'id' and 'embedding' columns."
+        )
+    parents = {p.parent for p in files}
+    return (parents.pop() if len(parents) == 1 else None), files
+
+
+def _read_columns(path: Path, columns: list[str]):
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path, columns=columns)
+    except Exception as exc:
+        raise ShardError(f"{path} is unreadable ({type(exc).__name__}: {exc}). Embed it again.") from None
+
+
+def _embedding_block(path: Path, dim: int | None) -> np.ndarray:
+    import pyarrow as pa
+
+    table = _read_columns(path, ["embedding"])
+    col = table.column("embedding").combine_chunks()
+    if isinstance(col.type, pa.FixedSizeListType):
+        width = col.type.list_size
+        values = col.flatten()
+    elif pa.types.is_list(col.type) or pa.types.is_large_list(col.type):
+        values = col.flatten()
+        width = len(values) // len(col) if len(col) else (dim or 0)
+        if len(col) and len(values) != width * len(col):
+            raise ShardError(f"{path}: embeddings have different lengths")
+    else:
+        raise ShardError(f"{path}: column 'embedding' is {col.type}, not a list of floats")
+    if col.null_count or values.null_count:
+        raise ShardError(f"{path}: column 'embedding' has missing values")
+    if dim is not None and width != dim:
+        raise ShardError(f"{path}: embeddings are {width}-d, the manifest says {dim}-d. Embed it again.")
+    return values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(len(col), width)
+
+
+def _concat_into(out: np.ndarray, files: list[Path], dim: int) -> None:
+    start = 0
+    for path in files:
+        block = _embedding_block(path, dim)
+        out[start : start + len(block)] = block
+        start += len(block)
+
+
+def open_shards(folder_or_glob: str | os.PathLike, *, verify: bool = False, cache: bool = True) -> ShardSet:
+    """Open the shards of a run (a folder or a glob) as one aligned set.
+
+    Parameters
+    ----------
+    folder_or_glob
+        A folder written by :func:`cirscope.embed`, or a glob of its shard files (or of any
+        Parquet files with ``id`` and ``embedding`` columns).
+    verify
+        Check every shard's checksum even when a cached matrix exists (always done when the
+        matrix is first built).
+    cache
+        Build (or reuse) the memory-mapped ``.npy`` matrix beside the shards.
+
+    Raises
+    ------
+    ShardError
+        A damaged manifest or shard (wrong checksum or size, unreadable, wrong dimension).
+    """
+    folder, files = _shard_files(folder_or_glob)
+    manifest = load_manifest(folder) if folder is not None else None
+    problems = pd.DataFrame(columns=PROBLEM_COLUMNS)
+    missing: list[str] = []
+    if manifest is not None:
+        assert folder is not None
+        entries = manifest["shards"]
+        wanted = {p.name for p in files}
+        names = sorted(n for n, e in entries.items() if e["file"] in wanted)
+        if not names:
+            raise ShardError(f"{folder}: no finished shard ({len(files)} Parquet file(s) not in the manifest)")
+        for name in names:
+            entry, path = entries[name], folder / entries[name]["file"]
+            if not path.is_file():
+                raise ShardError(f"{path} is listed in the manifest but missing. Embed again (finished shards are kept).")
+            if path.stat().st_size != entry["bytes"]:
+                raise ShardError(
+                    f"{path} has {path.stat().st_size} bytes, the manifest says {entry['bytes']}: the shard is "
+                    "damaged. Delete it and rerun the embedding (only that shard is recomputed)."
+                )
+        files = [folder / entries[n]["file"] for n in names]
+        rows = [int(entries[n]["rows"]) for n in names]
+        dim = manifest.get("dim")
+        model = dict(manifest["model"])
+        missing = sorted(set(manifest.get("planned", [])) - set(entries))
+        if (folder / PROBLEMS).is_file():
+            problems = pd.read_parquet(folder / PROBLEMS).astype(str)
+        digest_src = json.dumps([[n, entries[n]["checksum"]] for n in names])
+    else:
+        import pyarrow.parquet as pq
+
+        rows = []
+        for path in files:
+            try:
+                rows.append(pq.ParquetFile(path).metadata.num_rows)
+            except Exception as exc:
+                raise ShardError(f"{path} is unreadable ({type(exc).__name__}: {exc}).") from None
+        dim = None
+        model = {"model": "unknown", "pretrained": None, "fingerprint": None}
+        digest_src = ""
+
+    id_parts, source_parts = [], []
+    for path in files:
+        import pyarrow.parquet as pq
+
+        try:
+            cols = set(pq.read_schema(path).names)
+        except Exception as exc:
+            raise ShardError(f"{path} is unreadable ({type(exc).__name__}: {exc}). Embed it again.") from None
+        if not {"id", "embedding"} <= cols:
+            raise ShardError(f"{path} has no 'id' and 'embedding' columns: not an embedding shard")
+        table = _read_columns(path, [c for c in ("id", "source", "model") if c in cols])
+        id_parts.append(table.column("id").to_numpy(zero_copy_only=False).astype(str).astype(object))
+        src = table.column("source") if "source" in cols else table.column("id")
+        source_parts.append(src.to_numpy(zero_copy_only=False).astype(str).astype(object))
+        if manifest is None and "model" in cols and len(table):
+            model["key"] = str(table.column("model")[0])
+        del table
+    ids = np.concatenate(id_parts) if id_parts else np.array([], dtype=object)
+    sources = np.concatenate(source_parts) if source_parts else np.array([], dtype=object)
+    n = int(sum(rows))
+    if len(ids) != n:
+        raise ShardError(f"{folder_or_glob}: the shards hold {len(ids)} rows, the manifest says {n}. Embed again.")
+    if dim is None:
+        dim = _embedding_block(files[0], None).shape[1] if n else 0
+
+    def verify_all() -> None:
+        if manifest is None:
+            return
+        for name in names:
+            path = folder / manifest["shards"][name]["file"]  # type: ignore[operator]
+            if file_checksum(path) != manifest["shards"][name]["checksum"]:
+                raise ShardError(
+                    f"{path} does not match its checksum in the manifest: the shard is damaged. Delete it and "
+                    "rerun the embedding (only that shard is recomputed)."
+                )
+
+    embeddings: np.ndarray | None = None
+    if cache and manifest is not None and folder is not None:
+        digest = hashlib.blake2b(digest_src.encode(), digest_size=10).hexdigest()
+        cache_path = folder / CACHE_DIR / f"embeddings-{digest}.npy"
+        if cache_path.is_file():
+            try:
+                arr = np.load(cache_path, mmap_mode="r", allow_pickle=False)
+                if arr.shape == (n, dim) and arr.dtype == np.float32:
+                    embeddings = arr
+                    if verify:
+                        verify_all()
+            except (OSError, ValueError):
+                embeddings = None  # a damaged matrix: rebuilt below
+        if embeddings is None:
+            verify_all()
+            try:
+                cache_path.parent.mkdir(exist_ok=True)
+                for old in cache_path.parent.glob("embeddings-*.npy"):
+                    old.unlink()
+
+                def build(tmp: Path) -> None:
+                    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, dim))
+                    _concat_into(out, files, dim)
+                    out.flush()
+                    del out
+
+                atomic_write(cache_path, build)
+                embeddings = np.load(cache_path, mmap_mode="r", allow_pickle=False)
+            except OSError:  # a read-only folder: assemble in memory
+                embeddings = None
+    elif manifest is not None:
+        verify_all()
+    if embeddings is None:
+        embeddings = np.empty((n, dim), np.float32)
+        _concat_into(embeddings, files, dim)
+        embeddings.setflags(write=False)
+    return ShardSet(ids=ids, sources=sources, embeddings=embeddings, model=model, problems=problems,
+                    folder=folder, missing=missing)
+
+
+def is_shard_folder(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` holds a shard manifest (what ``Space.load`` checks)."""
+    return (Path(folder) / MANIFEST).is_file()

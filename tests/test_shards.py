@@ -122,6 +122,16 @@ def test_damaged_shards_and_manifests_are_detected(folder, tmp_path, toy):
     cache.write_bytes(head)  # a damaged matrix is rebuilt, never loaded
     np.testing.assert_array_equal(np.asarray(open_shards(out).embeddings), expected)
 
+    # same size, rows swapped (a tampered or mixed matrix): its record no longer matches, so it is rebuilt
+    cache = next((out / ".cirscope-cache").glob("embeddings-*.npy"))
+    swapped = np.load(cache)
+    swapped[[0, -1]] = swapped[[-1, 0]]
+    np.save(cache, swapped)
+    with pytest.warns(UserWarning, match="does not match its record"):
+        rebuilt = open_shards(out)
+    np.testing.assert_array_equal(np.asarray(rebuilt.embeddings), expected)
+    del rebuilt
+
     manifest = out / MANIFEST
     manifest.write_text(manifest.read_text()[:-20])
     with pytest.raises(ShardError, match="damaged"):
@@ -225,3 +235,15 @@ def test_an_unreadable_shard_fails_alone_and_is_retried_by_the_next_run(folder, 
     (tmp_path / "list.csv").write_text(f"path\n{folder / 'img0.jpg'}\n")
     again = embed([folder, tmp_path / "list.csv"], toy, out=tmp_path / "out", shard_size=6, progress=False)
     assert again.complete and again.computed == ["shard-00002"] and again.rows == 11
+
+
+def test_space_load_opens_a_shard_folder_memory_mapped_with_unit_rows(folder, tmp_path, toy):
+    out = tmp_path / "out"
+    embed(folder, toy, out=out, shard_size=4, progress=False)
+    space = cs.Space.load(out)
+    same = cs.Space.from_parquet(out)
+    assert isinstance(space.image_embeddings, np.memmap) and not space.image_embeddings.flags.writeable
+    np.testing.assert_array_equal(np.asarray(space.image_embeddings), np.asarray(same.image_embeddings))
+    norms = np.linalg.norm(np.asarray(space.image_embeddings, dtype=np.float64), axis=1)
+    assert np.abs(norms - 1).max() < 1e-6
+    assert list(space.gallery.ids) == list(same.gallery.ids)

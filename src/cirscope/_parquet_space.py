@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pandas as pd
 
 from cirscope._embedder import Embedder
@@ -50,15 +49,12 @@ def space_from_parquet(
     model = dict(shards.model)
     if embedder is None and model.get("model") not in (None, "unknown"):
         embedder = Embedder(model["model"], model.get("pretrained"), fast_jpeg=model.get("preprocessing", "fast") == "fast")
-    space = Space.from_embeddings(gallery, shards.embeddings, embedder=embedder, model_name=model.get("model"))
-    space.model = {"model": model.get("model"), "pretrained": model.get("pretrained"),
-                   "fingerprint": model.get("fingerprint"), **{k: v for k, v in model.items() if k in ("key",)}}
-    space.problems = shards.problems
-    space.folder = shards.folder
-    if isinstance(shards.embeddings, np.memmap):
-        # keep the memory-mapped rows (already L2-normalised by the model) instead of the in-memory copy
-        norms = np.linalg.norm(shards.embeddings[: min(len(shards.ids), 1024)], axis=1)
-        if np.allclose(norms, 1.0, atol=1e-3):
-            space.image_embeddings = shards.embeddings
+    model = {"model": model.get("model"), "pretrained": model.get("pretrained"),
+             "fingerprint": model.get("fingerprint"), **{k: v for k, v in model.items() if k in ("key",)}}
+    # open_shards hands out unit float32 rows, normalised and validated when its matrix was built
+    # (and checked against that matrix's record on every open): use them as they are, memory-mapped
+    space = Space.__new__(Space)
+    space._init(gallery, shards.embeddings, embedder, model, problems=shards.problems, folder=shards.folder,
+                checked=True)
     space.shards_missing = shards.missing
     return space

@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import uuid
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -269,11 +270,27 @@ def _embedding_block(path: Path, dim: int | None) -> np.ndarray:
 
 
 def _concat_into(out: np.ndarray, files: list[Path], dim: int) -> None:
+    """Every shard's rows into ``out``, normalised in float64 and validated (finite, non-zero)."""
+    from cirscope._vectors import normalize_rows
+
     start = 0
     for path in files:
         block = _embedding_block(path, dim)
+        try:
+            block = normalize_rows(block, what=f"the embeddings in {path.name}")
+        except ValueError as exc:
+            raise ShardError(f"{path}: {exc}. Delete the shard and rerun the embedding.") from None
         out[start : start + len(block)] = block
         start += len(block)
+
+
+def _matrix_record(arr: np.ndarray) -> dict[str, Any]:
+    """What the cached matrix is checked against on every open: shape and a hash of sampled rows."""
+    from cirscope import _space_files as files
+
+    rows = files.sample_rows(arr.shape[0], 0)
+    values = files._read_rows(arr, rows) if isinstance(arr, np.memmap) and arr.filename else arr[rows]
+    return {"shape": list(arr.shape), "sample_blake2b": files._sample_hash(rows, values)}
 
 
 def open_shards(folder_or_glob: str | os.PathLike, *, verify: bool = False, cache: bool = True) -> ShardSet:
@@ -376,20 +393,25 @@ def open_shards(folder_or_glob: str | os.PathLike, *, verify: bool = False, cach
     if cache and manifest is not None and folder is not None:
         digest = hashlib.blake2b(digest_src.encode(), digest_size=10).hexdigest()
         cache_path = folder / CACHE_DIR / f"embeddings-{digest}.npy"
+        record_path = cache_path.with_suffix(".json")
         if cache_path.is_file():
             try:
                 arr = np.load(cache_path, mmap_mode="r", allow_pickle=False)
-                if arr.shape == (n, dim) and arr.dtype == np.float32:
+                record = json.loads(record_path.read_text())
+                if arr.shape == (n, dim) and arr.dtype == np.float32 and _matrix_record(arr) == record:
                     embeddings = arr
                     if verify:
                         verify_all()
+                else:
+                    warnings.warn(f"{cache_path} does not match its record (damaged or edited): rebuilt from the "
+                                  "shards", UserWarning, stacklevel=2)
             except (OSError, ValueError):
-                embeddings = None  # a damaged matrix: rebuilt below
+                embeddings = None  # a damaged matrix or record: rebuilt below
         if embeddings is None:
             verify_all()
             try:
                 cache_path.parent.mkdir(exist_ok=True)
-                for old in cache_path.parent.glob("embeddings-*.npy"):
+                for old in cache_path.parent.glob("embeddings-*.*"):
                     old.unlink()
 
                 def build(tmp: Path) -> None:
@@ -398,8 +420,11 @@ def open_shards(folder_or_glob: str | os.PathLike, *, verify: bool = False, cach
                     out.flush()
                     del out
 
+                record_path.unlink(missing_ok=True)
                 atomic_write(cache_path, build)
                 embeddings = np.load(cache_path, mmap_mode="r", allow_pickle=False)
+                record_text = json.dumps(_matrix_record(embeddings))
+                atomic_write(record_path, lambda tmp: tmp.write_text(record_text))
             except OSError:  # a read-only folder: assemble in memory
                 embeddings = None
     elif manifest is not None:

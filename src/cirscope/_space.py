@@ -150,6 +150,20 @@ class Space:
         space._init(gallery, embeddings, embedder, model)
         return space
 
+    @classmethod
+    def from_parquet(
+        cls, folder_or_glob: str | os.PathLike, embedder: Embedder | str | None = None, *, verify: bool = False
+    ) -> Space:
+        """Open Parquet embedding shards (written by :func:`cirscope.embed`) without torch.
+
+        See :func:`cirscope._parquet_space.space_from_parquet`; the embeddings are memory-mapped.
+        """
+        from cirscope._parquet_space import space_from_parquet
+
+        if isinstance(embedder, str):
+            embedder = Embedder(embedder)
+        return space_from_parquet(folder_or_glob, embedder, verify=verify)
+
     # ------------------------------------------------------------------ basics
     def __len__(self) -> int:
         return len(self.gallery)
@@ -352,6 +366,8 @@ class Space:
         if verify not in ("sample", "full"):
             raise ValueError(f'verify must be "sample" or "full", got {verify!r}')
         folder = Path(os.path.abspath(folder))
+        if files.is_shard_folder(folder):  # Parquet shards written by cs.embed / cirscope embed --engine
+            return cls.from_parquet(folder, embedder, verify=verify == "full")
         info = files.read_info(folder)
         n, dim = info["n"], info["dim"]
         if info["version"] < 2:

@@ -275,3 +275,8 @@ def write_problems(folder: Path, problems: Any) -> None:
 
 def fresh_seed() -> int:
     return int.from_bytes(os.urandom(4), "little")
+
+
+def is_shard_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds Parquet embedding shards (a manifest and no ``space.json``)."""
+    return (folder / "manifest.json").is_file() and not (folder / "space.json").is_file()

@@ -380,7 +380,8 @@ class Space:
             embeddings = files.open_embeddings(folder, n, dim, mmap=True)
             files.verify_embeddings(folder, embeddings, info, full=verify == "full")
             fingerprint = info["embeddings_fingerprint"]
-        gallery = Gallery.load(folder)
+        # format 2 checked gallery.parquet's hash above; format 1 had no record, so its ids are checked
+        gallery = Gallery.load(folder, _verified=info["version"] >= 2)
         if len(gallery) != n:
             raise DamagedFileError(folder / "gallery.parquet", f"it has {len(gallery)} rows but space.json says {n}",
                                    files.RESAVE)

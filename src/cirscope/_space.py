@@ -391,9 +391,13 @@ class Space:
         if embedder is None and model.get("model") not in (None, "unknown"):
             try:
                 embedder = Embedder(model["model"], model.get("pretrained"))
-            except ModelLoadError as exc:  # e.g. a space saved with random weights before they needed opting in
-                warnings.warn(f"{folder}: opened without its model ({exc}). Searching by text or image needs "
-                              "cs.Space.load(folder, embedder=cs.Embedder(...)).", UserWarning, stacklevel=2)
+            except ModelLoadError as exc:
+                # a name with no weights: either embeddings given with only a model name (nothing to
+                # rebuild), or a space saved with random weights before they needed opting in
+                if model.get("fingerprint") is not None or model.get("pretrained") is not None:
+                    warnings.warn(f"{folder}: opened without its model ({exc}). Searching by text or image "
+                                  "needs cs.Space.load(folder, embedder=cs.Embedder(...)).", UserWarning,
+                                  stacklevel=2)
         problems = None
         if (folder / "problems.csv").is_file():
             try:

@@ -290,8 +290,6 @@ def test_any_damage_to_a_cache_shard_is_reported_or_harmless(cache_root, data):
         _check_cache(copy, truth, deleted)
 
 
-@pytest.mark.xfail(strict=True, reason="the shard checksum covers the vectors but not the keys: swapped keys "
-                   "hand out other images' vectors (reported for the cache)")
 @SETTINGS
 @given(data=st.data())
 def test_swapped_keys_in_a_cache_shard_are_detected(cache_root, data):

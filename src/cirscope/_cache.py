@@ -2,7 +2,7 @@
 
 Layout: ``<root>/<model-key>/shard-<uuid>.npz``, one file per flush of an embedding run.
 Each shard holds ``keys`` (content hashes), ``emb`` (float32, L2-normalised) and a JSON
-``meta`` record (model key, count, dimension, a checksum of ``emb``). A shard is written to a
+``meta`` record (model key, count, dimension, checksums of ``emb`` and ``keys``). A shard is written to a
 temporary file and renamed, so a crash never leaves a half-written shard under its final
 name; a shard that is truncated or fails its checksum is reported, deleted and its images
 embedded again. Many small shards are merged into one when they pile up. ``problems.json``
@@ -49,6 +49,11 @@ def _checksum(arr: np.ndarray) -> str:
     return hashlib.blake2b(np.ascontiguousarray(arr).tobytes(), digest_size=16).hexdigest()
 
 
+def _keys_checksum(keys: np.ndarray) -> str:
+    """A checksum of the content hashes, in order (swapped keys would hand out other images' vectors)."""
+    return _checksum(np.asarray(keys).astype("U"))
+
+
 class CacheDamaged(UserWarning):
     """A cache shard was unreadable or inconsistent and is being rebuilt."""
 
@@ -88,6 +93,8 @@ class EmbeddingCache:
                 and emb.ndim == 2
                 and meta.get("dim") == emb.shape[1]
                 and meta.get("checksum") == _checksum(emb)
+                # shards written before keys were checksummed have no keys_checksum
+                and meta.get("keys_checksum", _keys_checksum(keys)) == _keys_checksum(keys)
             )
             reason = None if ok else "contents do not match its own record (mismatched model or corrupted data)"
         except Exception as exc:  # a truncated zip raises BadZipFile, EOFError, ValueError, OSError...
@@ -145,7 +152,8 @@ class EmbeddingCache:
 
     def _write(self, keys: np.ndarray, emb: np.ndarray) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
-        meta = {"model_key": self.model_key, "count": len(keys), "dim": int(emb.shape[1]), "checksum": _checksum(emb)}
+        meta = {"model_key": self.model_key, "count": len(keys), "dim": int(emb.shape[1]), "checksum": _checksum(emb),
+                "keys_checksum": _keys_checksum(keys)}
         name = f"shard-{uuid.uuid4().hex}"
         tmp = self.folder / f".{name}.tmp.npz"
         with open(tmp, "wb") as fh:

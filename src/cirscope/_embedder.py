@@ -578,8 +578,9 @@ class Embedder:
         ok = np.array(sorted(result), dtype=np.int64)
         dim = next(iter(result.values())).shape[0] if result else 0
         emb = np.stack([result[r] for r in ok]).astype(np.float32) if len(ok) else np.zeros((0, dim), np.float32)
+        ids, sources = (gallery.ids, gallery.sources) if problems else ((), ())  # each an O(n) copy: once
         prob = pd.DataFrame(
-            [(gallery.ids[r], gallery.sources[r] if isinstance(gallery.sources[r], str) else "<in memory>", reason)
+            [(ids[r], sources[r] if isinstance(sources[r], str) else "<in memory>", reason)
              for r, reason in sorted(problems.items())],
             columns=["id", "source", "reason"],
         )

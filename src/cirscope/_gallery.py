@@ -70,7 +70,8 @@ class Gallery:
                 "a unique id (pass id='some_unique_column', or drop the duplicate rows)."
             )
         self._metadata = metadata
-        self._sources: list[Any] = list(sources)
+        # file paths reopened from a saved gallery stay in Arrow (a few bytes a row, not a Python str each)
+        self._sources: Sequence[Any] = sources if isinstance(sources, _PathColumn) else list(sources)
         self._thumbs: OrderedDict[tuple[int, int], bytes] = OrderedDict()  # LRU, THUMBNAIL_CACHE entries
         self._hashes: dict[int, str] = {}
         self._problems: dict[str, tuple[str, str]] = {}
@@ -408,12 +409,11 @@ class Gallery:
             path_column = _resolve_stored_paths(path_column, os.path.abspath(folder))
         if pc.any(pc.and_(pc.is_null(path_column), pc.is_null(blob_column))).as_py():
             raise DamagedFileError(path, "some rows have neither an image path nor image bytes", fix)
-        paths = path_column.to_pylist()
-        if blob_column.null_count == len(paths):  # all images are files: no per-row merge
-            sources = paths
+        if blob_column.null_count == len(path_column):  # all images are files: keep them in Arrow
+            sources = _PathColumn(path_column)
         else:
             blobs = blob_column.to_pylist()
-            sources = [p if p is not None else b for p, b in zip(paths, blobs, strict=False)]
+            sources = [p if p is not None else b for p, b in zip(path_column.to_pylist(), blobs, strict=False)]
         df = table.drop_columns(["__source_path__", "__source_bytes__"]).to_pandas()
         del table, blob_column, path_column
         try:
@@ -422,6 +422,29 @@ class Gallery:
             raise DamagedFileError(path, str(exc), fix) from exc
         finally:
             pa.default_memory_pool().release_unused()  # Arrow's pool keeps the decoded table's pages otherwise
+
+
+class _PathColumn(Sequence):
+    """Image paths held in an Arrow string column, read one row at a time (a gallery reopened from disk).
+
+    At a million rows a Python list of paths costs ~100 MB of ``str`` objects; the Arrow column
+    costs its bytes. Indexing returns a ``str`` as the list did.
+    """
+
+    def __init__(self, column: Any):
+        self._column = column.combine_chunks() if hasattr(column, "combine_chunks") else column
+
+    def __len__(self) -> int:
+        return len(self._column)
+
+    def __getitem__(self, row: Any) -> Any:
+        if isinstance(row, slice):
+            return self._column[row].to_pylist()
+        return self._column[int(row) if int(row) >= 0 else int(row) + len(self)].as_py()
+
+    def __iter__(self):
+        for start in range(0, len(self._column), 65_536):
+            yield from self._column[start : start + 65_536].to_pylist()
 
 
 _GALLERY_FORMAT = 2  # 2: image paths relative to the gallery's folder when inside it, else absolute

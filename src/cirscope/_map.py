@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 import uuid
 import warnings
 from pathlib import Path
@@ -81,10 +82,11 @@ def _params(
     if method == "pca":
         return {"method": "pca", "version": _CACHE_VERSION}
     use_pca = pca_dims is not None and n > pca_above
-    size = sample_size(n, sample)
+    gpu, size = _fit_plan(n, sample, umap_kwargs)
     return {
         "method": "umap",
         "version": _CACHE_VERSION,
+        "engine": "cuml" if gpu is not None else "umap-learn",
         "seed": seed,
         "sample": None if size >= n else {"size": size, "k": PLACE_K, "temperature": PLACE_TEMPERATURE},
         "n_neighbors": int(n_neighbors),
@@ -188,6 +190,15 @@ def _cuml_umap() -> Any:
         return None
 
 
+def _fit_plan(n: int, sample: int | str | None, umap_kwargs: dict[str, Any]) -> tuple[Any, int]:
+    """``(cuML UMAP class or None, points fitted)``: cuML fits all points; a user's own
+    ``precomputed_knn`` covers all points, so it is fitted on all too."""
+    if "precomputed_knn" in umap_kwargs:
+        return None, n
+    gpu = _cuml_umap()
+    return gpu, n if gpu is not None else sample_size(n, sample)
+
+
 #: Relative cost per point of each stage of a UMAP map, for the progress bar's ETA (measured
 #: on 2 cores by ``benchmarks/bench_scale_projection.py`` at 100,000 x 512: PCA, neighbour
 #: graph and layout per fitted point, placement per placed point).
@@ -250,14 +261,11 @@ def _umap(
     umap_kwargs: dict[str, Any],
     timings: dict[str, float] | None = None,
 ) -> np.ndarray:
-    import time
-
     from cirscope._map_sample import choose_sample, place_rest
 
     n, d = x.shape
     use_pca = pca_dims is not None and n > pca_above and d > pca_dims
-    gpu = _cuml_umap() if not umap_kwargs.get("precomputed_knn") else None
-    s = n if gpu is not None else sample_size(n, sample)
+    gpu, s = _fit_plan(n, sample, umap_kwargs)
     own_knn = gpu is None and s >= _OWN_KNN_FROM and "precomputed_knn" not in umap_kwargs
     k = max(2, min(int(n_neighbors), s - 1))
     stages = _Stages(
@@ -295,7 +303,8 @@ def _umap(
             lap("knn")
         if gpu is not None:
             stages.start("layout", f"layout of {s:,} points on the GPU (cuML)")
-            kwargs.pop("random_state") if seed is None else None
+            if seed is None:
+                kwargs.pop("random_state")
             coords = np.asarray(gpu(**kwargs).fit_transform(xs), dtype=np.float64)
             lap("layout")
             return coords

@@ -54,8 +54,8 @@ def query_position(
     Examples
     --------
     >>> xy = np.array([[0.0, 0.0], [1.0, 1.0]])
-    >>> query_position(None, None, xy, rows=np.array([1, 0]), scores=np.array([0.9, 0.1]))
-    [1.0, 1.0]
+    >>> query_position(None, None, xy, rows=np.array([1, 0]), scores=np.array([0.9, 0.9]))
+    [0.5, 0.5]
     >>> query_position(space, space.image_embeddings[0], xy)  # doctest: +SKIP
     [0.12, -0.4]
     """

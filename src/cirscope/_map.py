@@ -199,10 +199,11 @@ def _fit_plan(n: int, sample: int | str | None, umap_kwargs: dict[str, Any]) -> 
     return gpu, n if gpu is not None else sample_size(n, sample)
 
 
-#: Relative cost per point of each stage of a UMAP map, for the progress bar's ETA (measured
-#: on 2 cores by ``benchmarks/bench_scale_projection.py`` at 100,000 x 512: PCA, neighbour
-#: graph and layout per fitted point, placement per placed point).
-_STAGE_COST = {"pca": 0.02, "knn": 0.35, "layout": 1.0, "place": 0.12}
+#: Relative cost per point of each stage of a UMAP map, for the progress bar's ETA. Measured by
+#: ``benchmarks/bench_scale_projection.py`` at 100,000 x 128 (sample 20,000) on 2 busy cores:
+#: PCA 0.24 s for 100,000 points, neighbour graph 4.4 s and layout 114 s for the 20,000 fitted,
+#: placement 53 s for the other 80,000 at search_k 1000 (now 200): per point 0.0004 : 0.04 : 1 : 0.12.
+_STAGE_COST = {"pca": 0.001, "knn": 0.04, "layout": 1.0, "place": 0.06}
 
 
 class _Stages:

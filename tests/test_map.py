@@ -266,3 +266,19 @@ def test_sampled_umap_map_places_the_rest_keeps_clusters_and_is_cached_per_sampl
     a = compute_map(x, sample=300, seed=3, progress=False, n_epochs=100)
     assert seen[-1]["random_state"] == 3 and seen[-1]["n_jobs"] == 1
     np.testing.assert_allclose(compute_map(x, sample=300, seed=3, progress=False, n_epochs=100), a, atol=1e-5)
+
+
+def test_cached_reopen_with_a_known_fingerprint_reads_no_values_but_computing_validates(tmp_path, monkeypatch):
+    x, _ = blobs()
+    good = compute_map(x, method="pca", cache_dir=tmp_path, fingerprint="fp")
+    calls = []
+    real = map_module.check_matrix
+    monkeypatch.setattr(map_module, "check_matrix", lambda *a, **k: calls.append(1) or real(*a, **k))
+    np.testing.assert_array_equal(compute_map(x, method="pca", cache_dir=tmp_path, fingerprint="fp"), good)
+    assert calls == []  # the cache answered: the embeddings were not scanned
+    bad = x.copy()
+    bad[3, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):  # a miss computes, and validates first
+        compute_map(bad, method="pca", cache_dir=tmp_path, fingerprint="other")
+    with pytest.raises(ValueError, match="2-D"):
+        compute_map(x[0], method="pca", cache_dir=tmp_path, fingerprint="fp")

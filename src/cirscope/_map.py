@@ -421,19 +421,20 @@ def compute_map(
         raise ValueError(f"pca_dims must be at least 2 (or None to skip PCA), got {pca_dims}")
     if int(n_neighbors) < 2:
         raise ValueError(f"n_neighbors must be at least 2, got {n_neighbors}")
-    x = check_matrix(embeddings, empty="a map needs at least one image", zero_rows=True)
-    n = x.shape[0]
+    raw = np.asarray(embeddings)  # no copy: a known fingerprint reopens the cache without reading every value
+    if cache_dir is None or fingerprint is None or raw.ndim != 2 or raw.shape[0] == 0:
+        raw = check_matrix(embeddings, empty="a map needs at least one image", zero_rows=True)
+    n, dim = raw.shape
     if method == "umap" and n < _MIN_UMAP:
         method = "pca"
     params = _params(method, n, seed, sample, n_neighbors, min_dist, pca_dims, pca_above, umap_kwargs)
     path = None
     if cache_dir is not None:
-        path = map_cache_path(
-            cache_dir, fingerprint or embeddings_fingerprint(x), {**params, "n": n, "dim": x.shape[1]}
-        )
+        path = map_cache_path(cache_dir, fingerprint or embeddings_fingerprint(raw), {**params, "n": n, "dim": dim})
         cached = _read_cache(path, n)
         if cached is not None:
             return cached
+    x = check_matrix(raw, empty="a map needs at least one image", zero_rows=True)  # validated before computing
     x = _normalise_rows(x)
     if method == "pca":
         coords = _pca(x, 2, seed)

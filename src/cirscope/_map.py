@@ -371,8 +371,9 @@ def compute_map(
 
     By default (``seed=None``) the layout runs on all cores and two runs give slightly
     different maps. ``seed=`` makes the map reproducible, at a price: umap-learn then runs
-    its layout on one core (measured by ``benchmarks/bench_scale_projection.py``: about
-    ``1.6x`` the wall time on 2 cores; more on more cores).
+    its layout on one core, and the neighbour forest is built on one thread (measured by
+    ``benchmarks/bench_scale_projection.py``, key ``seed_cost``: 2.5x the wall time of the
+    unseeded map at 2,000 points on 2 busy cores; the gap grows with the number of cores).
 
     A progress bar with an ETA follows the stages (PCA, neighbour graph, layout, placement).
     The result is centred on its mean and divided by its largest absolute coordinate. With

@@ -151,6 +151,12 @@ def run(
                           "vs_peer": round(quality(sxy) / ref, 3)})  # fmt: skip
             result["sample_sweep"] = sweep
             report("sample_sweep")
+        last = sweep[-1]  # a fit after the first: no numba compilation in its layout time
+        result["estimate_1m_from_sweep"] = {
+            "method": f"the {last['sample']:,}-point sample run's stage times scaled as in estimate_1m",
+            "sample_size": sample_size(1_000_000),
+            "stages_s": _estimate(last["stages_s"], n, last["sample"], 1_000_000, sample_size(1_000_000)),
+        }
         ok = [r for r in sweep if r["neighborhood_preservation"] >= 0.95 * ref]
         result["sample_choice"] = {"rule": "smallest fraction with overlap >= 0.95 x plain umap.UMAP() full fit",
                                    "fraction": ok[0]["fraction"] if ok else None}  # fmt: skip

@@ -202,8 +202,9 @@ def _fit_plan(n: int, sample: int | str | None, umap_kwargs: dict[str, Any]) -> 
 #: Relative cost per point of each stage of a UMAP map, for the progress bar's ETA. Measured by
 #: ``benchmarks/bench_scale_projection.py`` at 100,000 x 128 (sample 20,000) on 2 busy cores:
 #: PCA 0.24 s for 100,000 points, neighbour graph 4.4 s and layout 114 s for the 20,000 fitted,
-#: placement 53 s for the other 80,000 at search_k 1000 (now 200): per point 0.0004 : 0.04 : 1 : 0.12.
-_STAGE_COST = {"pca": 0.001, "knn": 0.04, "layout": 1.0, "place": 0.06}
+#: placement 53 s for the other 80,000 at search_k 1000 (now 400, ~1.8x faster): per point
+#: 0.0004 : 0.04 : 1 : 0.12.
+_STAGE_COST = {"pca": 0.001, "knn": 0.04, "layout": 1.0, "place": 0.07}
 
 
 class _Stages:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cirscope._index import embeddings_fingerprint
-from cirscope._map_sample import PLACE_K, PLACE_TEMPERATURE, sample_size
+from cirscope._map_sample import PLACE_K, PLACE_SEARCH_K, PLACE_TEMPERATURE, sample_size
 from cirscope._vectors import check_matrix
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -88,7 +88,8 @@ def _params(
         "version": _CACHE_VERSION,
         "engine": "cuml" if gpu is not None else "umap-learn",
         "seed": seed,
-        "sample": None if size >= n else {"size": size, "k": PLACE_K, "temperature": PLACE_TEMPERATURE},
+        "sample": None if size >= n else {"size": size, "k": PLACE_K, "temperature": PLACE_TEMPERATURE,
+                                          "search_k": PLACE_SEARCH_K},
         "n_neighbors": int(n_neighbors),
         "min_dist": float(min_dist),
         "pca_dims": int(pca_dims) if use_pca and pca_dims is not None else None,

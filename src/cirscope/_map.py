@@ -373,9 +373,11 @@ def compute_map(
 
     By default (``seed=None``) the layout runs on all cores and two runs give slightly
     different maps. ``seed=`` makes the map reproducible, at a price: umap-learn then runs
-    its layout on one core, and the neighbour forest is built on one thread (measured by
-    ``benchmarks/bench_scale_projection.py``, key ``seed_cost``: 2.5x the wall time of the
-    unseeded map at 2,000 points on 2 busy cores; the gap grows with the number of cores).
+    its layout on one core, and the neighbour forest is built on one thread, so at best the
+    unseeded map is as many times faster as there are free cores in the layout stage
+    (``benchmarks/bench_scale_projection.py`` reports it as ``seed_cost``; on a shared 2-core
+    machine it measured 2.5x at 2,000 points, and no gain at 10,000-20,000 points where the
+    unseeded run found no free second core).
 
     A progress bar with an ETA follows the stages (PCA, neighbour graph, layout, placement).
     The result is centred on its mean and divided by its largest absolute coordinate. With

@@ -4,7 +4,7 @@ Data: the synthetic CLIP-like 512-d vectors of ``bench_index.py``. In one proces
 
 1. a 300-point UMAP fit, which pays umap-learn's numba compilation (every new process does);
 2. for each size: PCA map (first, cached), UMAP map (wall and CPU seconds) with cirscope's defaults (PCA to 50 dims,
-   annoy neighbour graph, seed 0; first, cached). "Cached" is a fresh ``compute_map`` call on the
+   annoy neighbour graph, unseeded on all cores, a sample fit above ``SAMPLE_ABOVE`` points; first, cached). "Cached" is a fresh ``compute_map`` call on the
    same cache folder, with the embeddings' fingerprint computed again, as when a saved space is
    reopened in a new session;
 3. placing query vectors on the 100k map with ``place(..., index=NeighborIndex)`` (ms per query);
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> dict:
         },
         "settings": {
             "dim": args.dim,
-            "seed": 0,
+            "seed": None,
             "n_neighbors": 15,
             "min_dist": 0.1,
             "pca_dims": 50,

@@ -7,7 +7,9 @@ import pytest
 
 import cirscope._map as map_module
 from cirscope._index import NeighborIndex
-from cirscope._map import compute_map, map_cache_path, place
+from cirscope._map import compute_map, map_cache_path, place, place_rows
+from cirscope._map_quality import neighborhood_preservation
+from cirscope._map_sample import SAMPLE_ABOVE, sample_size
 
 
 def blobs(n_per: int = 100, dim: int = 32, centres: int = 3, seed: int = 0, spread: float = 0.05):
@@ -131,6 +133,40 @@ def test_place_with_an_index_matches_exact_and_lands_in_the_right_cluster():
     assert np.argmin(((fast[:, None] - cents[None]) ** 2).sum(-1), axis=1).tolist() == [0, 1, 2, 3]
 
 
+def test_place_from_known_rows_and_scores_needs_no_search_and_matches_the_vector_path():
+    x, _ = blobs(n_per=200, dim=16, centres=3, seed=5)
+    xy = compute_map(x, method="pca")
+    queries = x[[3, 250, 599]] + 0.02
+    sims = queries @ x.T / np.linalg.norm(queries, axis=1, keepdims=True)
+    rows = np.argsort(-sims, axis=1)[:, :10]
+    scores = np.take_along_axis(sims, rows, axis=1)
+    np.testing.assert_allclose(place(coords=xy, rows=rows, scores=scores), place(queries, x, xy, k=10), atol=1e-5)
+    # one query's (k,) rows; k= keeps the first k of them
+    one = place(coords=xy, rows=rows[0], scores=scores[0], k=1)
+    np.testing.assert_allclose(one, xy[rows[0, :1]], atol=1e-6)
+
+
+def test_place_rows_hand_computed_padding_and_errors():
+    xy = np.array([[0.0, 0.0], [2.0, 0.0], [9.0, 9.0]])
+    # equal scores: the midpoint; padding (-1 / NaN) is ignored; a query with no rows is NaN
+    out = place_rows([[0, 1, -1], [-1, -1, -1]], [[0.5, 0.5, np.nan], [np.nan] * 3], xy)
+    np.testing.assert_allclose(out[0], [1.0, 0.0], atol=1e-6)
+    assert np.isnan(out[1]).all()
+    # w = exp((s - s_max) / T): scores 0.5 and 0.5 - T ln 3 weigh 3 : 1
+    out = place_rows([0, 1], [0.5, 0.5 - 0.05 * np.log(3)], xy, temperature=0.05)
+    np.testing.assert_allclose(out, [[0.5, 0.0]], atol=1e-6)
+    with pytest.raises(ValueError, match="same"):
+        place_rows([0, 1], [0.5], xy)
+    with pytest.raises(IndexError, match="outside"):
+        place_rows([5], [0.5], xy)
+    with pytest.raises(TypeError, match="integer"):
+        place_rows([0.5], [0.5], xy)
+    with pytest.raises(TypeError, match="both"):
+        place(coords=xy, rows=[0])
+    with pytest.raises(TypeError, match="query vectors"):
+        place(coords=xy)
+
+
 def test_place_errors():
     emb, xy = np.eye(3), np.zeros((3, 2))
     with pytest.raises(ValueError, match="dimensions"):
@@ -155,7 +191,94 @@ def test_umap_map_separates_clusters_is_seeded_cached_and_says_it_compiles(tmp_p
     # same seed, fresh fit: the same map
     np.testing.assert_allclose(compute_map(x, method="umap", seed=0, progress=False), xy, atol=1e-5)
     # the cached result comes back without fitting again
-    np.testing.assert_array_equal(compute_map(x, method="umap", cache_dir=tmp_path, fingerprint="fp"), xy)
+    np.testing.assert_array_equal(compute_map(x, method="umap", cache_dir=tmp_path, fingerprint="fp", seed=0), xy)
     # PCA pre-reduction kicks in above pca_above points (here forced) and still separates
     reduced = compute_map(x, method="umap", pca_dims=8, pca_above=100, progress=False, n_epochs=100)
     assert separated(reduced, labels) == 1.0
+
+
+# ---------------------------------------------------------------------- large maps: sample, place, quality
+def test_sample_size_rule_and_errors():
+    assert sample_size(SAMPLE_ABOVE) == SAMPLE_ABOVE  # a full fit up to the threshold
+    assert SAMPLE_ABOVE <= sample_size(SAMPLE_ABOVE + 1) <= SAMPLE_ABOVE + 1
+    assert sample_size(1_000_000) < 1_000_000 and sample_size(1_000_000, None) == 1_000_000
+    assert sample_size(1000, 300) == 300 and sample_size(100, 300) == 100
+    for bad in (1, "half", 2.5, True):
+        with pytest.raises(ValueError, match="sample"):
+            sample_size(1000, bad)
+
+
+def test_neighborhood_preservation_bounds():
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(400, 2))
+    x = np.concatenate([pts, np.full((400, 1), 20.0)], axis=1)  # cosine neighbours ~ Euclidean neighbours of pts
+    assert neighborhood_preservation(x, pts, k=10, sample=200) > 0.8
+    shuffled = pts[rng.permutation(400)]
+    assert neighborhood_preservation(x, shuffled, k=10, sample=200) < 0.1  # chance is 10/399
+    with pytest.raises(ValueError, match="coords"):
+        neighborhood_preservation(x, pts[:10])
+    with pytest.raises(ValueError, match="k must"):
+        neighborhood_preservation(x, pts, k=400)
+
+
+def test_cuml_is_optional():
+    """cuML is used only when importable with a GPU; here (no cuML) the CPU path is chosen."""
+    try:
+        import cuml  # noqa: F401
+    except Exception:
+        assert map_module._cuml_umap() is None
+    else:  # pragma: no cover - machines with cuML: only the guard is tested here
+        pytest.skip("cuML is installed: the GPU path is not tested on CPU machines")
+
+
+@pytest.mark.slow
+def test_sampled_umap_map_places_the_rest_keeps_clusters_and_is_cached_per_sample(tmp_path, capsys, monkeypatch):
+    import umap
+
+    seen = []
+    real = umap.UMAP
+
+    class Recording(real):  # the real class; records how it was configured
+        def __init__(self, **kwargs):
+            seen.append(kwargs)
+            super().__init__(**kwargs)
+
+    monkeypatch.setattr(umap, "UMAP", Recording)
+    x, labels = blobs(n_per=400, dim=32, centres=3, seed=6, spread=0.1)
+    timings: dict[str, float] = {}
+    xy = compute_map(x, cache_dir=tmp_path, fingerprint="fp", sample=300, progress=True, timings=timings,
+                     n_epochs=100)
+    err = capsys.readouterr().err
+    assert "300 points (a sample of 1,200)" in err and "placing the other 900 points" in err
+    assert set(timings) == {"layout", "place"} and all(v > 0 for v in timings.values())
+    assert xy.shape == (1200, 2) and np.isfinite(xy).all() and float(np.abs(xy).max()) == pytest.approx(1.0)
+    assert separated(xy, labels) == 1.0
+    # the default is unseeded and multi-threaded: no random_state, n_jobs left to umap-learn
+    assert seen[-1]["random_state"] is None and "n_jobs" not in seen[-1]
+    # a full fit (and any other sample size) is another cache file; the same call reads its file
+    assert len(list(tmp_path.glob("map-umap-*.npy"))) == 1
+    np.testing.assert_array_equal(compute_map(x, cache_dir=tmp_path, fingerprint="fp", sample=300,
+                                              n_epochs=100), xy)
+    assert len(seen) == 1
+    full = compute_map(x, cache_dir=tmp_path, fingerprint="fp", sample=None, progress=False, n_epochs=100)
+    assert len(list(tmp_path.glob("map-umap-*.npy"))) == 2 and separated(full, labels) == 1.0
+    # seeded: reproducible, and umap-learn told to use one core
+    a = compute_map(x, sample=300, seed=3, progress=False, n_epochs=100)
+    assert seen[-1]["random_state"] == 3 and seen[-1]["n_jobs"] == 1
+    np.testing.assert_allclose(compute_map(x, sample=300, seed=3, progress=False, n_epochs=100), a, atol=1e-5)
+
+
+def test_cached_reopen_with_a_known_fingerprint_reads_no_values_but_computing_validates(tmp_path, monkeypatch):
+    x, _ = blobs()
+    good = compute_map(x, method="pca", cache_dir=tmp_path, fingerprint="fp")
+    calls = []
+    real = map_module.check_matrix
+    monkeypatch.setattr(map_module, "check_matrix", lambda *a, **k: calls.append(1) or real(*a, **k))
+    np.testing.assert_array_equal(compute_map(x, method="pca", cache_dir=tmp_path, fingerprint="fp"), good)
+    assert calls == []  # the cache answered: the embeddings were not scanned
+    bad = x.copy()
+    bad[3, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):  # a miss computes, and validates first
+        compute_map(bad, method="pca", cache_dir=tmp_path, fingerprint="other")
+    with pytest.raises(ValueError, match="2-D"):
+        compute_map(x[0], method="pca", cache_dir=tmp_path, fingerprint="fp")

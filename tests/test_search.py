@@ -138,3 +138,42 @@ def test_toy_composed_search_finds_the_edit(toy_space):
         hits += bool(set(df["id"]) & set(bq.targets))
         assert bq.reference not in set(df["id"])
     assert hits / len(bench) >= 0.8
+
+
+# ---------------------------------------------------------------------- hits: the array path
+def test_search_hits_are_the_frame_as_arrays_with_the_query_vector(space):
+    from cirscope._search import Hits, search_hits
+
+    q = ComposedQuery(3, "make it blue")
+    hits = search_hits(space, q, method="pdv", k=7, alpha_t=1.3)
+    assert isinstance(hits, Hits) and len(hits) == 7 and hits.method == "pdv"
+    assert hits.rows.dtype == np.int64 and hits.scores.dtype == np.float32
+    df = search(space, q, method="pdv", k=7, alpha_t=1.3)
+    pd.testing.assert_frame_equal(hits.to_frame(), df)
+    assert hits.to_frame().attrs == df.attrs
+    expected = q.resolve(space).vector("pdv", alpha_t=1.3)
+    np.testing.assert_allclose(hits.vector, expected, atol=1e-6)
+    # the scores are the cosines to that vector, and the reference row is left out
+    np.testing.assert_allclose(hits.scores, space.image_embeddings[hits.rows] @ expected, atol=1e-5)
+    assert 3 not in hits.rows.tolist()
+
+
+def test_one_row_float_array_is_a_vector_and_an_image_array_is_an_image(space):
+    """(1, D) float is a query vector (not an image); (H, W, 3) is an image; (m, D) floats are refused."""
+    calls = []
+    real = space.embedder.encode_images
+    space.embedder.encode_images = lambda images: calls.append(len(images)) or real(images)
+    v = np.random.default_rng(1).normal(size=6)
+    as_row = search(space, v[None, :], k=4)
+    as_flat = search(space, v, k=4)
+    assert as_row["row"].tolist() == as_flat["row"].tolist() and as_row.attrs["query"]["method"] == "vector"
+    assert search(space, np.ones((1, 6)), k=3).attrs["query"]["method"] == "vector"
+    assert calls == []  # never embedded as an image
+    img = search(space, np.zeros((4, 4, 3), np.uint8), k=3)
+    assert calls == [1] and img.attrs["query"]["method"] == "image"
+    with pytest.raises(ValueError, match="one query vector"):
+        search(space, np.ones((2, 6)), k=3)
+    with pytest.raises(ValueError, match="6 dimensions"):
+        search(space, np.ones((1, 5)), k=3)
+    with pytest.raises(ValueError, match="all zeros"):
+        search(space, np.zeros((1, 6)), k=3)

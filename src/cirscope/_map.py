@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 import uuid
 import warnings
 from pathlib import Path
@@ -26,12 +27,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cirscope._index import embeddings_fingerprint
+from cirscope._map_sample import PLACE_K, PLACE_SEARCH_K, PLACE_TEMPERATURE, sample_size
 from cirscope._vectors import check_matrix
 
 if TYPE_CHECKING:  # pragma: no cover
     from cirscope._index import NeighborIndex
 
-__all__ = ["PCA_ABOVE", "compute_map", "map_cache_path", "place"]
+__all__ = ["PCA_ABOVE", "compute_map", "map_cache_path", "place", "place_rows"]
 
 #: UMAP first reduces the embeddings to ``pca_dims`` dimensions with PCA when the gallery
 #: has more than this many images (and more than ``pca_dims`` dimensions). Measured on 2 cores
@@ -40,8 +42,10 @@ __all__ = ["PCA_ABOVE", "compute_map", "map_cache_path", "place"]
 #: the layout dominates), so small galleries keep their full vectors.
 PCA_ABOVE = 5000
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 _METHODS = ("umap", "pca")
+#: PCA for the UMAP pre-reduction is fitted on at most this many random rows, then applied to all.
+_PCA_FIT_ROWS = 50_000
 _MIN_UMAP = 5  # fewer points than this: UMAP is not meaningful, PCA is used
 #: From this many points the neighbour graph is computed with annoy (see :func:`_knn`); below,
 #: umap-learn computes it exactly itself (its brute-force path compiles quickly).
@@ -68,6 +72,7 @@ def _params(
     method: str,
     n: int,
     seed: int | None,
+    sample: int | str | None,
     n_neighbors: int,
     min_dist: float,
     pca_dims: int | None,
@@ -77,10 +82,14 @@ def _params(
     if method == "pca":
         return {"method": "pca", "version": _CACHE_VERSION}
     use_pca = pca_dims is not None and n > pca_above
+    gpu, size = _fit_plan(n, sample, umap_kwargs)
     return {
         "method": "umap",
         "version": _CACHE_VERSION,
+        "engine": "cuml" if gpu is not None else "umap-learn",
         "seed": seed,
+        "sample": None if size >= n else {"size": size, "k": PLACE_K, "temperature": PLACE_TEMPERATURE,
+                                          "search_k": PLACE_SEARCH_K},
         "n_neighbors": int(n_neighbors),
         "min_dist": float(min_dist),
         "pca_dims": int(pca_dims) if use_pca and pca_dims is not None else None,
@@ -130,53 +139,116 @@ def _write_cache(path: Path, coords: np.ndarray) -> None:
         )
 
 
-def _pca(x: np.ndarray, dims: int, seed: int | None) -> np.ndarray:
-    """PCA to ``dims`` dimensions (padded with zeros when the data have fewer)."""
+def _pca(x: np.ndarray, dims: int, seed: int | None, fit_rows: int | None = None) -> np.ndarray:
+    """PCA to ``dims`` dimensions (padded with zeros when the data have fewer).
+
+    With ``fit_rows`` the components are fitted on that many random rows and every row is
+    then projected, in chunks (the fit's cost stops growing with the gallery).
+    """
     from sklearn.decomposition import PCA
 
     n, d = x.shape
     k = min(dims, n, d)
     out = np.zeros((n, dims), dtype=np.float32)
-    if k >= 1 and n > 1:
-        out[:, :k] = PCA(n_components=k, random_state=seed).fit_transform(x).astype(np.float32)
+    if k < 1 or n <= 1:
+        return out
+    pca = PCA(n_components=k, random_state=seed)
+    if fit_rows is None or n <= fit_rows:
+        out[:, :k] = pca.fit_transform(x).astype(np.float32)
+        return out
+    rng = np.random.default_rng(0 if seed is None else seed)
+    pca.fit(x[np.sort(rng.choice(n, size=fit_rows, replace=False))])
+    for s in range(0, n, 65536):
+        out[s : s + 65536, :k] = pca.transform(x[s : s + 65536]).astype(np.float32)
     return out
 
 
 def _knn(x: np.ndarray, k: int, seed: int | None, n_trees: int = 20, search_k: int = 1000):
-    """Approximate ``k`` nearest neighbours of every row (itself first) with annoy, cosine distances.
+    """Approximate ``k`` nearest neighbours of every row (itself first), cosine distances, and the forest.
 
-    umap-learn would use NN-descent, whose numba code takes about a minute to compile in every
-    new process; annoy needs no compilation and reaches recall@15 ~0.98 at these settings.
-    Queries run on all cores (annoy releases the GIL); with a seed the forest is built on one
-    thread so the graph, and the map, are reproducible.
+    annoy reaches recall@15 ~0.98 at these settings (see :mod:`cirscope._map_knn`).
     """
-    from concurrent.futures import ThreadPoolExecutor
+    from cirscope._map_knn import annoy_forest, query_forest
 
-    from annoy import AnnoyIndex
-
-    n, d = x.shape
-    index = AnnoyIndex(d, "angular")
-    index.set_seed(0 if seed is None else int(seed))
-    for i in range(n):
-        index.add_item(i, x[i])
-    index.build(n_trees, n_jobs=-1 if seed is None else 1)  # threaded builds order trees by timing
-    rows = np.empty((n, k), dtype=np.int64)
-
-    def fill(start: int) -> None:
-        for i in range(start, min(n, start + 2048)):
-            found = index.get_nns_by_item(i, k, search_k=search_k)
-            found = [i] + [j for j in found if j != i]
-            found += [i] * (k - len(found))
-            rows[i] = found[:k]
-
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        list(pool.map(fill, range(0, n, 2048)))
-    dists = np.concatenate(
-        [1.0 - np.einsum("nd,nkd->nk", x[s : s + 8192], x[rows[s : s + 8192]]) for s in range(0, n, 8192)]
-    )
-    dists = np.maximum(dists, 0.0).astype(np.float32)
+    forest = annoy_forest(x, seed, n_trees)
+    rows, sims = query_forest(forest, x, x, k, search_k=search_k, self_rows=True)
+    rows = np.where(rows < 0, np.arange(len(x))[:, None], rows)  # a short list repeats the point itself
+    dists = np.maximum(1.0 - np.nan_to_num(sims, nan=1.0), 0.0).astype(np.float32)
     dists[:, 0] = 0.0
-    return rows, dists
+    return (rows, dists), forest
+
+
+def _cuml_umap() -> Any:
+    """cuML's GPU UMAP class when cuML is installed and a GPU is visible, else ``None`` (never required)."""
+    try:
+        import cupy
+        from cuml.manifold import UMAP
+    except Exception:  # not installed, or installed without a working CUDA runtime
+        return None
+    try:
+        return UMAP if cupy.cuda.runtime.getDeviceCount() > 0 else None
+    except Exception:
+        return None
+
+
+def _fit_plan(n: int, sample: int | str | None, umap_kwargs: dict[str, Any]) -> tuple[Any, int]:
+    """``(cuML UMAP class or None, points fitted)``: cuML fits all points; a user's own
+    ``precomputed_knn`` covers all points, so it is fitted on all too."""
+    if "precomputed_knn" in umap_kwargs:
+        return None, n
+    gpu = _cuml_umap()
+    return gpu, n if gpu is not None else sample_size(n, sample)
+
+
+#: Relative cost per point of each stage of a UMAP map, for the progress bar's ETA. Measured by
+#: ``benchmarks/bench_scale_projection.py`` at 100,000 x 128 (sample 20,000) on 2 busy cores:
+#: PCA 0.24 s for 100,000 points, neighbour graph 4.4 s and layout 114 s for the 20,000 fitted,
+#: placement 53 s for the other 80,000 at search_k 1000 (now 400, ~1.8x faster): per point
+#: 0.0004 : 0.04 : 1 : 0.12.
+_STAGE_COST = {"pca": 0.001, "knn": 0.04, "layout": 1.0, "place": 0.07}
+
+
+class _Stages:
+    """One progress bar over a map's stages, in units of estimated work, so tqdm shows an ETA."""
+
+    def __init__(self, plan: dict[str, int], progress: bool):
+        from tqdm.auto import tqdm
+
+        self.units = {name: max(1, round(_STAGE_COST[name] * count)) for name, count in plan.items() if count}
+        self.bar = tqdm(total=sum(self.units.values()), desc="UMAP map", unit="", disable=not progress,
+                        leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")  # fmt: skip
+        self.stage, self.shown, self.done_in_stage = "", 0, 0
+
+    def start(self, name: str, description: str) -> None:
+        self.stage, self.shown = name, 0
+        self.bar.set_description(f"UMAP map: {description}")
+
+    def advance(self, items: int, of: int) -> None:
+        """``items`` more of this stage's ``of`` done."""
+        self.done_in_stage = min(of, self.done_in_stage + items)
+        target = round(self.units.get(self.stage, 0) * self.done_in_stage / max(of, 1))
+        self.bar.update(target - self.shown)
+        self.shown = target
+
+    def finish(self) -> None:
+        self.bar.update(self.units.get(self.stage, 0) - self.shown)
+        self.stage, self.shown, self.done_in_stage = "", 0, 0
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class _Counter:
+    """Adapts :meth:`_Stages.advance` to the ``update(count)`` of a tqdm bar (for threaded queries)."""
+
+    def __init__(self, stages: _Stages, of: int):
+        import threading
+
+        self.stages, self.of, self.lock = stages, of, threading.Lock()
+
+    def update(self, count: int) -> None:
+        with self.lock:
+            self.stages.advance(count, self.of)
 
 
 def _umap(
@@ -187,21 +259,38 @@ def _umap(
     min_dist: float,
     pca_dims: int | None,
     pca_above: int,
+    sample: int | str | None,
     progress: bool,
     umap_kwargs: dict[str, Any],
+    timings: dict[str, float] | None = None,
 ) -> np.ndarray:
-    from tqdm.auto import tqdm
+    from cirscope._map_sample import choose_sample, place_rest
 
     n, d = x.shape
     use_pca = pca_dims is not None and n > pca_above and d > pca_dims
-    own_knn = n >= _OWN_KNN_FROM and "precomputed_knn" not in umap_kwargs
-    k = max(2, min(int(n_neighbors), n - 1))
-    bar = tqdm(total=1 + use_pca + own_knn, desc="UMAP map", disable=not progress, leave=False)
+    gpu, s = _fit_plan(n, sample, umap_kwargs)
+    own_knn = gpu is None and s >= _OWN_KNN_FROM and "precomputed_knn" not in umap_kwargs
+    k = max(2, min(int(n_neighbors), s - 1))
+    stages = _Stages(
+        {"pca": n if use_pca else 0, "knn": s if own_knn else 0, "layout": s, "place": n - s}, progress
+    )
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        if timings is not None:
+            timings[name] = timings.get(name, 0.0) + now - clock
+        clock = now
+        stages.finish()
+
     try:
         if use_pca:
-            bar.set_description(f"UMAP map: PCA {d} -> {pca_dims} dims")
-            x = _normalise_rows(_pca(x, int(pca_dims), seed))
-            bar.update(1)
+            stages.start("pca", f"PCA {d} -> {pca_dims} dims")
+            x = _normalise_rows(_pca(x, int(pca_dims), seed, fit_rows=_PCA_FIT_ROWS))
+            lap("pca")
+        rows = choose_sample(n, s, seed) if s < n else None
+        xs = x if rows is None else x[rows]
         kwargs = {
             "n_components": 2,
             "metric": "cosine",
@@ -210,29 +299,45 @@ def _umap(
             "random_state": seed,
             **umap_kwargs,
         }
+        forest = None
         if own_knn:
-            bar.set_description(f"UMAP map: {k} nearest neighbours of {n} points (annoy)")
-            kwargs["precomputed_knn"] = _knn(x, k, seed)
-            bar.update(1)
-        bar.set_description(
-            f"UMAP map: layout of {n} points (the first UMAP call in a session also compiles numba code, ~20 s)"
+            stages.start("knn", f"{k} nearest neighbours of {s:,} points (annoy)")
+            kwargs["precomputed_knn"], forest = _knn(xs, k, seed)
+            lap("knn")
+        if gpu is not None:
+            stages.start("layout", f"layout of {s:,} points on the GPU (cuML)")
+            if seed is None:
+                kwargs.pop("random_state")
+            coords = np.asarray(gpu(**kwargs).fit_transform(xs), dtype=np.float64)
+            lap("layout")
+            return coords
+        stages.start(
+            "layout",
+            f"layout of {s:,} points" + (f" (a sample of {n:,})" if rows is not None else "")
+            + " (the first UMAP call in a session also compiles numba code, ~20 s)",
         )
         import umap  # lazy: heavy import (numba)
 
         if seed is not None:
             kwargs.setdefault("n_jobs", 1)  # umap-learn runs single-threaded when seeded anyway
-        kwargs.setdefault(
-            "tqdm_kwds", {"disable": not progress, "desc": "UMAP layout epochs", "leave": False}
-        )
+        kwargs.setdefault("tqdm_kwds", {"disable": not progress, "desc": "UMAP layout epochs", "leave": False})
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*n_jobs value.*overridden.*")
             warnings.filterwarnings("ignore", message=".*knn_search_index.*")
             warnings.filterwarnings("ignore", message=".*gradient function is not yet implemented.*")
-            coords = umap.UMAP(**kwargs).fit_transform(x)
-        bar.update(1)
+            coords = np.asarray(umap.UMAP(**kwargs).fit_transform(xs), dtype=np.float64)
+        lap("layout")
+        if rows is not None:
+            from cirscope._map_knn import annoy_forest
+
+            stages.start("place", f"placing the other {n - s:,} points by their nearest sample points")
+            if forest is None:
+                forest = annoy_forest(xs, seed)
+            coords = place_rest(x, rows, coords, forest, progress=_Counter(stages, n - s))
+            lap("place")
     finally:
-        bar.close()
-    return np.asarray(coords, dtype=np.float64)
+        stages.close()
+    return coords
 
 
 def compute_map(
@@ -241,12 +346,14 @@ def compute_map(
     cache_dir: str | os.PathLike | None = None,
     fingerprint: str | None = None,
     *,
-    seed: int | None = 0,
+    seed: int | None = None,
+    sample: int | str | None = "auto",
     n_neighbors: int = 15,
     min_dist: float = 0.1,
     pca_dims: int | None = 50,
     pca_above: int = PCA_ABOVE,
     progress: bool = True,
+    timings: dict[str, float] | None = None,
     **umap_kwargs: Any,
 ) -> np.ndarray:
     """2-D coordinates of every embedding, ``(N, 2)`` float32 in ``[-1, 1]``.
@@ -256,11 +363,23 @@ def compute_map(
     reduced to ``pca_dims`` dimensions with PCA (then re-normalised). From 4,096 points the
     15-nearest-neighbour graph is computed with annoy and handed to umap-learn
     (``precomputed_knn``): umap-learn's own NN-descent spends about a minute compiling numba
-    code in every new process. The layout itself runs on one core when ``seed`` is set
-    (umap-learn's rule for reproducibility); 100,000 points cost about 60 CPU seconds. ``method="pca"``: the
-    first two principal components (Pearson 1901), instant, for a first picture while UMAP
-    computes.
+    code in every new process. Above :data:`~cirscope._map_sample.SAMPLE_ABOVE` points UMAP
+    is fitted on a random sample (``sample``) and every other point is placed at the
+    weighted mean of its nearest sample points (:mod:`cirscope._map_sample`); the sample size
+    was chosen so that neighbourhoods are kept within 5% of a full fit at 100,000 points.
+    When cuML is installed and a GPU is visible, cuML's UMAP fits all points on the GPU
+    instead (never required). ``method="pca"``: the first two principal components
+    (Pearson 1901), instant, for a first picture while UMAP computes.
 
+    By default (``seed=None``) the layout runs on all cores and two runs give slightly
+    different maps. ``seed=`` makes the map reproducible, at a price: umap-learn then runs
+    its layout on one core, and the neighbour forest is built on one thread, so at best the
+    unseeded map is as many times faster as there are free cores in the layout stage
+    (``benchmarks/bench_scale_projection.py`` reports it as ``seed_cost``; on a shared 2-core
+    machine it measured 2.5x at 2,000 points, and no gain at 10,000-20,000 points where the
+    unseeded run found no free second core).
+
+    A progress bar with an ETA follows the stages (PCA, neighbour graph, layout, placement).
     The result is centred on its mean and divided by its largest absolute coordinate. With
     ``cache_dir`` it is stored as ``map-<method>-<hash>.npy``, the hash covering the embeddings'
     ``fingerprint`` (computed when not given) and every parameter; a later call with the same
@@ -275,8 +394,12 @@ def compute_map(
     cache_dir, fingerprint
         Where to cache the coordinates and the hash of the embeddings that keys them.
     seed
-        Random seed; the same seed gives the same map. ``None`` lets umap-learn use all cores
-        (not reproducible).
+        ``None`` (default): fast, all cores, not reproducible. An int: the same seed gives the
+        same map, with umap-learn's layout on one core.
+    sample
+        UMAP on a sample of large galleries: ``"auto"`` (see
+        :func:`~cirscope._map_sample.sample_size`), ``None`` (always fit every point) or the
+        sample size.
     n_neighbors, min_dist
         UMAP's neighbourhood size and minimum spacing in the layout.
     pca_dims, pca_above
@@ -284,6 +407,9 @@ def compute_map(
         (``pca_dims=None`` turns it off).
     progress
         Show a progress bar (UMAP only; PCA is quick).
+    timings
+        A dict that receives the seconds spent in each stage (``pca``, ``knn``, ``layout``,
+        ``place``) when the map is computed (not when it comes from the cache).
     **umap_kwargs
         Passed on to ``umap.UMAP`` (e.g. ``n_epochs``, ``spread``).
 
@@ -300,19 +426,20 @@ def compute_map(
         raise ValueError(f"pca_dims must be at least 2 (or None to skip PCA), got {pca_dims}")
     if int(n_neighbors) < 2:
         raise ValueError(f"n_neighbors must be at least 2, got {n_neighbors}")
-    x = check_matrix(embeddings, empty="a map needs at least one image", zero_rows=True)
-    n = x.shape[0]
+    raw = np.asarray(embeddings)  # no copy: a known fingerprint reopens the cache without reading every value
+    if cache_dir is None or fingerprint is None or raw.ndim != 2 or raw.shape[0] == 0:
+        raw = check_matrix(embeddings, empty="a map needs at least one image", zero_rows=True)
+    n, dim = raw.shape
     if method == "umap" and n < _MIN_UMAP:
         method = "pca"
-    params = _params(method, n, seed, n_neighbors, min_dist, pca_dims, pca_above, umap_kwargs)
+    params = _params(method, n, seed, sample, n_neighbors, min_dist, pca_dims, pca_above, umap_kwargs)
     path = None
     if cache_dir is not None:
-        path = map_cache_path(
-            cache_dir, fingerprint or embeddings_fingerprint(x), {**params, "n": n, "dim": x.shape[1]}
-        )
+        path = map_cache_path(cache_dir, fingerprint or embeddings_fingerprint(raw), {**params, "n": n, "dim": dim})
         cached = _read_cache(path, n)
         if cached is not None:
             return cached
+    x = check_matrix(raw, empty="a map needs at least one image", zero_rows=True)  # validated before computing
     x = _normalise_rows(x)
     if method == "pca":
         coords = _pca(x, 2, seed)
@@ -324,8 +451,10 @@ def compute_map(
             min_dist=min_dist,
             pca_dims=pca_dims,
             pca_above=pca_above,
+            sample=sample,
             progress=progress,
             umap_kwargs=umap_kwargs,
+            timings=timings,
         )
     coords = _scale(coords)
     if path is not None:
@@ -333,31 +462,84 @@ def compute_map(
     return coords
 
 
+def place_rows(rows: Any, scores: Any, coords: Any, k: int | None = None, *, temperature: float = 0.05) -> np.ndarray:
+    """Place queries from their already-known neighbours: ``(m, 2)`` float32 (NaN where none).
+
+    Each query lands at the softmax-weighted mean (``w_i = exp((s_i - s_max) / temperature)``)
+    of the map coordinates of its first ``k`` neighbour ``rows`` (all when ``None``), ranked
+    best first with cosine ``scores``; rows ``< 0`` (padding) are ignored. Vectorised over
+    queries: this is also how the points left out of a sampled UMAP fit are placed.
+
+    Examples
+    --------
+    >>> xy = np.array([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0]])
+    >>> place_rows([[1, 2]], [[0.9, 0.0]], xy).round(3).tolist()
+    [[1.0, 1.0]]
+    >>> place_rows([0, 1], [0.5, 0.5], xy).tolist()
+    [[0.5, 0.5]]
+    """
+    r = np.asarray(rows)
+    sc = np.asarray(scores, dtype=np.float64)
+    if r.ndim == 1:
+        r, sc = r[None, :], sc[None, :]
+    if r.ndim != 2 or sc.shape != r.shape:
+        raise ValueError(f"rows and scores must have the same (k,) or (m, k) shape, got {r.shape} and {sc.shape}")
+    if r.size and r.dtype.kind not in "iu":
+        raise TypeError(f"rows must be integer gallery rows, got dtype {r.dtype}")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    xy = np.asarray(coords, dtype=np.float64)
+    if xy.ndim != 2 or xy.shape[1] != 2:
+        raise ValueError(f"coords must be an (N, 2) array of map coordinates, got shape {xy.shape}")
+    if k is not None:
+        r, sc = r[:, : max(1, int(k))], sc[:, : max(1, int(k))]
+    r = r.astype(np.int64)
+    if r.size and int(r.max()) >= len(xy):
+        raise IndexError(f"row {int(r.max())} is outside the map's {len(xy)} points")
+    ok = (r >= 0) & np.isfinite(sc)
+    top = np.where(ok, sc, -np.inf).max(axis=1, keepdims=True) if r.size else np.zeros((len(r), 1))
+    w = np.where(ok, np.exp((np.where(ok, sc, 0.0) - np.where(np.isfinite(top), top, 0.0)) / temperature), 0.0)
+    total = w.sum(axis=1)
+    pts = xy[np.where(ok, r, 0)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (pts * w[:, :, None]).sum(axis=1) / total[:, None]
+    out[total == 0] = np.nan
+    return out.astype(np.float32)
+
+
 def place(
-    vectors: Any,
-    embeddings: Any,
-    coords: Any,
+    vectors: Any = None,
+    embeddings: Any = None,
+    coords: Any = None,
     k: int = 10,
     *,
     index: NeighborIndex | None = None,
     temperature: float = 0.05,
+    rows: Any = None,
+    scores: Any = None,
 ) -> np.ndarray:
-    """Put query vectors on an existing map without refitting it, ``(m, 2)`` float32.
+    """Put queries on an existing map without refitting it, ``(m, 2)`` float32.
 
-    Each vector lands at the weighted mean of the map coordinates of its ``k`` nearest
+    Each query lands at the weighted mean of the map coordinates of its ``k`` nearest
     gallery images (cosine), with softmax weights ``w_i = exp((s_i - s_max) / temperature)``:
     near-ties share the position and a clear winner dominates. This is the out-of-sample
     placement of a neighbour-graph embedding (as in McInnes et al. 2018, section 3.3, where
     new points are initialised at the weighted mean of their neighbours' positions), without
-    the optimisation step. Pass the space's :class:`~cirscope.NeighborIndex` as ``index`` for
-    sub-millisecond neighbour lookups on large galleries; otherwise an exact search is done.
+    the optimisation step.
+
+    When the neighbours are already known (a search just ranked the gallery), pass them as
+    ``rows=`` and ``scores=`` (``(k,)`` or ``(m, k)``, best first): no search is done
+    (:func:`place_rows`). Otherwise pass ``vectors`` and ``embeddings``; with the space's
+    :class:`~cirscope.NeighborIndex` as ``index`` the neighbours come from it
+    (sub-millisecond on large galleries), else from an exact search.
 
     Parameters
     ----------
     vectors
-        ``(D,)`` or ``(m, D)`` query vectors.
+        ``(D,)`` or ``(m, D)`` query vectors (not needed with ``rows``/``scores``).
     embeddings
-        The ``(N, D)`` gallery embeddings the map was made from.
+        The ``(N, D)`` gallery embeddings the map was made from (not needed with ``index``
+        or ``rows``).
     coords
         Their ``(N, 2)`` map coordinates.
     k
@@ -366,6 +548,8 @@ def place(
         A neighbour index over ``embeddings`` (optional, faster).
     temperature
         Softmax temperature of the weights (smaller: closer to the nearest neighbour).
+    rows, scores
+        The queries' known neighbours and their cosines, best first.
 
     Examples
     --------
@@ -373,7 +557,17 @@ def place(
     >>> xy = np.array([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0]])
     >>> place(np.array([1.0, 0.0]), emb, xy, k=1).tolist()
     [[0.0, 0.0]]
+    >>> place(coords=xy, rows=[0, 1], scores=[0.9, 0.1], k=1).tolist()
+    [[0.0, 0.0]]
     """
+    if coords is None:
+        raise TypeError("place() needs the map's coords")
+    if rows is not None or scores is not None:
+        if rows is None or scores is None:
+            raise TypeError("pass both rows= and scores= (the known neighbours), or a query vector")
+        return place_rows(rows, scores, coords, k, temperature=temperature)
+    if vectors is None:
+        raise TypeError("place() needs query vectors, or the known neighbours as rows= and scores=")
     q = np.asarray(vectors, dtype=np.float32)
     single = q.ndim == 1
     if single:
@@ -404,7 +598,7 @@ def place(
         raise ValueError(f"temperature must be positive, got {temperature}")
     k = max(1, min(int(k), n))
     if index is not None:
-        rows, scores = index.query_batch(q, k)
+        found, sims_k = index.query_batch(q, k)
     else:
         qn = _normalise_rows(q)
         sims = (
@@ -412,17 +606,6 @@ def place(
             @ np.asarray(emb, dtype=np.float32).T
             / np.maximum(np.linalg.norm(emb, axis=1), 1e-12).astype(np.float32)
         )
-        rows = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (len(q), 1))
-        scores = np.take_along_axis(sims, rows, axis=1)
-    out = np.empty((len(q), 2), dtype=np.float64)
-    for i in range(len(q)):
-        r = np.asarray(rows[i], dtype=np.int64)
-        s = np.asarray(scores[i], dtype=np.float64)
-        ok = r >= 0
-        r, s = r[ok], s[ok]
-        if r.size == 0:
-            out[i] = np.nan
-            continue
-        w = np.exp((s - s.max()) / temperature)
-        out[i] = (xy[r] * w[:, None]).sum(axis=0) / w.sum()
-    return out.astype(np.float32)
+        found = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (len(q), 1))
+        sims_k = np.take_along_axis(sims, found, axis=1)
+    return place_rows(found, sims_k, xy, temperature=temperature)

@@ -1,8 +1,14 @@
-"""Rank a space's gallery for a text, an image, a gallery row or a composed query."""
+"""Rank a space's gallery for a text, an image, a gallery row or a composed query.
+
+:func:`search_hits` is the array path (what a slider move runs): one neighbour search,
+returning :class:`Hits` (rows, scores and the query vector). :func:`search` returns the same
+ranking as a DataFrame, built from the hits.
+"""
 
 from __future__ import annotations
 
 import weakref
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +22,7 @@ from cirscope._query import ComposedQuery, ResolvedQuery
 if TYPE_CHECKING:  # pragma: no cover
     from cirscope._space import Space
 
-__all__ = ["exact_neighbors", "search"]
+__all__ = ["Hits", "exact_neighbors", "search", "search_hits"]
 
 _COLUMNS: weakref.WeakKeyDictionary[Any, dict[str, np.ndarray]] = weakref.WeakKeyDictionary()
 
@@ -103,6 +109,37 @@ def _plain_method(method: str | None, kind: str, params: dict[str, Any]) -> str:
     return method
 
 
+def _is_vector(query: Any) -> bool:
+    """Whether an array is a query vector rather than an image (decided by shape and dtype).
+
+    A vector is a 1-D array ``(D,)`` or a 2-D floating-point array of one row ``(1, D)``.
+    Images are ``(H, W, 3)`` / ``(H, W, 4)`` arrays or 2-D integer (grayscale) arrays.
+
+    Examples
+    --------
+    >>> _is_vector(np.ones(8)), _is_vector(np.ones((1, 8))), _is_vector(np.zeros((4, 4, 3), np.uint8))
+    (True, True, False)
+    """
+    if not isinstance(query, np.ndarray):
+        return False
+    if query.ndim == 1:
+        return True
+    return query.ndim == 2 and query.shape[0] == 1 and query.dtype.kind == "f"
+
+
+def _query_vector(query: np.ndarray, dim: int) -> np.ndarray:
+    """A validated, L2-normalised ``(D,)`` float32 query vector."""
+    vec = query.reshape(-1)
+    if query.dtype.kind not in "fiu":
+        raise TypeError(f"A query vector must hold numbers, got dtype {query.dtype}")
+    if vec.shape[0] != dim:
+        raise ValueError(f"A query vector must have {dim} dimensions, got {vec.shape[0]} (shape {query.shape})")
+    vec = vec.astype(np.float64)
+    if not np.all(np.isfinite(vec)) or not np.any(vec):
+        raise ValueError("The query vector has NaN/infinite values or is all zeros")
+    return (vec / np.linalg.norm(vec)).astype(np.float32)
+
+
 def _resolve(space: Space, query: Any, method: str | None, params: dict[str, Any]):
     """``(vector, reference_row, method, info)`` for any query kind."""
     if isinstance(query, (ComposedQuery, ResolvedQuery)):
@@ -129,18 +166,107 @@ def _resolve(space: Space, query: Any, method: str | None, params: dict[str, Any
             return vec, None, _plain_method(method, "image", params), {"reference": query}
         vec = space.encode_text([query])[0]
         return vec, None, _plain_method(method, "text", params), {"text": query}
-    if isinstance(query, np.ndarray) and query.ndim == 1:
-        if query.shape[0] != space.image_embeddings.shape[1]:
-            raise ValueError(
-                f"A 1-D query vector must have {space.image_embeddings.shape[1]} dimensions, got {query.shape[0]}"
-            )
-        if not np.all(np.isfinite(query)) or not np.any(query):
-            raise ValueError("The query vector has NaN/infinite values or is all zeros")
-        vec = query / np.linalg.norm(query)
-        return vec.astype(np.float32), None, _plain_method(method, "vector", params), {}
+    if (
+        isinstance(query, np.ndarray)
+        and query.ndim == 2
+        and query.dtype.kind == "f"
+        and query.shape[0] > 1
+        and query.shape[1] == space.image_embeddings.shape[1]
+    ):
+        raise ValueError(
+            f"search takes one query vector, got {query.shape[0]} (shape {query.shape}); pass a (D,) or (1, D) "
+            "array, or search each row"
+        )
+    if _is_vector(query):
+        vec = _query_vector(np.asarray(query), space.image_embeddings.shape[1])
+        return vec, None, _plain_method(method, "vector", params), {}
     vec = space.encode_image(query)  # PIL image, image array, Path, bytes
     label = str(query) if isinstance(query, Path) else f"<{type(query).__name__}>"
     return vec, None, _plain_method(method, "image", params), {"reference": label}
+
+
+@dataclass(frozen=True, eq=False)
+class Hits:
+    """One search's answer as arrays: what a slider move needs, without a DataFrame.
+
+    Attributes
+    ----------
+    rows : (k,) int64
+        Gallery rows, best first.
+    scores : (k,) float32
+        Their cosines to the query vector.
+    vector : (D,) float32
+        The final query vector the gallery was ranked by (composed, if a composed query).
+    method : str
+        The method that made ``vector``.
+    info : dict
+        The resolved query (texts, sources, params, ``k``, excluded rows): ``attrs["query"]``
+        of :meth:`to_frame`.
+
+    Examples
+    --------
+    >>> hits = search_hits(space, cs.ComposedQuery(0, "make it blue"), k=5)  # doctest: +SKIP
+    >>> hits.rows.shape, hits.vector.shape                                   # doctest: +SKIP
+    ((5,), (128,))
+    >>> hits.to_frame()[["rank", "id", "score"]]                             # doctest: +SKIP
+    """
+
+    rows: np.ndarray
+    scores: np.ndarray
+    vector: np.ndarray
+    method: str
+    info: dict[str, Any]
+    _columns: dict[str, np.ndarray] = field(repr=False)
+
+    def __len__(self) -> int:
+        return int(self.rows.size)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The hits as :func:`search` returns them: rank, row, id, score, then the metadata columns."""
+        rows, columns = self.rows, self._columns
+        out = pd.DataFrame(
+            {
+                "rank": np.arange(1, len(rows) + 1),
+                "row": rows,
+                "id": columns["id"][rows],
+                "score": self.scores,
+                **{name: values[rows] for name, values in columns.items() if name != "id"},
+            }
+        )
+        out.attrs["query"] = dict(self.info)
+        return out
+
+
+def search_hits(
+    space: Space,
+    query: Any,
+    method: str | None = None,
+    k: int = 20,
+    exclude_reference: bool = True,
+    mask: Any = None,
+    **params: Any,
+) -> Hits:
+    """:func:`search` as arrays: one neighbour search, returning :class:`Hits`.
+
+    Takes the same arguments as :func:`search`; ``search(...)`` equals
+    ``search_hits(...).to_frame()``. The hits carry the query vector, so placing the query
+    on a map (:func:`cirscope._map.place` with ``rows=``/``scores=``) needs no second search.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    n = len(space.gallery)
+    mask_arr = _check_mask(mask, n)
+    vector, ref_row, method, info = _resolve(space, query, method, params)
+    exclude = [ref_row] if (exclude_reference and ref_row is not None) else []
+    rows, scores = _neighbors(space, vector, int(k), mask_arr, exclude)
+    return Hits(
+        rows=rows,
+        scores=scores,
+        vector=np.asarray(vector, dtype=np.float32),
+        method=method,
+        info={**info, "method": method, "k": int(k), "excluded": exclude},
+        _columns=_columns(space),
+    )
 
 
 def search(
@@ -161,7 +287,8 @@ def search(
     query
         A text (method ``"text"``), an image (PIL image, ``(H, W, 3)`` array, a
         :class:`~pathlib.Path` or a string naming an existing image file: method
-        ``"image"``), a gallery row (int: method ``"image"``), a 1-D query vector, or a
+        ``"image"``), a gallery row (int: method ``"image"``), a query vector (a ``(D,)``
+        array, or a floating-point ``(1, D)`` array: method ``"vector"``), or a
         :class:`~cirscope.ComposedQuery` (default method ``"pdv"``; any of
         ``"image"``, ``"text"``, ``"sum"``, ``"weimocir"``, ``"slerp"``, ``"pdv"``).
     method
@@ -190,22 +317,4 @@ def search(
     >>> q = cs.ComposedQuery(0, "make it blue")  # doctest: +SKIP
     >>> space.search(q, method="pdv", k=5, alpha_t=1.2, alpha_i=1.4, beta=0.75)  # doctest: +SKIP
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    n = len(space.gallery)
-    mask_arr = _check_mask(mask, n)
-    vector, ref_row, method, info = _resolve(space, query, method, params)
-    exclude = [ref_row] if (exclude_reference and ref_row is not None) else []
-    rows, scores = _neighbors(space, vector, int(k), mask_arr, exclude)
-    columns = _columns(space)
-    out = pd.DataFrame(
-        {
-            "rank": np.arange(1, len(rows) + 1),
-            "row": rows,
-            "id": columns["id"][rows],
-            "score": scores,
-            **{name: values[rows] for name, values in columns.items() if name != "id"},
-        }
-    )
-    out.attrs["query"] = {**info, "method": method, "k": int(k), "excluded": exclude}
-    return out
+    return search_hits(space, query, method, k, exclude_reference, mask, **params).to_frame()

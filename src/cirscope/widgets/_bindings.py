@@ -5,7 +5,7 @@
   hovered point.
 * :class:`GridBinding` fills a :class:`~cirscope.widgets.NeighborGrid` for its ``rows``:
   thumbnails, ids, metadata, the table behind ``to_dataframe()``.
-* :class:`QueryBinding` runs ``space.search`` whenever a
+* :class:`QueryBinding` searches (one neighbour search per change) whenever a
   :class:`~cirscope.widgets.QueryPanel` changes and writes the results back.
 
 Each can be used (and tested) without a browser.
@@ -14,7 +14,7 @@ Each can be used (and tested) without a browser.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +22,7 @@ import pandas as pd
 
 from cirscope._compose import METHODS
 from cirscope._query import ComposedQuery
+from cirscope._search import Hits, search_hits
 from cirscope.widgets._codec import check_rows
 from cirscope.widgets._map_data import (
     MetadataText,
@@ -163,7 +164,7 @@ class GridBinding:
         return pd.concat([pd.DataFrame(front), frame], axis=1)
 
     def show(self, rows: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray | None = None, *,
-             title: str | None = None, frame: pd.DataFrame | None = None) -> None:
+             title: str | None = None, frame: pd.DataFrame | Callable[[], pd.DataFrame] | None = None) -> None:
         """Show ``rows`` (and ``scores``) in one update of the grid."""
         arr = _check_rows(rows, len(self.metadata))
         sc = None if scores is None else np.asarray(scores, dtype=np.float32).ravel()
@@ -175,7 +176,7 @@ class GridBinding:
         self._filling = True
         try:
             with grid.hold_sync():
-                grid.frame = self.table(arr, sc) if frame is None else frame
+                grid.frame = (lambda: self.table(arr, sc)) if frame is None else frame  # built when asked for
                 grid.rows = arr.tolist()
                 grid.ids = [str(i) for i in self.ids[arr]]
                 grid.scores = sc if sc is not None else np.empty(0, np.float32)
@@ -230,7 +231,10 @@ def query_for(
 
 
 def query_vector(space: Space, query: Any, method: str, params: dict[str, float]) -> np.ndarray:
-    """The query vector ``space.search`` ranks by (for placing the query on the map).
+    """The query vector ``space.search`` ranks by.
+
+    The widgets take it from the search itself (``QueryBinding.hits.vector``); this is for
+    code that wants the vector without searching.
 
     Examples
     --------
@@ -245,16 +249,20 @@ def query_vector(space: Space, query: Any, method: str, params: dict[str, float]
 
 
 class QueryBinding:
-    """Runs ``space.search`` for a :class:`QueryPanel` whenever its settings change.
+    """Searches the space for a :class:`QueryPanel` whenever its settings change.
 
     A new :class:`~cirscope.ComposedQuery` is made only when the reference, the text or a
     typed text changes (it caches its text embeddings), so a slider move costs one vector
-    composition and one neighbour search. Every browser request is answered by setting
+    composition and one neighbour search (:func:`cirscope._search.search_hits`): its rows,
+    scores and query vector serve the panel, the grid and the map marker, and
+    ``panel.result`` becomes a DataFrame only when Python code reads it. Every browser request is answered by setting
     ``panel.served``, which lets the front end drop intermediate slider positions while a
     search runs.
 
     Attributes
     ----------
+    hits : cirscope._search.Hits or None
+        The last search's rows, scores and query vector.
     vector : numpy.ndarray or None
         The last query vector.
     elapsed_ms : float
@@ -275,6 +283,8 @@ class QueryBinding:
         self.panel = panel
         self.space = space
         self.metadata = space.gallery.metadata
+        #: the last search's rows, scores and query vector (``None`` without results)
+        self.hits: Hits | None = None
         self.vector: np.ndarray | None = None
         self.elapsed_ms = 0.0
         self._key: tuple | None = None
@@ -338,13 +348,17 @@ class QueryBinding:
         query, method = self._query
         return query, (p.method if isinstance(query, ComposedQuery) else method)
 
-    def run(self, force: bool = False) -> pd.DataFrame | None:
-        """Search with the panel's settings (skipped when nothing changed) and write the results back."""
+    def run(self, force: bool = False) -> Hits | None:
+        """Search with the panel's settings (skipped when nothing changed) and write the results back.
+
+        Returns the search's :class:`~cirscope._search.Hits` (``None`` without results);
+        ``panel.result`` gives them as a DataFrame.
+        """
         panel = self.panel
         key = self._state()
         try:
             if key == self._key and not force:
-                return panel.result
+                return self.hits
             self._key = key
             return self._search()
         finally:
@@ -358,6 +372,7 @@ class QueryBinding:
     def _clear_results(self, status: str, error: str) -> None:
         panel = self.panel
         self.vector = None
+        self.hits = None
         with panel.hold_sync():
             panel.result = None
             panel.results = []
@@ -366,11 +381,12 @@ class QueryBinding:
             panel.status = status
             panel.result_version += 1
 
-    def _search(self) -> pd.DataFrame | None:
+    def _search(self) -> Hits | None:
         panel = self.panel
         current = self.current_query()
         if current is None:
             self.vector = None
+            self.hits = None
             with panel.hold_sync():
                 panel.result = None
                 panel.results = []
@@ -384,15 +400,15 @@ class QueryBinding:
         query, method = current
         params = panel.params() if isinstance(query, ComposedQuery) else {}
         start = time.perf_counter()
-        try:
-            result = self.space.search(query, method=method, k=int(panel.k), **params)
-            vector = query_vector(self.space, query, method, params)
+        try:  # one search: rows, scores and the query vector (no DataFrame, no second composition)
+            hits = search_hits(self.space, query, method=method, k=int(panel.k), **params)
         except QUERY_ERRORS as exc:  # old results must not look like the answer to this query
             self._clear_results("The search failed: see the message.", f"{type(exc).__name__}: {exc}")
             return None
         self.elapsed_ms = (time.perf_counter() - start) * 1000
-        self.vector = vector
-        info = result.attrs.get("query", {})
+        self.hits = hits
+        self.vector = hits.vector
+        info = hits.info
         with panel.hold_sync():
             panel.error = self._reference_error()
             panel.reference_text = str(info.get("reference_text") or "")
@@ -400,13 +416,13 @@ class QueryBinding:
             panel.composed_text = str(info.get("composed_text") or "")
             panel.composed_text_source = str(info.get("composed_text_source") or "")
             kind = METHODS[method].title if isinstance(query, ComposedQuery) else f"{method} query"
-            panel.status = f"{kind}: {len(result)} results in {self.elapsed_ms:.0f} ms"
-            panel.result = result
-            panel.results = result["row"].tolist()
-            panel.scores = result["score"].to_numpy(np.float32)
+            panel.status = f"{kind}: {len(hits)} results in {self.elapsed_ms:.0f} ms"
+            panel.result = hits  # the DataFrame is built when Python code reads panel.result
+            panel.results = hits.rows.tolist()
+            panel.scores = hits.scores
             panel.served = panel.request  # answered: one message with the results
             panel.result_version += 1
-        return result
+        return hits
 
     def close(self) -> None:
         """Stop following the panel."""

@@ -37,20 +37,39 @@ def gallery_sample(n: int, k: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, num=k).astype(np.int64)) if k else np.empty(0, np.int64)
 
 
-def query_position(space: Space, vector: np.ndarray | None, coords: np.ndarray) -> list[float]:
-    """Where a query vector falls on the map (``[]`` for none), via :func:`cirscope._map.place`.
+def query_position(
+    space: Space | None,
+    vector: np.ndarray | None,
+    coords: np.ndarray,
+    *,
+    rows: np.ndarray | None = None,
+    scores: np.ndarray | None = None,
+) -> list[float]:
+    """Where a query falls on the map (``[]`` for none), via :func:`cirscope._map.place`.
+
+    Pass the search's top rows and scores (``rows=``, ``scores=``) to place it from them
+    without a second neighbour search (what the Explorer does on every slider move); a bare
+    ``vector`` is placed through the space's index.
 
     Examples
     --------
+    >>> xy = np.array([[0.0, 0.0], [1.0, 1.0]])
+    >>> query_position(None, None, xy, rows=np.array([1, 0]), scores=np.array([0.9, 0.9]))
+    [0.5, 0.5]
     >>> query_position(space, space.image_embeddings[0], xy)  # doctest: +SKIP
     [0.12, -0.4]
     """
-    if vector is None:
-        return []
     from cirscope._map import place
 
-    k = min(PLACE_NEIGHBORS, len(coords))
-    xy = place(vector, space.image_embeddings, coords, k=k, index=space.index)[0]
+    if rows is not None and scores is not None:
+        if len(rows) == 0:
+            return []
+        xy = place(coords=coords, rows=rows, scores=scores, k=PLACE_NEIGHBORS)[0]
+    elif vector is None or space is None:
+        return []
+    else:
+        k = min(PLACE_NEIGHBORS, len(coords))
+        xy = place(vector, space.image_embeddings, coords, k=k, index=space.index)[0]
     return [float(xy[0]), float(xy[1])] if np.all(np.isfinite(xy)) else []
 
 
@@ -126,9 +145,10 @@ class ExplorerController:
         self.grid.reference = row
 
     def _on_result(self, change: dict) -> None:
-        binding = self.panel.binding
-        rows = np.asarray(self.panel.results, dtype=np.int64)
-        position = query_position(self.space, binding.vector, self.coords) if len(rows) else []  # type: ignore[union-attr]
+        hits = self.panel.binding.hits  # type: ignore[union-attr]
+        rows = hits.rows if hits is not None else np.empty(0, np.int64)
+        # the marker comes from the search's own top rows and scores: no second neighbour search
+        position = query_position(None, None, self.coords, rows=rows, scores=hits.scores) if hits is not None else []
         with self.map.hold_sync():
             self.map.highlighted = rows.astype(np.int32)
             self.map.query_point = position
@@ -171,18 +191,17 @@ class ExplorerController:
     # ------------------------------------------------------------------ grid contents
     def show_results(self) -> None:
         """Fill the grid with the panel's results (a gallery sample before any query)."""
-        result = self.panel.result
-        if result is None:
+        hits = self.panel.binding.hits  # type: ignore[union-attr]
+        if hits is None:
             rows = gallery_sample(len(self.space), self.panel.k)
             self.grid.show(rows, title=f"Gallery sample ({len(rows)} of {len(self.space):,}): click an image "
                                        "to make it the reference")
             return
-        info = result.attrs.get("query", {})
-        title = f"Top {len(result)}"
-        if info.get("method"):
-            title += f" · {info['method']}"
-        self.grid.show(result["row"].to_numpy(np.int64), result["score"].to_numpy(np.float32), title=title,
-                       frame=result)
+        title = f"Top {len(hits)}"
+        if hits.method:
+            title += f" · {hits.method}"
+        # the grid's table is built from these hits only if someone asks for it
+        self.grid.show(hits.rows, hits.scores, title=title, frame=hits.to_frame)
 
     def show_selection(self) -> None:
         """Fill the grid with the selected rows (at most ``selection_limit``)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -75,8 +75,8 @@ class NeighborGrid(WidgetBase, ClickEvents):
     def __init__(self, space: Space | None = None, *, rows: Sequence[int] | None = None, **traits: Any):
         super().__init__(**traits)
         self._click_dispatcher()
-        #: the shown rows as a table (what :meth:`to_dataframe` copies); not synced
-        self.frame: pd.DataFrame | None = None
+        #: the shown rows as a table, or a function that builds it (what :meth:`to_dataframe` copies); not synced
+        self.frame: pd.DataFrame | Callable[[], pd.DataFrame] | None = None
         self.binding = None
         if space is not None:
             from cirscope.widgets._bindings import GridBinding
@@ -86,11 +86,11 @@ class NeighborGrid(WidgetBase, ClickEvents):
             self.rows = [int(r) for r in rows]
 
     def show(self, rows: Sequence[int], scores: Sequence[float] | None = None, *, title: str | None = None,
-             frame: pd.DataFrame | None = None) -> None:
+             frame: pd.DataFrame | Callable[[], pd.DataFrame] | None = None) -> None:
         """Show gallery ``rows`` (with optional ``scores``) in one update.
 
-        ``frame`` is what :meth:`to_dataframe` returns (default: rank, row, id, score and
-        the metadata of the rows).
+        ``frame`` is what :meth:`to_dataframe` returns, or a function that builds it on
+        request (default: rank, row, id, score and the metadata of the rows).
         """
         if self.binding is None:
             raise RuntimeError("This grid has no space to fetch thumbnails from: create it as NeighborGrid(space)")
@@ -98,4 +98,6 @@ class NeighborGrid(WidgetBase, ClickEvents):
 
     def to_dataframe(self) -> pd.DataFrame:
         """The shown rows as a DataFrame (for results: rank, row, id, score and metadata)."""
+        if callable(self.frame):  # built on first request, not on every update
+            self.frame = self.frame()
         return pd.DataFrame() if self.frame is None else self.frame.copy()

@@ -114,13 +114,27 @@ class QueryPanel(WidgetBase):
 
     def __init__(self, space: Space | None = None, **traits: Any):
         super().__init__(**traits)
-        #: the last ``space.search`` output (not synced; ``result_version`` counts updates)
-        self.result: pd.DataFrame | None = None
+        self._result: Any = None
         self.binding = None
         if space is not None:
             from cirscope.widgets._bindings import QueryBinding
 
             self.binding = QueryBinding(self, space)
+
+    @property
+    def result(self) -> pd.DataFrame | None:
+        """The last search as a DataFrame (not synced; ``result_version`` counts updates).
+
+        A slider move stores the search's arrays (:class:`cirscope._search.Hits`); the
+        DataFrame is built the first time Python code reads this.
+        """
+        if self._result is not None and not isinstance(self._result, pd.DataFrame):
+            self._result = self._result.to_frame()
+        return self._result
+
+    @result.setter
+    def result(self, value: Any) -> None:
+        self._result = value
 
     def params(self) -> dict[str, float]:
         """The current values of the selected method's parameters.

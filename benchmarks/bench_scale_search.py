@@ -1,0 +1,103 @@
+"""Slider-move search overhead at 100,000 items: the array path against a bare index query.
+
+After a warm-up (query resolved, texts encoded, index built), each repeat draws new PDV
+parameters and times, interleaved so machine load hits all alike:
+
+* ``bare_index``: ``space.index.query(vector, k, exclude=[reference])`` for the already
+  composed vector (the floor: what any search must pay);
+* ``search_hits``: :func:`cirscope._search.search_hits` (compose + one index query + arrays),
+  what a slider move runs;
+* ``search_frame``: :func:`cirscope._search.search` (the same plus the DataFrame), for reference;
+* ``slider_move``: setting ``alpha_t`` on a :class:`~cirscope.widgets.QueryPanel` bound to the
+  space (search, traits written back; no DataFrame), the full Python side of a move.
+
+Reports medians, p90 and ``ratio_hits_over_bare`` (target <= 1.2). Writes JSON to ``--out``.
+
+Run ``python benchmarks/bench_scale_search.py --n 100000 --dim 512 --out FILE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_search import build_space
+
+
+def run(n: int = 100_000, dim: int = 512, *, k: int = 20, repeats: int = 200, seed: int = 0,
+        out: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """Run the benchmark; the result as a dict."""
+    from cirscope._query import ComposedQuery
+    from cirscope._search import search, search_hits
+    from cirscope.widgets import QueryPanel
+
+    load_start = [round(v, 2) for v in os.getloadavg()]
+    space = build_space(n, dim, seed)
+    query = ComposedQuery(0, "make it blue")
+    t0 = time.perf_counter()
+    search_hits(space, query, "pdv", k)  # resolve, encode, build the index
+    warmup_s = time.perf_counter() - t0
+    panel = QueryPanel(space, reference=0, text="make it blue", k=k)
+    resolved = query.resolve(space)
+    rng = np.random.default_rng(seed + 1)
+    times: dict[str, list[float]] = {"bare_index": [], "search_hits": [], "search_frame": [], "slider_move": []}
+    for _ in range(repeats):
+        a, b = float(rng.uniform(-0.5, 2.0)), float(rng.uniform(0, 1))
+        vec = resolved.vector("pdv", alpha_t=a, alpha_i=a, beta=b)
+        t0 = time.perf_counter()
+        space.index.query(vec, k, exclude=[0])
+        t1 = time.perf_counter()
+        search_hits(space, query, "pdv", k, alpha_t=a, alpha_i=a, beta=b)
+        t2 = time.perf_counter()
+        search(space, query, "pdv", k, alpha_t=a, alpha_i=a, beta=b)
+        t3 = time.perf_counter()
+        panel.alpha_t = a + 1e-6 * rng.random()  # a new value: one search
+        t4 = time.perf_counter()
+        for name, dt in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            times[name].append(1000 * dt)
+    med = {name: round(statistics.median(v), 4) for name, v in times.items()}
+    result = {
+        "benchmark": "scale_search",
+        "n": n,
+        "dim": dim,
+        "k": k,
+        "repeats": repeats,
+        "index": repr(space.index),
+        "warmup_s": round(warmup_s, 3),
+        "median_ms": med,
+        "p90_ms": {name: round(float(np.percentile(v, 90)), 4) for name, v in times.items()},
+        "ratio_hits_over_bare": round(med["search_hits"] / med["bare_index"], 3),
+        "ratio_frame_over_bare": round(med["search_frame"] / med["bare_index"], 3),
+        "ratio_slider_move_over_bare": round(med["slider_move"] / med["bare_index"], 3),
+        "target_ratio_hits_over_bare": 1.2,
+        "load_average": {"start": load_start, "end": [round(v, 2) for v in os.getloadavg()]},
+    }
+    if out:
+        Path(out).write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--n", type=int, default=100_000)
+    p.add_argument("--dim", type=int, default=512)
+    p.add_argument("--k", type=int, default=20)
+    p.add_argument("--repeats", type=int, default=200)
+    p.add_argument("--out", type=str, default=None)
+    args = p.parse_args(argv)
+    result = run(args.n, args.dim, k=args.k, repeats=args.repeats, out=args.out)
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()

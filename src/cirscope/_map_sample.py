@@ -1,0 +1,111 @@
+"""Large maps: fit UMAP on a random sample, then place every other point by its nearest sample points.
+
+A full UMAP fit grows faster than linearly with the number of points (neighbour graph and
+layout epochs); fitting a sample and placing the rest costs one approximate neighbour query
+per remaining point. Each remaining point lands at the softmax-weighted mean of the map
+positions of its ``k`` nearest sample points (:func:`cirscope._map.place_rows`), the
+out-of-sample initialisation of McInnes et al. 2018 (section 3.3) without the optimisation
+step, found through an annoy forest over the sample.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "PLACE_K",
+    "PLACE_TEMPERATURE",
+    "SAMPLE_ABOVE",
+    "SAMPLE_FRACTION",
+    "choose_sample",
+    "place_rest",
+    "sample_size",
+]  # fmt: skip
+
+#: Galleries up to this many points get a full UMAP fit; larger ones are fitted on a sample of
+#: ``max(SAMPLE_ABOVE, SAMPLE_FRACTION * N)`` points (capped at :data:`SAMPLE_MAX`), chosen by
+#: ``benchmarks/bench_scale_projection.py`` (JSON key ``sample_choice``): the smallest sample whose
+#: kNN-overlap@15 at 100,000 points (x 128, synthetic clustered) is at least 95% of a full fit's.
+#: Measured (2 busy cores, load ~12): plain ``umap.UMAP()`` on all 100,000 points 0.0866 in 706 s;
+#: cirscope's full fit 0.0864 in 510 s; sample 5% (5,000) 0.1157 in 76 s; 20% (20,000) 0.1233 in
+#: 172 s. Placing by nearest sample points keeps each point beside its true neighbours, so even 5%
+#: passes; the floor of 20,000 keeps the layout's global structure from resting on few points.
+SAMPLE_ABOVE = 20_000
+SAMPLE_FRACTION = 0.05
+SAMPLE_MAX = 250_000
+#: Neighbours and softmax temperature (on cosines) used to place the points outside the sample.
+PLACE_K = 10
+PLACE_TEMPERATURE = 0.02
+#: annoy's ``search_k`` for placing (nodes inspected per query). Measured at 100,000 x 128 with a
+#: 5,000-point sample (95,000 placed, 2 busy cores): search_k 1000: 5.9 s, kNN-overlap@15 0.1159;
+#: 400: 3.3 s, 0.1159; 200: 3.0 s, 0.1145.
+PLACE_SEARCH_K = 400
+
+
+def sample_size(n: int, sample: int | str | None = "auto") -> int:
+    """How many points the UMAP fit uses for a gallery of ``n``.
+
+    ``"auto"``: all up to :data:`SAMPLE_ABOVE`, then ``max(SAMPLE_ABOVE, SAMPLE_FRACTION * n)``
+    up to :data:`SAMPLE_MAX`; ``None``: all; an int: that many (at most ``n``).
+
+    Examples
+    --------
+    >>> sample_size(10_000), sample_size(1_000_000), sample_size(1_000_000, None), sample_size(50, 80)
+    (10000, 50000, 1000000, 50)
+    """
+    if sample is None:
+        return n
+    if sample == "auto":
+        if n <= SAMPLE_ABOVE:
+            return n
+        return int(min(n, SAMPLE_MAX, max(SAMPLE_ABOVE, round(SAMPLE_FRACTION * n))))
+    if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or sample < 2:
+        raise ValueError(f"sample must be 'auto', None or an integer of at least 2, got {sample!r}")
+    return min(n, int(sample))
+
+
+def choose_sample(n: int, size: int, seed: int | None) -> np.ndarray:
+    """``size`` distinct rows of ``n``, sorted (the same rows for the same seed; seed 0 when ``None``).
+
+    Examples
+    --------
+    >>> choose_sample(10, 3, seed=1).tolist() == choose_sample(10, 3, seed=1).tolist()
+    True
+    """
+    rng = np.random.default_rng(0 if seed is None else seed)
+    return np.sort(rng.choice(n, size=size, replace=False)).astype(np.int64)
+
+
+def place_rest(
+    x: np.ndarray,
+    sample_rows: np.ndarray,
+    sample_coords: np.ndarray,
+    forest: Any,
+    *,
+    k: int = PLACE_K,
+    temperature: float = PLACE_TEMPERATURE,
+    progress: Any = None,
+) -> np.ndarray:
+    """Map coordinates for every row of ``x``: the sample's own, the rest placed by neighbours.
+
+    ``x`` is L2-normalised; ``forest`` is an annoy forest over ``x[sample_rows]`` (its item
+    ``i`` is sample row ``i``); ``sample_coords`` are the sample's map positions.
+    """
+    from cirscope._map import place_rows
+    from cirscope._map_knn import query_forest
+
+    n = len(x)
+    out = np.empty((n, 2), dtype=np.float64)
+    out[sample_rows] = sample_coords
+    rest = np.ones(n, dtype=bool)
+    rest[sample_rows] = False
+    rest_rows = np.flatnonzero(rest)
+    items = x[sample_rows]
+    for s in range(0, len(rest_rows), 65536):  # bounded memory at any gallery size
+        chunk = rest_rows[s : s + 65536]
+        rows, sims = query_forest(forest, items, x[chunk], min(k, len(sample_rows)), search_k=PLACE_SEARCH_K,
+                                  progress=progress)
+        out[chunk] = place_rows(rows, sims, sample_coords, temperature=temperature)
+    return out

@@ -443,6 +443,7 @@ function render({ model, el }) {
   let pointer = null; // the last pointer position to hover-test in the next frame
   let drag = null; // {kind, x0, y0, path, moved, view}
   let selected = new Int32Array(0);
+  let sentSelection = null; // the message this view last sent (not decoded again when it echoes)
   let cardURL = null;
   let frame = 0;
   let projected = null; // the view sxy (and the images in the caches) were made for; null: none yet
@@ -542,7 +543,10 @@ function render({ model, el }) {
     colors32 = packColors(rgb, n);
   }
   function loadSelection() {
-    selected = decodeSelection(model.get("selected"), n);
+    const msg = model.get("selected");
+    if (msg && msg === sentSelection) return;
+    sentSelection = null;
+    selected = decodeSelection(msg, n);
     top.dataset.nSelected = String(selected.length);
   }
   function fit() { view = fitView(bounds, W, H); }
@@ -823,7 +827,10 @@ function render({ model, el }) {
   function setSelection(rowsOut) {
     selected = rowsOut;
     top.dataset.nSelected = String(selected.length);
-    model.set("selected", encodeSelection(rowsOut, n));
+    const msg = encodeSelection(rowsOut, n);
+    top.dataset.selectionWire = msg.dtype;
+    sentSelection = msg; // our own change event: `selected` already holds these rows
+    model.set("selected", msg);
     model.save_changes();
     schedule(["sel"]);
   }

@@ -7,7 +7,8 @@ embeddings). In the page it measures:
 * ``zoom_step_ms`` / ``pan_step_ms``: one wheel event (or one pointer move of a pan drag)
   dispatched, until two animation frames later (the frame that draws it has run and been
   painted): p50 / p95 over ``--steps`` steps; ``frame_work_ms`` is the map's own work inside
-  that frame (``data-frame-ms``). The steps come one after another, i.e. one gesture: when
+  that frame (``data-frame-ms``; the browser may rasterise a ``drawImage`` later, at paint,
+  which the step time includes). The steps come one after another, i.e. one gesture: when
   the map's full frames are slow (a density image, or more than ~16 ms) those frames move
   the last full image (``frames_in_gesture`` counts fast and full frames);
 * ``zoom_crisp_after_input_stops_ms`` / ``pan_crisp_after_input_stops_ms``: from the last

@@ -7,7 +7,14 @@ embeddings). In the page it measures:
 * ``zoom_step_ms`` / ``pan_step_ms``: one wheel event (or one pointer move of a pan drag)
   dispatched, until two animation frames later (the frame that draws it has run and been
   painted): p50 / p95 over ``--steps`` steps; ``frame_work_ms`` is the map's own work inside
-  that frame (projection + drawing, ``data-frame-ms``);
+  that frame (``data-frame-ms``; the browser may rasterise a ``drawImage`` later, at paint,
+  which the step time includes). The steps come one after another, i.e. one gesture: when
+  the map's full frames are slow (a density image, or more than ~16 ms) those frames move
+  the last full image (``frames_in_gesture`` counts fast and full frames);
+* ``zoom_crisp_after_input_stops_ms`` / ``pan_crisp_after_input_stops_ms``: from the last
+  wheel event (the map waits for a pause in input) or the end of the pan drag, until the
+  full redraw for the final view (projection + binning or points) has been painted, and
+  ``crisp_full_frame_ms`` what that frame cost;
 * ``burst``: 20 wheel events in one task (fast real input), until painted, and how many
   frames the map drew for them (1: coalesced);
 * ``selection_to_python_ms``: a real mouse drag box-selects the left half of the map; from
@@ -143,6 +150,10 @@ async ([sel, kind, steps]) => {
   const mouse = (type, x, y) => new MouseEvent(type, { clientX: x, clientY: y, bubbles: true, cancelable: true,
                                                        button: 0, buttons: type === 'mouseup' ? 0 : 1 });
   await frames();
+  const count = (key) => Number(base.dataset[key] || 0);
+  // ours: let a gesture that an earlier call left going settle first
+  if (ours) while (base.dataset.crisp !== 'true') await new Promise((r) => setTimeout(r, 10));
+  const fast0 = count('fastFrames'), full0 = count('fullFrames');
   if (kind === 'pan') {
     target.dispatchEvent(pointer('pointerdown', cx, cy));
     if (!ours) target.dispatchEvent(mouse('mousedown', cx, cy));
@@ -161,11 +172,22 @@ async ([sel, kind, steps]) => {
     times.push(performance.now() - t0);
     if (ours) work.push(Number(base.dataset.frameMs));
   }
+  const inGesture = { fast: count('fastFrames') - fast0, full: count('fullFrames') - full0 };
+  const lastInput = performance.now();
   if (kind === 'pan') {
     target.dispatchEvent(pointer('pointerup', cx, cy));
     if (!ours) window.dispatchEvent(mouse('mouseup', cx, cy));
   }
-  return { times, work, mode: ours ? base.dataset.mode : null };
+  // ours: the input has stopped (the wheel pauses / the pan drag ends); wait for the full,
+  // crisp redraw (projection + binning or points) and time it from the last input
+  let settle = null;
+  if (ours) {
+    while (!(base.dataset.crisp === 'true' && count('fullFrames') > full0 + inGesture.full))
+      await new Promise((r) => setTimeout(r, 5));
+    await frames();  // painted
+    settle = { crisp_after_ms: performance.now() - lastInput, full_frame_ms: Number(base.dataset.fullFrameMs) };
+  }
+  return { times, work, mode: ours ? base.dataset.mode : null, inGesture, settle };
 }
 """
 
@@ -176,12 +198,13 @@ async ([sel, count]) => {
   const base = document.querySelector('.cirscope-map canvas.cs-base');
   const frames = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
   await frames();
-  const f0 = Number(base.dataset.frames || 0), t0 = performance.now();
+  if (base) while (base.dataset.crisp !== 'true') await new Promise((r) => setTimeout(r, 10));
+  const f0 = Number(base ? base.dataset.frames || 0 : 0), t0 = performance.now();
   for (let i = 0; i < count; i++)
     target.dispatchEvent(new WheelEvent('wheel', { deltaY: -15, clientX: box.left + box.width / 2,
                                                    clientY: box.top + box.height / 2, bubbles: true, cancelable: true }));
   await frames();
-  return { ms: performance.now() - t0, frames: Number(base.dataset.frames || 0) - f0 };
+  return { ms: performance.now() - t0, frames: base ? Number(base.dataset.frames || 0) - f0 : null };
 }
 """
 
@@ -250,6 +273,12 @@ def measure_widget(page: Any, selector: str, steps: int) -> dict:
     if zoom["work"]:
         out["zoom_frame_work_ms"] = summary(zoom["work"])
         out["pan_frame_work_ms"] = summary(pan["work"])
+        # the steps above are frames during a gesture (the last full image moved when full frames
+        # are slow); these are the frames that draw every point again once input stops
+        out["frames_in_gesture"] = {"zoom": zoom["inGesture"], "pan": pan["inGesture"]}
+        out["zoom_crisp_after_input_stops_ms"] = round(zoom["settle"]["crisp_after_ms"], 1)
+        out["pan_crisp_after_input_stops_ms"] = round(pan["settle"]["crisp_after_ms"], 1)
+        out["crisp_full_frame_ms"] = {"zoom": zoom["settle"]["full_frame_ms"], "pan": pan["settle"]["full_frame_ms"]}
         out["burst_frames_drawn"] = burst["frames"]
         out["render_mode"] = zoom["mode"]
     return out

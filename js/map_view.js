@@ -8,8 +8,13 @@
 // Input handlers (wheel, drag, hover) only update the view and request one animation frame;
 // the frame projects the points once and redraws what changed. The hover index is rebuilt
 // only when a hover look-up needs it after the view changed.
+// During a pan/zoom gesture over many points (a density image, or a frame costing more than
+// FAST_FRAME_MS) a frame only redraws the last full image moved and scaled to the new view
+// (drawImage: a few ms); the points are projected and drawn again once input pauses for
+// SETTLE_MS (or at once when a pan drag ends).
 // Arrays come from Python as {dtype, shape, data: DataView} (see cirscope/widgets/_codec.py);
-// the selection travels back the same way (int32 rows).
+// the selection travels both ways as int32 rows or, when that is smaller, as a bitmask of one
+// bit per point (encodeSelection / decodeSelection).
 
 // codec:begin
 const ARRAY_TYPES = {
@@ -60,6 +65,8 @@ const HOVER_RADIUS = 8; // px
 const HOVER_GAP_MS = 50;
 const CELL = 16; // px, hover index cell
 const DENSITY_MIN_ALPHA = 0.45; // the faintest occupied density pixel (a lone outlier stays visible)
+const FAST_FRAME_MS = 16; // full frames slower than this: gestures move the last image instead
+const SETTLE_MS = 130; // input idle this long ends a gesture (the points are drawn again, crisp)
 
 function h(tag, cls, text) {
   const e = document.createElement(tag);
@@ -165,6 +172,68 @@ function nearestPoint(grid, sxy, px, py, radius = HOVER_RADIUS) {
     }
   }
   return best;
+}
+
+/**
+ * The map from screen positions under view `from` to those under view `to` (W x H stage, css
+ * px): x' = k x + tx, y' = k y + ty. What a frame applies to the last full image in a gesture.
+ */
+function viewTransform(from, to, W, H) {
+  const k = to.scale / from.scale;
+  return {
+    k,
+    tx: (W / 2) * (1 - k) + (from.cx - to.cx) * to.scale,
+    ty: (H / 2) * (1 - k) - (from.cy - to.cy) * to.scale,
+  };
+}
+
+/** Send `count` rows of `n` points as a bitmask (1 bit per point) rather than int32s? (whichever is smaller) */
+function useBitmask(count, n) {
+  return 4 * count > (n + 7) >> 3;
+}
+
+/**
+ * A selection message: int32 rows, or {dtype: "bitmask", shape: [n]} with bit (i & 7) of byte
+ * i >> 3 set for row i, whichever is smaller (the kernel uses the same rule).
+ */
+function encodeSelection(rows, n) {
+  if (!useBitmask(rows.length, n)) {
+    const typed = rows instanceof Int32Array ? rows : Int32Array.from(rows);
+    return { dtype: "int32", shape: [typed.length], data: new DataView(typed.buffer, typed.byteOffset, typed.byteLength) };
+  }
+  const bits = new Uint8Array((n + 7) >> 3);
+  for (let j = 0; j < rows.length; j++) {
+    const i = rows[j];
+    if (i >= 0 && i < n) bits[i >> 3] |= 1 << (i & 7);
+  }
+  return { dtype: "bitmask", shape: [n], data: new DataView(bits.buffer) };
+}
+
+/** The rows (ascending for a bitmask) of a selection message; rows outside 0..n-1 are left out. */
+function decodeSelection(msg, n) {
+  if (!msg || !msg.data) return new Int32Array(0);
+  const view = msg.data;
+  if (msg.dtype !== "bitmask") {
+    const arr = decodeArray(msg);
+    let ok = true;
+    for (let j = 0; j < arr.data.length; j++) if (!(arr.data[j] >= 0 && arr.data[j] < n)) { ok = false; break; }
+    return Int32Array.from(ok ? arr.data : arr.data.filter((i) => i >= 0 && i < n));
+  }
+  const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+  const limit = Math.min(n, 8 * bytes.length);
+  let count = 0;
+  for (let b = 0; b < bytes.length; b++) { let v = bytes[b]; while (v) { v &= v - 1; count++; } }
+  const out = new Int32Array(count);
+  let k = 0;
+  for (let b = 0; b < bytes.length; b++) {
+    const v = bytes[b];
+    if (!v) continue;
+    for (let bit = 0; bit < 8; bit++) {
+      const i = 8 * b + bit;
+      if (v & (1 << bit) && i < limit) out[k++] = i;
+    }
+  }
+  return out.slice(0, k);
 }
 
 /** Even-odd test: is (x, y) inside the polygon [[x, y], ...]? */
@@ -374,11 +443,19 @@ function render({ model, el }) {
   let pointer = null; // the last pointer position to hover-test in the next frame
   let drag = null; // {kind, x0, y0, path, moved, view}
   let selected = new Int32Array(0);
+  let sentSelection = null; // the message this view last sent (not decoded again when it echoes)
   let cardURL = null;
   let frame = 0;
+  let projected = null; // the view sxy (and the images in the caches) were made for; null: none yet
+  const baseCache = document.createElement("canvas"); // the last full base / sel images (never shown)
+  const selCache = document.createElement("canvas");
+  let gesture = false; // a pan/zoom gesture is moving the last full image (see gestureStep)
+  let settleTimer = 0;
+  let lastFullMs = 0; // what the last full frame (projection + base + sel) cost
   // One pass per animation frame: input handlers only change `view` / flags and call
-  // schedule(); the frame projects once, then redraws the layers that need it.
-  const dirty = { project: false, base: false, sel: false, top: false, hover: false };
+  // schedule(); the frame projects once, then redraws the layers that need it. `fast`: a
+  // gesture frame (the cached images moved to the current view, the top layer redrawn).
+  const dirty = { project: false, base: false, sel: false, top: false, hover: false, fast: false };
 
   function schedule(what) {
     for (const w of what) dirty[w] = true;
@@ -392,14 +469,62 @@ function render({ model, el }) {
       project();
       dirty.base = dirty.sel = dirty.top = true;
     }
-    if (dirty.hover) { dirty.hover = false; if (pointer && !drag) setHover(nearest(pointer[0], pointer[1])); }
-    if (dirty.base) { dirty.base = false; drawBase(); }
-    if (dirty.sel) { dirty.sel = false; drawSel(); }
-    if (dirty.top) { dirty.top = false; drawTop(); }
+    if (dirty.hover && !gesture) { dirty.hover = false; if (pointer && !drag) setHover(nearest(pointer[0], pointer[1])); }
+    const full = dirty.base || dirty.sel;
+    if (dirty.base) { dirty.base = false; drawBase(); } else if (dirty.fast) blit(base, baseCache);
+    if (dirty.sel) { dirty.sel = false; drawSel(); } else if (dirty.fast) blit(sel, selCache);
+    if (dirty.top || dirty.fast) { dirty.top = false; drawTop(); }
+    const fast = dirty.fast && !full;
+    dirty.fast = false;
+    const crisp = sameView(projected, view);
+    const ms = performance.now() - started;
+    if (full && crisp) lastFullMs = ms;
     base.dataset.frames = String(Number(base.dataset.frames || 0) + 1);
-    base.dataset.frameMs = (performance.now() - started).toFixed(1);
+    if (fast) base.dataset.fastFrames = String(Number(base.dataset.fastFrames || 0) + 1);
+    base.dataset.frameMs = ms.toFixed(1);
+    base.dataset.crisp = String(crisp);
+    if (full && crisp) {
+      base.dataset.fullFrames = String(Number(base.dataset.fullFrames || 0) + 1);
+      base.dataset.fullFrameMs = ms.toFixed(1);
+      base.dataset.crispAt = String(performance.now());
+    }
   }
+  function sameView(a, b) { return !!a && a.scale === b.scale && a.cx === b.cx && a.cy === b.cy; }
   function viewChanged() { schedule(["project"]); }
+  // a pan/zoom step: when full frames are slow (a density image, or many points), move the last
+  // image this frame and draw the points again once input pauses
+  function gestureStep() {
+    const slow = density || lastFullMs > FAST_FRAME_MS;
+    if (!slow || !projected) { gesture = false; viewChanged(); return; }
+    gesture = true;
+    clearTimeout(settleTimer);
+    settleTimer = setTimeout(settle, SETTLE_MS);
+    schedule(["fast"]);
+  }
+  function settle() {
+    clearTimeout(settleTimer);
+    settleTimer = 0;
+    if (!gesture) return;
+    gesture = false;
+    viewChanged();
+    schedule(["hover"]);
+  }
+  // draw a cached full image onto its layer, moved from the view it was made for to the current one
+  function blit(layer, cache) {
+    const ctx = layer.getContext("2d");
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, layer.width, layer.height);
+    if (!projected || !cache.width) return;
+    const { k, tx, ty } = viewTransform(projected, view, W, H);
+    ctx.setTransform(k, 0, 0, k, tx * dpr, ty * dpr);
+    ctx.drawImage(cache, 0, 0);
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+  }
+  // write a freshly drawn image into its cache and show it as it is for the current view
+  function present(layer, cache, img) {
+    cache.getContext("2d").putImageData(img, 0, 0);
+    blit(layer, cache);
+  }
 
   // ------------------------------------------------------------------ data
   function loadCoords() {
@@ -418,8 +543,10 @@ function render({ model, el }) {
     colors32 = packColors(rgb, n);
   }
   function loadSelection() {
-    const arr = decodeArray(model.get("selected"));
-    selected = arr ? Int32Array.from(arr.data) : new Int32Array(0);
+    const msg = model.get("selected");
+    if (msg && msg === sentSelection) return;
+    sentSelection = null;
+    selected = decodeSelection(msg, n);
     top.dataset.nSelected = String(selected.length);
   }
   function fit() { view = fitView(bounds, W, H); }
@@ -428,13 +555,26 @@ function render({ model, el }) {
   function project() {
     if (sxy.length !== 2 * n) sxy = new Float32Array(2 * n);
     visible = projectPoints(xy, view, W, H, sxy);
+    projected = { ...view };
     grid = null;
+  }
+  // sxy for the current view (hit tests, selections): projected now if a gesture left it behind
+  function ensureProjected() {
+    if (dirty.project || !sameView(projected, view)) {
+      dirty.project = false;
+      gesture = false; // this frame draws everything for the current view
+      clearTimeout(settleTimer);
+      project();
+      schedule(["base", "sel", "top"]);
+    }
   }
   function toScreen(x, y) {
     return [(x - view.cx) * view.scale + W / 2, H / 2 - (y - view.cy) * view.scale];
   }
+  // where row i is drawn under the current view (also mid-gesture, when sxy is behind)
+  function screenOf(i) { return toScreen(xy[2 * i], xy[2 * i + 1]); }
   function nearest(px, py) {
-    if (dirty.project) { dirty.project = false; project(); schedule(["base", "sel", "top"]); }
+    ensureProjected();
     if (!grid) {
       const started = performance.now();
       grid = buildGrid(sxy, W, H, CELL);
@@ -453,7 +593,8 @@ function render({ model, el }) {
     const ratio = window.devicePixelRatio || 1;
     if (w === W && hgt === H && ratio === dpr) return false;
     W = w; H = hgt; dpr = ratio;
-    for (const c of [base, sel, top]) {
+    projected = null; // the cached images are for the old size
+    for (const c of [base, sel, top, baseCache, selCache]) {
       c.width = Math.round(W * dpr);
       c.height = Math.round(H * dpr);
       c.style.width = `${W}px`;
@@ -481,17 +622,16 @@ function render({ model, el }) {
       bins = null;
       stampPoints(px, bw, bh, sxy, dpr, discStamp(radius() * dpr), null, (i) => colors32[i]);
     }
-    ctx.putImageData(img, 0, 0);
+    present(base, baseCache, img);
     base.dataset.mode = density ? "density" : "points";
     base.dataset.visible = String(visible);
     base.dataset.drawn = String(Number(base.dataset.drawn || 0) + 1);
     base.dataset.drawMs = (performance.now() - started).toFixed(1);
   }
   function drawSel() {
-    const ctx = sel.getContext("2d");
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, sel.width, sel.height);
-    if (!selected.length) return;
+    const ctx = selCache.getContext("2d");
+    ctx.clearRect(0, 0, selCache.width, selCache.height);
+    if (!selected.length) { blit(sel, selCache); return; }
     // dim everything, then redraw the selected points in their colours (outlined when a few
     // are drawn as points): one pixel pass, fine for 1M rows
     const bw = sel.width, bh = sel.height;
@@ -508,7 +648,7 @@ function render({ model, el }) {
       if (inRange.length <= 5000) stampPoints(px, bw, bh, sxy, dpr, discStamp(r + dpr), inRange, () => dark);
       stampPoints(px, bw, bh, sxy, dpr, discStamp(r), inRange, colour);
     }
-    ctx.putImageData(img, 0, 0);
+    present(sel, selCache, img);
   }
   function drawTop() {
     const ctx = top.getContext("2d");
@@ -526,7 +666,7 @@ function render({ model, el }) {
       for (const i of rowsHl) {
         if (i < 0 || i >= n) continue;
         ctx.moveTo(qxy[0], qxy[1]);
-        ctx.lineTo(sxy[2 * i], sxy[2 * i + 1]);
+        ctx.lineTo(...screenOf(i));
       }
       ctx.stroke();
     }
@@ -535,7 +675,8 @@ function render({ model, el }) {
       if (i < 0 || i >= n) continue;
       const r = k === 0 ? 7 : 5;
       ctx.beginPath();
-      ctx.arc(sxy[2 * i], sxy[2 * i + 1], r, 0, 2 * Math.PI);
+      const [hx, hy] = screenOf(i);
+      ctx.arc(hx, hy, r, 0, 2 * Math.PI);
       ctx.fillStyle = rgb ? `rgb(${rgb[3 * i]},${rgb[3 * i + 1]},${rgb[3 * i + 2]})` : "#1f77b4";
       ctx.fill();
       ctx.lineWidth = 2;
@@ -546,7 +687,7 @@ function render({ model, el }) {
     top.dataset.drawn = String(Number(top.dataset.drawn || 0) + 1);
     const ref = model.get("reference");
     if (ref >= 0 && ref < n) {
-      const [x, y] = [sxy[2 * ref], sxy[2 * ref + 1]];
+      const [x, y] = screenOf(ref);
       ctx.lineWidth = 3;
       ctx.strokeStyle = "#fff";
       ctx.strokeRect(x - 7, y - 7, 14, 14);
@@ -564,7 +705,8 @@ function render({ model, el }) {
     }
     if (hovered >= 0 && hovered < n) {
       ctx.beginPath();
-      ctx.arc(sxy[2 * hovered], sxy[2 * hovered + 1], 6, 0, 2 * Math.PI);
+      const [hx, hy] = screenOf(hovered);
+      ctx.arc(hx, hy, 6, 0, 2 * Math.PI);
       ctx.lineWidth = 2;
       ctx.strokeStyle = "#e91e63";
       ctx.stroke();
@@ -639,7 +781,7 @@ function render({ model, el }) {
     cardURL = imageURL(model.get("hover_image"));
     if (cardURL) { cardImg.src = cardURL; cardImg.style.display = ""; } else cardImg.style.display = "none";
     fillMetadata(cardMeta, model.get("hover_meta"));
-    const x = sxy[2 * hovered], y = sxy[2 * hovered + 1];
+    const [x, y] = screenOf(hovered);
     card.style.display = "block";
     const cw = card.offsetWidth, ch = card.offsetHeight;
     card.style.left = `${x + 14 + cw > W ? Math.max(0, x - 14 - cw) : x + 14}px`;
@@ -675,7 +817,7 @@ function render({ model, el }) {
     return [ev.clientX - rect.left, ev.clientY - rect.top];
   }
   function finishSelection(add) {
-    if (dirty.project) { dirty.project = false; project(); schedule(["base", "sel", "top"]); }
+    ensureProjected();
     const started = performance.now();
     let rowsOut = drag.kind === "box" ? selectBox(sxy, drag.x0, drag.y0, drag.x1, drag.y1) : selectPolygon(sxy, drag.path);
     if (add && selected.length) rowsOut = unionRows(selected, rowsOut, n);
@@ -685,7 +827,10 @@ function render({ model, el }) {
   function setSelection(rowsOut) {
     selected = rowsOut;
     top.dataset.nSelected = String(selected.length);
-    model.set("selected", encodeArray(rowsOut));
+    const msg = encodeSelection(rowsOut, n);
+    top.dataset.selectionWire = msg.dtype;
+    sentSelection = msg; // our own change event: `selected` already holds these rows
+    model.set("selected", msg);
     model.save_changes();
     schedule(["sel"]);
   }
@@ -706,7 +851,7 @@ function render({ model, el }) {
     if (Math.abs(x - drag.x0) + Math.abs(y - drag.y0) > 3) drag.moved = true;
     if (drag.kind === "pan") {
       view = { ...view, cx: drag.view.cx - (x - drag.x0) / view.scale, cy: drag.view.cy + (y - drag.y0) / view.scale };
-      viewChanged();
+      gestureStep();
     } else {
       if (drag.kind === "lasso") drag.path.push([x, y]);
       schedule(["top"]);
@@ -722,21 +867,22 @@ function render({ model, el }) {
       finishSelection(d.add);
     }
     drag = null;
+    if (d.kind === "pan") settle(); // the drag is over: draw the points again in the next frame
     schedule(["top"]);
   }
   function onWheel(ev) {
     ev.preventDefault();
     const [x, y] = local(ev);
     view = zoomAt(view, x, y, Math.pow(1.0015, -ev.deltaY), W, H);
-    viewChanged();
+    gestureStep();
   }
-  function resetView() { fit(); viewChanged(); }
+  function resetView() { fit(); gesture = false; clearTimeout(settleTimer); viewChanged(); }
   function onKey(ev) {
     if (ev.target !== root) return;
     if (ev.key === "Escape") setSelection(new Int32Array(0));
     else if (ev.key === "0") resetView();
-    else if (ev.key === "+" || ev.key === "=") { view = zoomAt(view, W / 2, H / 2, 1.25, W, H); viewChanged(); }
-    else if (ev.key === "-") { view = zoomAt(view, W / 2, H / 2, 1 / 1.25, W, H); viewChanged(); }
+    else if (ev.key === "+" || ev.key === "=") { view = zoomAt(view, W / 2, H / 2, 1.25, W, H); gestureStep(); }
+    else if (ev.key === "-") { view = zoomAt(view, W / 2, H / 2, 1 / 1.25, W, H); gestureStep(); }
     else return;
     ev.preventDefault();
   }
@@ -744,7 +890,7 @@ function render({ model, el }) {
   top.addEventListener("pointerdown", onDown);
   top.addEventListener("pointermove", onMove);
   top.addEventListener("pointerup", onUp);
-  top.addEventListener("pointercancel", () => { drag = null; schedule(["top"]); });
+  top.addEventListener("pointercancel", () => { drag = null; settle(); schedule(["top"]); });
   top.addEventListener("pointerleave", onLeave);
   top.addEventListener("wheel", onWheel, { passive: false });
   top.addEventListener("dblclick", resetView);
@@ -754,7 +900,7 @@ function render({ model, el }) {
 
   // ------------------------------------------------------------------ model events
   const handlers = {
-    "change:coords": () => { loadCoords(); loadColors(); viewChanged(); },
+    "change:coords": () => { loadCoords(); loadColors(); loadSelection(); gesture = false; viewChanged(); },
     "change:colors": () => { loadColors(); schedule(["base", "top"]); },
     "change:legend change:colorbar": renderLegend,
     "change:color_columns change:color_by change:select_mode change:title": renderToolbar,
@@ -769,7 +915,7 @@ function render({ model, el }) {
 
   // where a row is drawn (css px inside the canvas), for automation and tests: [x, y] or null
   top.pointPosition = (i) => {
-    if (dirty.project) { dirty.project = false; project(); schedule(["base", "sel", "top"]); }
+    ensureProjected();
     return i >= 0 && i < n ? [sxy[2 * i], sxy[2 * i + 1]] : null;
   };
 
@@ -789,6 +935,7 @@ function render({ model, el }) {
     observer.disconnect();
     if (frame) cancelAnimationFrame(frame);
     clearTimeout(hoverTimer);
+    clearTimeout(settleTimer);
     if (cardURL) URL.revokeObjectURL(cardURL);
     root.remove();
   };
@@ -797,7 +944,7 @@ function render({ model, el }) {
 export default { render };
 // the pure helpers, for tests (anywidget uses the default export only)
 export {
-  autoRadius, binDensity, buildGrid, dataBounds, decodeArray, densityPixels, discStamp, encodeArray, fitView,
-  nearestPoint, packColors, pointInPolygon, projectPoints, selectBox, selectPolygon, stampPoints, unionRows,
-  wantsDensity, zoomAt,
+  autoRadius, binDensity, buildGrid, dataBounds, decodeArray, decodeSelection, densityPixels, discStamp, encodeArray,
+  encodeSelection, fitView, nearestPoint, packColors, pointInPolygon, projectPoints, selectBox, selectPolygon,
+  stampPoints, unionRows, useBitmask, viewTransform, wantsDensity, zoomAt,
 };

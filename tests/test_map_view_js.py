@@ -157,3 +157,49 @@ try { m.decodeArray({ dtype: "float64", shape: [1], data: new DataView(new Array
 """)
     assert out["dtype"] == "int32" and out["shape"] == [3] and out["data"] == [7, -1, 3] and out["type"] == "Int32Array"
     assert out["none"] is None and "unsupported array dtype float64" in out["err"]
+
+
+def test_view_transform_moves_the_last_image_to_the_new_view(tmp_path):
+    xy = np.random.default_rng(4).normal(size=(300, 2)).astype(np.float32)
+    out = run_node(tmp_path, f"""
+const xy = Float32Array.from({json.dumps(xy.ravel().tolist())});
+const from = m.fitView(m.dataBounds(xy), 320, 200);
+let to = m.zoomAt(from, 70, 150, 2.3, 320, 200);
+to = {{ ...to, cx: to.cx + 0.4, cy: to.cy - 0.25 }};  // a zoom, then a pan
+const a = new Float32Array(xy.length), b = new Float32Array(xy.length);
+m.projectPoints(xy, from, 320, 200, a);
+m.projectPoints(xy, to, 320, 200, b);
+out.t = m.viewTransform(from, to, 320, 200); out.a = Array.from(a); out.b = Array.from(b);
+out.same = m.viewTransform(from, from, 320, 200);
+""")
+    t = out["t"]
+    a = np.asarray(out["a"]).reshape(-1, 2)
+    b = np.asarray(out["b"]).reshape(-1, 2)
+    # every point of the old image lands where the new view projects it
+    np.testing.assert_allclose(t["k"] * a + [t["tx"], t["ty"]], b, rtol=1e-4, atol=2e-3)
+    assert t["k"] == pytest.approx(2.3)
+    assert out["same"] == {"k": 1, "tx": 0, "ty": 0}
+
+
+def test_selection_codec_picks_the_smaller_of_rows_and_bitmask_and_round_trips(tmp_path):
+    n = 1003  # not a multiple of 8: the last byte is partly used
+    dense = np.flatnonzero(np.random.default_rng(5).random(n) < 0.4)
+    out = run_node(tmp_path, f"""
+const dense = Int32Array.from({json.dumps(dense.tolist())});
+const d = m.encodeSelection(dense, {n});
+out.dense = {{ dtype: d.dtype, shape: d.shape, bytes: Array.from(new Uint8Array(d.data.buffer, d.data.byteOffset, d.data.byteLength)) }};
+out.denseBack = Array.from(m.decodeSelection(d, {n}));
+const s = m.encodeSelection(Int32Array.from([1002, 0, 77]), {n});
+out.sparse = {{ dtype: s.dtype, shape: s.shape }}; out.sparseBack = Array.from(m.decodeSelection(s, {n}));
+out.rule = [m.useBitmask(31, 1000), m.useBitmask(32, 1000), m.useBitmask(0, 10), m.useBitmask(1, 0)];
+out.outside = Array.from(m.decodeSelection(m.encodeArray(Int32Array.from([5, {n}, -1, 9])), {n}));
+out.shorter = Array.from(m.decodeSelection(d, 9));  // a map that lost points: rows past it are left out
+out.empty = Array.from(m.decodeSelection(null, {n}));
+""")
+    bits = np.unpackbits(np.frombuffer(bytes(out["dense"]["bytes"]), np.uint8), bitorder="little")
+    assert out["dense"]["dtype"] == "bitmask" and out["dense"]["shape"] == [n] and len(out["dense"]["bytes"]) == 126
+    assert np.flatnonzero(bits).tolist() == dense.tolist()  # numpy's bitorder="little": what the kernel reads
+    assert out["denseBack"] == dense.tolist()
+    assert out["sparse"] == {"dtype": "int32", "shape": [3]} and out["sparseBack"] == [1002, 0, 77]
+    assert out["rule"] == [False, True, False, True]
+    assert out["outside"] == [5, 9] and out["shorter"] == dense[dense < 9].tolist() and out["empty"] == []

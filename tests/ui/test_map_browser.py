@@ -2,8 +2,10 @@
 
 One notebook shows a MapView over 40,000 clustered points with a low ``density_threshold``
 so the density image is drawn at a size that stays cheap for CI. The test checks what the
-canvases hold (pixel counts), that a burst of wheel events costs one frame, that zooming in
-brings single points back, and that a box selection reaches the kernel row for row.
+canvases hold (pixel counts), that a burst of wheel events costs one frame which moves the
+last density image (no re-binning) and that the map is binned again, crisp, once the wheel
+pauses; that zooming in brings single points back, and that a box selection reaches the
+kernel row for row (as a bitmask) and a dense one set in Python is drawn.
 """
 
 from __future__ import annotations
@@ -59,16 +61,48 @@ PIXELS = """
 
 BURST = """
 async ([count, deltaY]) => {
+  // wheel events at the stage centre in one task; read the canvases in the frame that draws them
   const top = document.querySelector('.cirscope-map canvas.cs-top');
   const base = document.querySelector('.cirscope-map canvas.cs-base');
   const box = top.getBoundingClientRect();
-  const frames0 = Number(base.dataset.frames || 0), index0 = Number(top.dataset.indexBuilds || 0);
+  const count0 = (key) => Number(base.dataset[key] || 0);
+  const before = document.createElement('canvas');
+  before.width = base.width; before.height = base.height;
+  before.getContext('2d').drawImage(base, 0, 0);
+  const frames0 = count0('frames'), fast0 = count0('fastFrames'), full0 = count0('fullFrames');
+  const index0 = Number(top.dataset.indexBuilds || 0);
   for (let i = 0; i < count; i++)
     top.dispatchEvent(new WheelEvent('wheel', { deltaY, clientX: box.left + box.width / 2,
                                                 clientY: box.top + box.height / 2, bubbles: true, cancelable: true }));
-  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
-  return { frames: Number(base.dataset.frames) - frames0, indexBuilds: Number(top.dataset.indexBuilds || 0) - index0,
-           mode: base.dataset.mode, visible: Number(base.dataset.visible) };
+  const sentAt = performance.now();
+  await new Promise((r) => requestAnimationFrame(r));  // runs after the map's own frame callback
+  // what the frame should show if it moved the old image: zoom by k about the stage centre
+  const k = Math.pow(1.0015, -deltaY * count), dpr = base.width / box.width;
+  const expected = document.createElement('canvas');
+  expected.width = base.width; expected.height = base.height;
+  const ex = expected.getContext('2d');
+  ex.setTransform(k, 0, 0, k, (box.width / 2) * (1 - k) * dpr, (box.height / 2) * (1 - k) * dpr);
+  ex.drawImage(before, 0, 0);
+  const a = base.getContext('2d').getImageData(0, 0, base.width, base.height).data;
+  const b = ex.getImageData(0, 0, base.width, base.height).data;
+  let painted = 0, mismatched = 0;
+  for (let p = 3; p < a.length; p += 4) {
+    if (a[p] > 0 || b[p] > 0) painted++;
+    if ((a[p] > 0) !== (b[p] > 0)) mismatched++;
+  }
+  return { frames: count0('frames') - frames0, fast: count0('fastFrames') - fast0, full: count0('fullFrames') - full0,
+           indexBuilds: Number(top.dataset.indexBuilds || 0) - index0, crisp: base.dataset.crisp,
+           mode: base.dataset.mode, painted, mismatched, sentAt };
+}
+"""
+
+CRISP = """
+async ([sentAt, full0]) => {
+  // wait for the full redraw that follows the pause in input
+  const base = document.querySelector('.cirscope-map canvas.cs-base');
+  while (!(base.dataset.crisp === 'true' && Number(base.dataset.fullFrames) > full0))
+    await new Promise((r) => setTimeout(r, 10));
+  return { after: Number(base.dataset.crispAt) - sentAt, mode: base.dataset.mode, visible: Number(base.dataset.visible) };
 }
 """
 
@@ -111,12 +145,25 @@ def test_density_coalesced_zoom_and_box_selection(jupyter_server, browser, artif
         assert dens["colours"] >= 4  # the four cluster colours (and their mixes) survive binning
         page.locator(".cirscope-map").screenshot(path=str(artifacts / "map-density.png"))
 
-        # a burst of 30 wheel events in one task is one projection and one draw; no hover index is built
-        burst = page.evaluate(BURST, [30, -40])
-        assert burst["frames"] == 1 and burst["indexBuilds"] == 0
-        # zoom far in: few points in view -> single points again
+        # a burst of 30 wheel events in one task is one frame, and in density mode that frame only
+        # moves the last image (zoomed about the cursor, no projection or binning); no hover index is built
+        full0 = int(page.get_attribute(BASE, "data-full-frames"))
+        burst = page.evaluate(BURST, [30, -15])
+        assert burst["frames"] == 1 and burst["fast"] == 1 and burst["full"] == 0 and burst["indexBuilds"] == 0
+        assert burst["crisp"] == "false" and burst["mode"] == "density"
+        assert burst["painted"] > 2_000 and burst["mismatched"] < 0.02 * burst["painted"]  # the old image, moved
+        # once the wheel pauses, the points are binned again for the new view: one full frame, crisp
+        crisp = page.evaluate(CRISP, [burst["sentAt"], full0])
+        assert crisp["after"] >= 100  # not before the pause (SETTLE_MS)
+        assert int(page.get_attribute(BASE, "data-full-frames")) == full0 + 1 and crisp["visible"] < N
+        rebinned = page.eval_on_selector(BASE, PIXELS)
+        assert rebinned["painted"] > 0 and rebinned != dens
+        # zoom far in: few points in view -> single points again (after the pause)
+        full0 += 1
         burst = page.evaluate(BURST, [10, -150])
-        assert burst["frames"] == 1 and burst["mode"] == "points" and 0 < burst["visible"] < 10_000
+        assert burst["frames"] == 1 and burst["fast"] == 1 and burst["mode"] == "density"
+        crisp = page.evaluate(CRISP, [burst["sentAt"], full0])
+        assert crisp["mode"] == "points" and 0 < crisp["visible"] < 10_000
         points = page.eval_on_selector(BASE, PIXELS)
         assert points["painted"] > 0
         page.locator(".cirscope-map").screenshot(path=str(artifacts / "map-zoomed-points.png"))
@@ -147,6 +194,7 @@ def test_density_coalesced_zoom_and_box_selection(jupyter_server, browser, artif
             [N, x0 - box["x"], y0 - box["y"], x1 - box["x"], y1 - box["y"]],
         )
         assert 1_000 < n_sel == len(expected) < N
+        assert page.get_attribute(TOP, "data-selection-wire") == "bitmask"  # 5,000 bytes, not 4 per row
         state = read_state(page)
         assert "/src/cirscope/" in state["module"]
         assert state["type"] == "Rows" and state["n"] == n_sel and state["rows"] == expected  # row for row

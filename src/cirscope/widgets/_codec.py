@@ -25,6 +25,7 @@ __all__ = [
     "rows_to_json",
     "rowset_from_json",
     "rowset_to_json",
+    "use_bitmask",
 ]
 
 _WIRE = {
@@ -224,26 +225,110 @@ class Rows(list):
     """Row numbers: a list (compares, indexes and prints like one) that keeps its int64 array.
 
     ``array`` is the same rows as a read-only numpy array, so large selections go to numpy
-    without a per-element conversion. It cannot be changed in place (the browser would not
-    see the change): assign a new list instead.
+    without a per-element conversion. The Python ints are made only when first used as a
+    list (``len``, ``bool`` and ``np.asarray`` read the array), so a 500,000-row selection
+    arriving from the browser costs no list building until user code looks at its items. It
+    cannot be changed in place (the browser would not see the change): assign a new list instead.
 
     Examples
     --------
     >>> rows = Rows(np.array([2, 5]))
-    >>> rows == [2, 5], rows.array.dtype
-    (True, dtype('int64'))
+    >>> rows == [2, 5], rows.array.dtype, len(rows)
+    (True, dtype('int64'), 2)
+    >>> [0] + rows, sorted(rows, reverse=True), 5 in rows
+    ([0, 2, 5], [5, 2], True)
     >>> rows.append(7)
     Traceback (most recent call last):
     ...
     TypeError: A selection cannot be changed in place (the browser would not see it); assign a new list, e.g. view.selected = [*view.selected, 7]
     """
 
-    __slots__ = ("array",)
+    __slots__ = ("_filled", "array")
 
     def __init__(self, array: Any = ()):
-        arr = check_rows(array, None, unique=True)
-        super().__init__(arr.tolist())
-        self.array: np.ndarray = arr
+        self.array: np.ndarray = check_rows(array, None, unique=True)
+        self._filled = False
+
+    @classmethod
+    def _of(cls, arr: np.ndarray) -> Rows:
+        """Rows over an already validated read-only int64 array (no copy, no list yet)."""
+        rows = cls.__new__(cls)
+        rows.array = arr
+        rows._filled = False
+        return rows
+
+    def _list(self) -> list:
+        """The list itself, its items made from ``array`` on first use."""
+        if not self._filled:
+            self._filled = True
+            list.extend(self, self.array.tolist())
+        return self
+
+    def __len__(self) -> int:
+        return int(self.array.size)
+
+    def __bool__(self) -> bool:
+        return bool(self.array.size)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.array if dtype is None else self.array.astype(dtype)
+
+    def __iter__(self) -> Any:
+        return list.__iter__(self._list())
+
+    def __reversed__(self) -> Any:
+        return list.__reversed__(self._list())
+
+    def __getitem__(self, key: Any) -> Any:
+        return list.__getitem__(self._list(), key)
+
+    def __contains__(self, value: Any) -> bool:
+        return list.__contains__(self._list(), value)
+
+    def __eq__(self, other: Any) -> Any:
+        if isinstance(other, Rows):
+            return bool(np.array_equal(self.array, other.array))
+        if isinstance(other, list) and len(other) != self.array.size:
+            return False
+        return list.__eq__(self._list(), other)
+
+    def __ne__(self, other: Any) -> Any:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    def __lt__(self, other: Any) -> Any:
+        return list.__lt__(self._list(), other)
+
+    def __le__(self, other: Any) -> Any:
+        return list.__le__(self._list(), other)
+
+    def __gt__(self, other: Any) -> Any:
+        return list.__gt__(self._list(), other)
+
+    def __ge__(self, other: Any) -> Any:
+        return list.__ge__(self._list(), other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __add__(self, other: Any) -> Any:
+        return list.__add__(self._list(), other)
+
+    def __radd__(self, other: Any) -> Any:
+        return list.__add__(other, self._list()) if isinstance(other, list) else NotImplemented
+
+    def __mul__(self, count: Any) -> Any:
+        return list.__mul__(self._list(), count)
+
+    __rmul__ = __mul__
+
+    def index(self, *args: Any) -> int:
+        return list.index(self._list(), *args)
+
+    def count(self, value: Any) -> int:
+        return list.count(self._list(), value)
+
+    def copy(self) -> list:
+        return list(self._list())
 
     def _refuse(self, *args: Any, **kwargs: Any) -> Any:
         extra = f", {args[0]!r}" if args and not isinstance(args[0], (list, tuple, slice)) else ", ..."
@@ -259,21 +344,62 @@ class Rows(list):
         return (Rows, (self.array.copy(),))
 
     def __repr__(self) -> str:
-        return list.__repr__(self)
+        return list.__repr__(self._list())
+
+
+# a bitmask on the wire: bit (i & 7) of byte i >> 3 is row i (numpy's bitorder="little")
+BITMASK = "bitmask"
+
+
+def use_bitmask(count: int, n: int | None) -> bool:
+    """Send ``count`` rows of ``n`` points as a bitmask (1 bit per point) rather than int32s?
+
+    Whichever is smaller; the browser (``useBitmask`` in ``js/map_view.js``) uses the same
+    rule, so a selection the browser sent encodes to the same bytes here and is not echoed.
+
+    Examples
+    --------
+    >>> use_bitmask(10, 1_000_000), use_bitmask(500_000, 1_000_000)
+    (False, True)
+    """
+    return n is not None and 4 * count > (n + 7) // 8
+
+
+def _points(widget: Any, size_trait: str = "coords") -> int | None:
+    ref = getattr(widget, size_trait, None) if widget is not None else None
+    return None if ref is None else len(ref)
 
 
 def rowset_to_json(value: Any, widget: Any = None) -> dict[str, Any]:
-    """A selection as one int32 buffer message (``{"dtype", "shape", "data"}``)."""
+    """A selection as one buffer message: int32 rows, or a bitmask of the widget's points when smaller.
+
+    Examples
+    --------
+    >>> rowset_to_json([3, 1])["dtype"]
+    'int32'
+    >>> class W:
+    ...     coords = np.zeros((10, 2))
+    >>> msg = rowset_to_json(list(range(0, 10, 2)), W())
+    >>> msg["dtype"], msg["shape"], msg["data"].hex()  # rows 0, 2, 4, 6 in byte 0; row 8 in byte 1
+    ('bitmask', [10], '5501')
+    """
     arr = value.array if isinstance(value, Rows) else np.asarray(value if value is not None else [], dtype=np.int64)
+    n = _points(widget)
     # bytes, not a memoryview: ipywidgets compares this with the browser's message (as bytes,
     # see MapView.set_state) to decide whether to send it back, and bytes compare with memcmp
+    if n is not None and use_bitmask(int(arr.size), n) and (arr.size == 0 or int(arr.max()) < n):
+        mark = np.zeros(n, dtype=np.bool_)
+        mark[arr] = True
+        return {"dtype": BITMASK, "shape": [n], "data": np.packbits(mark, bitorder="little").tobytes()}
     return {"dtype": "int32", "shape": [int(arr.size)], "data": arr.astype("<i4").tobytes()}
 
 
 def rowset_from_json(value: Any, widget: Any = None) -> np.ndarray:
-    """The rows of a browser message: the buffer is checked (dtype, size) and read without copying.
+    """The rows of a browser message: int32 rows (read without copying) or a bitmask (a boolean mask).
 
-    Raises ``ValueError`` with what was wrong for a damaged message (the trait keeps its value).
+    Checks the dtype, the size of the buffer against the shape, for a bitmask that it covers
+    the widget's points exactly and that no bit past the last point is set. Raises
+    ``ValueError`` with what was wrong for a damaged message (the trait keeps its value).
     """
     if value is None:
         return np.empty(0, dtype=np.int64)
@@ -282,13 +408,17 @@ def rowset_from_json(value: Any, widget: Any = None) -> np.ndarray:
     if not isinstance(value, dict) or "data" not in value or "dtype" not in value:
         raise ValueError(f"A selection message must be {{dtype, shape, data}} with a binary buffer, got {type(value).__name__}")
     dtype = str(value["dtype"])
-    if dtype not in _ROW_WIRE:
-        raise ValueError(f"A selection buffer must hold integers ({', '.join(_ROW_WIRE)}), got dtype {dtype!r}")
+    if dtype not in _ROW_WIRE and dtype != BITMASK:
+        raise ValueError(
+            f"A selection buffer must hold integers ({', '.join(_ROW_WIRE)}) or a {BITMASK}, got dtype {dtype!r}"
+        )
     data = value["data"]
     try:
         buf = memoryview(data).cast("B")
     except TypeError:
         raise ValueError(f"A selection message needs a binary buffer, got {type(data).__name__}") from None
+    if dtype == BITMASK:
+        return _bitmask_rows(buf, value.get("shape"), _points(widget))
     item = np.dtype(dtype).itemsize
     shape = value.get("shape", [buf.nbytes // item])
     if not isinstance(shape, (list, tuple)) or len(shape) != 1:
@@ -298,10 +428,28 @@ def rowset_from_json(value: Any, widget: Any = None) -> np.ndarray:
     return np.frombuffer(buf, dtype=np.dtype(dtype).newbyteorder("<"))
 
 
+def _bitmask_rows(buf: memoryview, shape: Any, n: int | None) -> np.ndarray:
+    """A bitmask message's boolean mask (one value per point), checked whole before use."""
+    if not isinstance(shape, (list, tuple)) or len(shape) != 1 or not isinstance(shape[0], int) or shape[0] < 0:
+        raise ValueError(f"A selection bitmask needs shape [number of points], got {shape!r}")
+    size = int(shape[0])
+    if n is not None and size != n:
+        raise ValueError(f"A selection bitmask of {size:,} points does not fit this map of {n:,} points")
+    if buf.nbytes != (size + 7) // 8:
+        raise ValueError(
+            f"A selection bitmask of {size:,} points needs {(size + 7) // 8:,} bytes, got {buf.nbytes:,}"
+        )
+    bits = np.frombuffer(buf, dtype=np.uint8)
+    if size % 8 and bits[-1] >> (size % 8):
+        raise ValueError(f"A selection bitmask of {size:,} points has bits set past the last point")
+    return np.unpackbits(bits, count=size, bitorder="little").view(np.bool_)
+
+
 class RowSet(traitlets.TraitType):
     """A selection of distinct rows: set from a list, an array or a boolean mask; read as :class:`Rows`.
 
-    Travels as one int32 buffer both ways. Validation is vectorised (dtype, one dimension,
+    Travels as one buffer both ways: int32 rows, or a bitmask over the owner's points when
+    that is smaller (see :func:`use_bitmask`). Validation is vectorised (dtype, one dimension,
     bounds against the owner's number of points given by ``size_trait``, no repeats); a
     refused value leaves the previous selection in place.
 
@@ -326,10 +474,7 @@ class RowSet(traitlets.TraitType):
         self.tag(to_json=rowset_to_json, from_json=rowset_from_json)
 
     def _size(self, obj: Any) -> int | None:
-        if self._size_trait is None:
-            return None
-        ref = getattr(obj, self._size_trait, None)
-        return None if ref is None else len(ref)
+        return None if self._size_trait is None else _points(obj, self._size_trait)
 
     def validate(self, obj: Any, value: Any) -> Rows:
         if value is None:
@@ -340,10 +485,7 @@ class RowSet(traitlets.TraitType):
             raise traitlets.TraitError(f"The {self.name!r} trait: {exc}") from None
         if isinstance(value, Rows) and value.array is arr:
             return value
-        rows = Rows.__new__(Rows)
-        list.__init__(rows, arr.tolist())
-        rows.array = arr
-        return rows
+        return Rows._of(arr)  # no list built here: see Rows
 
     def make_dynamic_default(self) -> Rows:
         return Rows()

@@ -26,7 +26,10 @@ class MapView(WidgetBase, ClickEvents):
     :class:`Explorer` makes it the reference). Points are drawn on a 2-D canvas straight
     into a pixel buffer, once per animation frame however fast the input comes, which stays
     interactive at 1,000,000 points without a GPU; when many points are in view it draws
-    their density instead (see ``density_threshold``).
+    their density instead (see ``density_threshold``). While a pan or zoom is under way and
+    a full redraw is slow (a density image, or more than ~16 ms) each frame moves and scales
+    the last image; every point is drawn again once the wheel pauses (~130 ms) or the pan
+    drag ends.
 
     Parameters
     ----------
@@ -51,8 +54,10 @@ class MapView(WidgetBase, ClickEvents):
     selected : list of int
         Rows inside the last box/lasso selection (set from the browser; settable from Python
         with a list, an integer array or a boolean mask). Reads as a list whose ``.array`` is
-        the same rows as a read-only int64 array; travels as one int32 buffer both ways and is
-        validated with numpy (a bad value is refused and the previous selection kept).
+        the same rows as a read-only int64 array (the Python ints are made on first use as a
+        list). Travels both ways as one buffer, int32 rows or, when smaller, a bitmask of one
+        bit per point (125 KB at 1,000,000 points), and is validated with numpy (a bad value
+        is refused and the previous selection kept).
         :attr:`selected_ids` gives their gallery ids.
     density_threshold : int
         Above this many points in view (or more points than pixels) the map draws a density
@@ -89,8 +94,8 @@ class MapView(WidgetBase, ClickEvents):
     highlighted = Array(np.int32, ndim=1).tag(sync=True)
     query_point = t.List(t.Float(), maxlen=2).tag(sync=True)
     reference = t.Int(-1, min=-1).tag(sync=True)
-    # echo_update=False: the kernel does not send a browser's selection back to it (2 MB at 500k rows)
-    selected = RowSet(size_trait="coords", help="Selected rows (distinct), as one int32 buffer").tag(
+    # echo_update=False: the kernel does not send a browser's selection back to it
+    selected = RowSet(size_trait="coords", help="Selected rows (distinct), as int32 rows or a bitmask").tag(
         sync=True, echo_update=False
     )
     select_mode = t.Enum(["box", "lasso", "pan"], default_value="box").tag(sync=True)

@@ -409,11 +409,7 @@ class NeighborIndex:
         start = time.perf_counter()
         n, d = self.embeddings.shape
         o = self.options
-        opts = (
-            {"n_trees": o["n_trees"]}
-            if name == "annoy"
-            else {"hnsw_m": o["hnsw_m"], "ef_construction": o["ef_construction"], "storage": o["storage"]}
-        )
+        opts = {key: o[key] for key in ("n_trees", "search_k", "hnsw_m", "ef_construction", "storage")}
         backend = make_backend(name, d, n, self.seed, opts)
         with tqdm(total=n, desc=f"Neighbour index ({name}): adding {n} vectors", disable=not self.progress,
                   leave=False, unit="row", mininterval=0.5) as bar:  # fmt: skip

@@ -277,10 +277,11 @@ BACKENDS: dict[str, type] = {"annoy": AnnoyBackend, "faiss-hnsw": FaissHNSWBacke
 
 
 def make_backend(name: str, dim: int, n: int, seed: int, options: dict[str, Any]) -> Any:
-    """A fresh backend ``name`` with ``options`` (``n_trees`` for annoy; ``hnsw_m``, ``ef_construction``,
-    ``storage`` for faiss-hnsw); unknown options raise ``TypeError`` naming the ones it takes."""
+    """A fresh backend ``name`` with ``options`` (``n_trees``, ``search_k`` for annoy; ``hnsw_m``,
+    ``ef_construction``, ``storage`` for faiss-hnsw); options set for another backend raise
+    ``TypeError`` naming the ones this one takes."""
     if name == "annoy":
-        allowed = {"n_trees"}
+        allowed = {"n_trees", "search_k"}
         kwargs = {"n_trees": options.get("n_trees") or default_n_trees(n)}
     elif name == "faiss-hnsw":
         allowed = {"hnsw_m", "ef_construction", "storage"}

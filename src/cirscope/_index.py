@@ -505,10 +505,31 @@ class NeighborIndex:
             vecs = np.asarray(self.embeddings[np.maximum(c, 0).ravel()]).reshape(*c.shape, self.dim)
             sims = np.einsum("md,mfd->mf", q[s : s + step], vecs)
             sims[c < 0] = -np.inf
-            top, val = top_rows(sims, k)
-            got = np.where(top >= 0, np.take_along_axis(c, np.maximum(top, 0), axis=1), -1)
+            order = np.lexsort((c, -sims), axis=1)[:, :k]  # best first, ties by row (as exact search)
+            got, val = np.take_along_axis(c, order, axis=1), np.take_along_axis(sims, order, axis=1)
+            bad = ~np.isfinite(val)
+            got[bad], val[bad] = -1, np.nan
             rows[s : s + step, : got.shape[1]], scores[s : s + step, : val.shape[1]] = got, val
         return rows, scores
+
+    def _query_fast(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """One unfiltered query without the batch machinery (same results as :meth:`_search`)."""
+        n = len(self)
+        k = min(k, n)
+        if self._backend is None:
+            with _one_blas_thread():
+                scores = self.embeddings @ q
+            top = top_positions(scores, k)
+            return top, scores[top].astype(np.float32)
+        backend = self._backend
+        rerank = backend.rerank_factor * k
+        cand = backend.search(q[None, :], min(n, rerank), backend.scaled(self.breadth, k, 1.0))[0]
+        cand = cand[cand >= 0]
+        if cand.size < k:
+            return None
+        sims = np.asarray(self.embeddings[cand]) @ q
+        order = np.lexsort((cand, -sims))[:k]
+        return cand[order], sims[order].astype(np.float32)
 
     def _approximate(
         self, q: np.ndarray, k: int, allowed: np.ndarray | None, n_ok: int | None
@@ -517,7 +538,7 @@ class NeighborIndex:
         backend, n = self._backend, len(self)
         fraction = 1.0 if allowed is None else (n_ok or n) / n
         breadth = backend.scaled(self.breadth, k, fraction)
-        rerank = k if getattr(backend, "storage", "") == "flat" else 2 * k
+        rerank = backend.rerank_factor * k
         if allowed is None or backend.native_filter:
             cand = backend.search(q, min(n, rerank), breadth, allowed)
         else:  # over-fetch so that about `rerank` candidates pass the filter, then drop the others
@@ -599,6 +620,10 @@ class NeighborIndex:
         if q.ndim != 1:
             raise ValueError(f"query takes one (D,) vector, got shape {q.shape}; use query_batch for (m, D)")
         q = _check_vectors(q[None, :], self.dim)
+        if mask is None and (exclude is None or not len(exclude)) and int(k) > 0:
+            fast = self._query_fast(q[0], int(k))
+            if fast is not None:
+                return fast
         rows, scores = self._search(q, int(k), self._check_mask(mask), exclude)
         keep = rows[0] >= 0
         return rows[0][keep], scores[0][keep]

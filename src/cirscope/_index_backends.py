@@ -198,7 +198,7 @@ class FaissHNSWBackend:
             rng = np.random.default_rng(self.seed)
             sample = np.sort(rng.choice(n, size=min(n, 50_000), replace=False))
             index.train(np.ascontiguousarray(embeddings[sample], dtype=np.float32))
-        step = max(10_000, n // 50)  # faiss adds a block on all threads; blocks give progress
+        step = max(50_000, n // 10)  # faiss adds a block on all threads; blocks give progress
         for start in range(0, n, step):
             stop = min(n, start + step)
             index.add(np.ascontiguousarray(embeddings[start:stop], dtype=np.float32))
@@ -207,11 +207,13 @@ class FaissHNSWBackend:
         self._index = index
 
     def ladder(self, n: int) -> list[int]:
-        """``efSearch`` values to try: 16 up by 1.5x to 4096 (or the gallery size)."""
+        """``efSearch`` values to try: 16 up by 1.25x to 4096 (or the gallery size). Finer than
+        annoy's steps: at 100,000 x 512 the 1.5x step from 410 (recall 0.9915 on off-manifold
+        queries) jumped to 615, 1.5x slower queries for 0.006 more recall."""
         out, ef = [], 16.0
         while ef <= min(4096, max(16, n)):
             out.append(int(ef))
-            ef *= 1.5
+            ef *= 1.25
         return out
 
     def scaled(self, breadth: int, k: int, fraction: float) -> int:

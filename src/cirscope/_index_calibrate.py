@@ -10,8 +10,9 @@ So the breadth (annoy ``search_k``, HNSW ``efSearch``) is calibrated on two synt
     A gallery row plus isotropic noise (norm :data:`PERTURB_NOISE`), renormalised: a near-duplicate
     photo of a gallery item.
 ``off-manifold``
-    A mixture of two gallery rows, shifted by a constant random "modality gap" direction (norm
-    :data:`GAP`) plus noise (norm :data:`OFF_NOISE`), renormalised: a text or composed query.
+    A mixture of two gallery rows, shifted by a random "modality gap" direction (norm :data:`GAP`;
+    one per query, so that the sample does not hinge on one lucky or unlucky direction) plus noise
+    (norm :data:`OFF_NOISE`), renormalised: a text or composed query.
 
 :func:`calibrate` walks a ladder of breadths and keeps the first whose recall@k against exact search
 reaches the target on *both* kinds; :class:`RecallReport` records what was measured.
@@ -59,8 +60,8 @@ def realistic_queries(embeddings: np.ndarray, sample: int = 200, seed: int = 0) 
     perturbed = _unit(near + PERTURB_NOISE * noise / np.sqrt(d))
     other = np.asarray(embeddings[np.sort(rng.integers(0, n, size=sample))], dtype=np.float32)
     w = rng.uniform(0.6, 0.9, size=(sample, 1)).astype(np.float32)
-    gap = rng.normal(size=d)
-    gap = (GAP * gap / np.linalg.norm(gap)).astype(np.float32)
+    gap = rng.normal(size=(sample, d)).astype(np.float32)  # one direction per query: a sample of
+    gap *= GAP / np.linalg.norm(gap, axis=1, keepdims=True)  # gaps, less luck than one shared one
     noise = rng.normal(size=(sample, d)).astype(np.float32)
     off = _unit(w * near + (1 - w) * other + gap + OFF_NOISE * noise / np.sqrt(d))
     return {"perturbed": perturbed, "off-manifold": off}

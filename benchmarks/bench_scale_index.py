@@ -6,7 +6,8 @@ Queries (``--queries`` of each kind, never seen by any calibration): *perturbed*
 shifted by a constant "modality gap" and noise), made by
 :func:`cirscope._index_calibrate.realistic_queries` with a seed the index does not use.
 
-Methods, built one after another in this process (each freed before the next):
+Methods, built one after another in this process (all kept until the interleaved single-query
+timing, so peak memory is the matrix plus every index: ~5 GB at 1M x 256):
 
 - ``cirscope-auto``: ``NeighborIndex(emb)``, the default (faiss HNSW over fp16 vectors, breadth
   calibrated on build on its own query sample);
@@ -67,10 +68,13 @@ def _recall(truth: np.ndarray, got: np.ndarray) -> float:
 
 
 def _exact_top(emb: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
-    sims = q @ emb.T
-    top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(sims, top, axis=1), axis=1)
-    return np.take_along_axis(top, order, axis=1)
+    out = []
+    for s in range(0, len(q), 64):  # 64 x 1M scores = 256 MB at a time
+        sims = q[s : s + 64] @ emb.T
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(sims, top, axis=1), axis=1)
+        out.append(np.take_along_axis(top, order, axis=1))
+    return np.concatenate(out)
 
 
 def _ladder() -> list[int]:

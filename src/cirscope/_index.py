@@ -60,11 +60,11 @@ EXACT_BELOW = 10_000
 
 #: The backend ``backend="auto"`` uses at or above :data:`EXACT_BELOW` rows when faiss is
 #: installed (annoy otherwise). Measured with ``benchmarks/bench_scale_index.py --n 100000 --dim 512``
-#: on 2 heavily shared cores (load average 9-14, so absolute times are pessimistic), breadth tuned
-#: to recall@10 >= 0.99 on perturbed and off-manifold queries: single query (median) faiss HNSW
-#: 0.82 ms (exact numpy 72 ms, annoy 18 ms at search_k 8,542); batch 249 queries/s (annoy 152,
-#: one call per query); memory beside the matrix 124 MB (fp16 + graph; annoy 273 MB). Annoy
-#: builds faster (64 s for 50 trees vs 121 s) but answers 20x slower at this recall.
+#: on 2 shared cores (load average 4-6, so absolute times are pessimistic), each at its calibrated
+#: breadth, recall@10 >= 0.99 on held-out perturbed and off-manifold queries: faiss HNSW (fp16)
+#: single query 1.06 ms median, batch 832 queries/s, build 44 s, 124 MB beside the matrix; annoy
+#: (50 trees, search_k 12,814) 9.8 ms, 121 queries/s (one call per query), 59 s, 273 MB; exact
+#: numpy 24 ms. Raw faiss ``IndexHNSWFlat`` at matched recall: 1.08 ms, 419 queries/s, 44 s.
 AUTO_BACKEND = "faiss-hnsw"
 
 #: A filter that keeps less than this fraction of the rows (or fewer than ``exact_below``

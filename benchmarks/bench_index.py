@@ -1,4 +1,6 @@
-"""Neighbour-index latency and recall: annoy (cs.NeighborIndex) against exact numpy search.
+"""Neighbour-index latency and recall: the annoy backend (cs.NeighborIndex) against exact numpy search.
+
+For every backend at scale (faiss HNSW, annoy, peers) see ``bench_scale_index.py``.
 
 Data: ``--n`` synthetic L2-normalised vectors of ``--dim`` dimensions with a CLIP-like
 structure (a shared direction, 50 topics x 4 sub-topics, 16-dimensional variation inside each
@@ -116,7 +118,9 @@ def bench(
     exact = NeighborIndex(emb, exact_below=n + 1)
     t = time.perf_counter()
     # the default exact_below (it also routes selective filters); the crossover forces annoy at every size
-    index = NeighborIndex(emb, seed=seed, progress=False, **({} if main_baseline else {"exact_below": 0}))
+    index = NeighborIndex(
+        emb, backend="annoy", seed=seed, progress=False, **({} if main_baseline else {"exact_below": 0})
+    )
     build_s = time.perf_counter() - t
     out: dict = {
         "n": n,
@@ -147,7 +151,7 @@ def bench(
         rows = []
         default = index.search_k
         for search_k in (index.n_trees * k, default // 2, default, default * 2):
-            index.search_k = int(search_k)
+            index.breadth = int(search_k)
             tt, rr = _interleaved(queries[:200], {"annoy": index.query}, k)
             rows.append(
                 {
@@ -156,7 +160,7 @@ def bench(
                     "recall_at_10": round(_recall(truth[:200], rr["annoy"]), 4),
                 }
             )
-        index.search_k = default
+        index.breadth = default
         out["search_k_sweep"] = rows
     if filters:
         rng = np.random.default_rng(seed + 2)

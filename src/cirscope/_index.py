@@ -1,28 +1,31 @@
-"""Nearest-neighbour search over image embeddings: exact numpy for small galleries, annoy for large ones.
+"""Nearest-neighbour search over image embeddings: exact numpy for small galleries, an ANN backend above.
 
 :class:`NeighborIndex` answers "which gallery rows have the highest cosine to this vector?".
-Below ``exact_below`` rows it multiplies the embedding matrix by the query (exact and, at that
-size, faster than any tree). Above, it uses annoy's random-projection forest (Bernhardsson,
-"Annoy: approximate nearest neighbors", 2013-) with the angular metric, then rescores the
-candidates with the true dot product, so scores are always exact cosines; only the choice of
-candidates is approximate. Recall@k against exact search is measured on build
-(:meth:`NeighborIndex.recall`) and annoy's ``search_k`` is raised until it reaches
-``target_recall`` (0.99 by default).
+Below ``exact_below`` rows it multiplies the embedding matrix by the queries (exact and, at that
+size, faster than any graph or tree). Above, an approximate backend
+(:mod:`cirscope._index_backends`) proposes candidates, which are rescored with the true dot product
+against the shared matrix, so scores are always exact cosines; only the choice of candidates is
+approximate. Backends: ``"faiss-hnsw"`` (the default where faiss is installed; batch search on
+all cores) and ``"annoy"``; ``"exact"`` forces the matrix product.
 
-Filtering (``mask``) over-fetches from annoy and keeps the rows that pass; when the filter
-keeps few rows the qualifying rows are searched exactly instead (that is faster there).
+The search breadth (annoy ``search_k``, HNSW ``efSearch``) is calibrated on build on queries
+shaped like real ones, perturbed gallery rows and off-manifold "text-like" vectors
+(:mod:`cirscope._index_calibrate`), until recall@10 against exact search reaches
+``target_recall`` (0.99) on both; :meth:`NeighborIndex.recall_report` returns what was measured.
 
-Annoy needs dense integer item ids: item ``i`` is gallery row ``i``, and :attr:`NeighborIndex.ids`
-maps rows to your own ids (gallery ids, say). :meth:`NeighborIndex.save` writes the forest,
-the ids and a JSON description; :meth:`NeighborIndex.load` memory-maps them back and
-rebuilds (with a warning) when the embeddings' fingerprint has changed.
+Filtering (``mask``) runs inside the HNSW walk (faiss ``IDSelectorBitmap``) or over-fetches from
+annoy; when the filter keeps few rows the qualifying rows are searched exactly instead.
+
+Item ``i`` is gallery row ``i``; :attr:`NeighborIndex.ids` maps rows to your own ids.
+:meth:`NeighborIndex.save` writes the backend's file, the ids and a JSON description with the
+file's size and hash; :meth:`NeighborIndex.load` checks them and rebuilds (with an
+:class:`IndexRebuilt` warning) when the embeddings' fingerprint changed or the file is damaged.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import time
 import uuid
@@ -32,9 +35,21 @@ from typing import Any
 
 import numpy as np
 
+from cirscope._index_backends import BACKENDS, default_n_trees, faiss_available, make_backend
+from cirscope._index_calibrate import RecallReport, calibrate, realistic_queries, recall_at_k
 from cirscope._vectors import check_matrix
 
-__all__ = ["EXACT_BELOW", "FILTER_EXACT_FRACTION", "IndexRebuilt", "NeighborIndex", "embeddings_fingerprint"]
+__all__ = [
+    "AUTO_BACKEND",
+    "EXACT_BELOW",
+    "FILTER_EXACT_FRACTION",
+    "IndexRebuilt",
+    "NeighborIndex",
+    "RecallReport",
+    "default_n_trees",
+    "embeddings_fingerprint",
+    "top_positions",
+]
 
 #: Galleries with fewer rows than this are searched exactly. Measured on 2 shared cores at 512
 #: dimensions (``benchmarks/bench_index.py --crossover``, annoy tuned to recall@10 >= 0.99, exact
@@ -43,22 +58,38 @@ __all__ = ["EXACT_BELOW", "FILTER_EXACT_FRACTION", "IndexRebuilt", "NeighborInde
 #: exact 2.5 ms, annoy 0.66 ms.
 EXACT_BELOW = 10_000
 
+#: The backend ``backend="auto"`` uses at or above :data:`EXACT_BELOW` rows when faiss is
+#: installed (annoy otherwise). Measured with ``benchmarks/bench_scale_index.py --n 100000 --dim 512``
+#: on 2 shared cores (load average 4-6, so absolute times are pessimistic), each at its calibrated
+#: breadth, recall@10 >= 0.99 on held-out perturbed and off-manifold queries: faiss HNSW (fp16)
+#: single query 1.06 ms median, batch 832 queries/s, build 44 s, 124 MB beside the matrix; annoy
+#: (50 trees, search_k 12,814) 9.8 ms, 121 queries/s (one call per query), 59 s, 273 MB; exact
+#: numpy 24 ms. Raw faiss ``IndexHNSWFlat`` at matched recall: 1.08 ms, 419 queries/s, 44 s.
+AUTO_BACKEND = "faiss-hnsw"
+
 #: A filter that keeps less than this fraction of the rows (or fewer than ``exact_below``
-#: rows) is answered by an exact search over the qualifying rows instead of annoy over-fetching
-#: (measured at 100,000 x 512 on 2 cores: over-fetching 1.3 ms at 20 %, 1.6 ms at 10 %, 2.1 ms
-#: at 5 %; the exact search over the kept rows 9 ms, 3.6 ms, 2.0 ms).
+#: rows) is answered by an exact search over the qualifying rows instead of the backend
+#: (measured with annoy at 100,000 x 512 on 2 cores: over-fetching 1.3 ms at 20 %, 1.6 ms at 10 %,
+#: 2.1 ms at 5 %; the exact search over the kept rows 9 ms, 3.6 ms, 2.0 ms).
 FILTER_EXACT_FRACTION = 0.05
 
 _FORMAT = "cirscope.neighbor-index"
-_VERSION = 1
+_VERSION = 2
 _CALIBRATION_K = 10
-_CALIBRATION_QUERIES = 200
-# Calibrate to a slightly higher recall than asked: held-out queries score ~0.005 below the
-# gallery rows used for calibration.
-_CALIBRATION_MARGIN = 0.005
+# Queries of each kind in the calibration sample. Off-manifold recall is heavy-tailed (a few
+# queries between clusters have many near-ties): at 30,000 x 256 and a fixed efSearch, six samples
+# of 200 gave recall@10 from 0.971 to 0.995; 500 narrow that by ~1.6x.
+_CALIBRATION_QUERIES = 500
+# Calibrate to a slightly higher recall than asked, for that sampling noise.
+_CALIBRATION_MARGIN = 0.003
 # Exact search with a filter keeping less than this fraction copies out the kept rows; above, it
 # multiplies the whole matrix (copying scattered rows costs more than reading them all in order).
 _GATHER_BELOW = 0.2
+# Exact batch search multiplies at most this many query x row scores at once (128 MB of float32).
+_EXACT_BLOCK = 2**25
+# The settings a saved index must share with a request for cached() to reuse it.
+_OPTION_KEYS = ("backend", "exact_below", "n_trees", "search_k", "breadth", "hnsw_m", "ef_construction",
+                "storage", "target_recall", "seed")
 
 
 class IndexRebuilt(UserWarning):
@@ -83,18 +114,12 @@ def embeddings_fingerprint(embeddings: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def default_n_trees(n: int) -> int:
-    """Annoy trees for a gallery of ``n`` rows: about one per 2,000 rows, between 10 and 100.
-
-    More trees reach a given recall with a smaller ``search_k`` (faster queries) but cost build
-    time and disk (each tree is about ``n`` nodes). 50 trees at 100,000 rows build in ~9 s on 2 cores.
-
-    Examples
-    --------
-    >>> default_n_trees(1_000), default_n_trees(100_000), default_n_trees(10_000_000)
-    (10, 50, 100)
-    """
-    return int(min(100, max(10, round(n / 2000))))
+def _file_digest(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 23):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _check_embeddings(embeddings: Any) -> np.ndarray:
@@ -133,12 +158,42 @@ def _one_blas_thread():
 
 
 def top_positions(scores: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the ``k`` largest finite scores, best first (ties by position)."""
+    """Positions of the ``k`` largest finite scores, best first (ties by position).
+
+    Examples
+    --------
+    >>> top_positions(np.array([0.1, 0.9, -np.inf, 0.9]), 5).tolist()
+    [1, 3, 0]
+    """
     k = min(k, int(np.isfinite(scores).sum()))
     if k <= 0:
         return np.empty(0, dtype=np.int64)
     top = np.argpartition(-scores, k - 1)[:k] if k < scores.size else np.arange(scores.size)
     return top[np.lexsort((top, -scores[top]))].astype(np.int64)
+
+
+def top_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`top_positions` for each row of ``(m, n)`` scores: ``(m, k)`` positions and scores,
+    best first, padded with ``-1`` / NaN where a row has fewer than ``k`` finite scores.
+
+    Examples
+    --------
+    >>> rows, vals = top_rows(np.array([[0.2, 0.5, 0.1], [0.3, -np.inf, -np.inf]]), 2)
+    >>> rows.tolist(), vals[1].tolist()
+    ([[1, 0], [0, -1]], [0.30000001192092896, nan])
+    """
+    m, n = scores.shape
+    k = min(int(k), n)
+    if k <= 0:
+        return np.empty((m, 0), np.int64), np.empty((m, 0), np.float32)
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < n else np.broadcast_to(np.arange(n), (m, n))
+    vals = np.take_along_axis(scores, top, axis=1)
+    order = np.lexsort((top, -vals), axis=1)
+    top = np.take_along_axis(top, order, axis=1).astype(np.int64)
+    vals = np.take_along_axis(vals, order, axis=1).astype(np.float32)
+    bad = ~np.isfinite(vals)
+    top[bad], vals[bad] = -1, np.nan
+    return top, vals
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -155,28 +210,37 @@ def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
 
 
 class NeighborIndex:
-    """Cosine nearest neighbours over ``(N, D)`` embeddings: exact below a size, annoy above.
+    """Cosine nearest neighbours over ``(N, D)`` embeddings: exact below a size, an ANN backend above.
 
     Parameters
     ----------
     embeddings
-        ``(N, D)`` vectors, one per gallery row (rows are L2-normalised if they are not).
+        ``(N, D)`` vectors, one per gallery row (rows are L2-normalised if they are not). The
+        index keeps a reference, not a copy, when they are float32 unit rows already.
     ids
         Your own id for each row (gallery ids, say); defaults to the row numbers.
+    backend
+        ``"auto"`` (default): exact below ``exact_below`` rows, else :data:`AUTO_BACKEND` when
+        faiss is installed, else annoy (with a :attr:`note`). Passing ``n_trees`` or ``search_k``
+        with ``"auto"`` means annoy. Or one of ``"exact"``, ``"faiss-hnsw"``, ``"annoy"``.
     exact_below
-        Search exactly when ``N`` is below this (default :data:`EXACT_BELOW`, the measured
-        crossover where annoy starts to be faster).
-    n_trees
-        Annoy trees (default :func:`default_n_trees` of ``N``).
-    search_k
-        Annoy nodes inspected per query for ``k = 10`` (scaled up for larger ``k``). Default:
-        raised on build until the measured recall@10 reaches ``target_recall``.
+        Search exactly when ``N`` is below this (default :data:`EXACT_BELOW`).
+    breadth
+        The backend's search breadth for ``k = 10`` (``search_k`` / ``efSearch``; scaled up for
+        larger ``k`` and for filters). Default: calibrated on build to reach ``target_recall``.
+    n_trees, search_k
+        Annoy's trees (default :func:`default_n_trees` of ``N``) and ``search_k`` (a synonym of
+        ``breadth`` for annoy).
+    hnsw_m, ef_construction, storage
+        faiss HNSW graph degree (32), build breadth (80) and vector storage (``"fp16"``, ``"sq8"``,
+        ``"flat"``; see :class:`cirscope._index_backends.FaissHNSWBackend`).
     target_recall
-        The recall@10 against exact search that the default ``search_k`` must reach.
+        The recall@10 against exact search that the calibrated breadth must reach on both
+        perturbed-row and off-manifold queries.
     seed
-        Seed for annoy's trees and the calibration sample.
+        Seed for the backend and the calibration sample.
     progress
-        Show a progress bar while building an annoy forest.
+        Show a progress bar while building.
     fingerprint
         The embeddings' fingerprint if already known (saves hashing them).
 
@@ -185,8 +249,8 @@ class NeighborIndex:
     >>> rng = np.random.default_rng(0)
     >>> emb = rng.normal(size=(500, 16)).astype(np.float32)
     >>> index = NeighborIndex(emb)
-    >>> index.is_exact
-    True
+    >>> index.is_exact, index.backend
+    (True, 'exact')
     >>> rows, scores = index.query(emb[3], k=3)
     >>> int(rows[0]), round(float(scores[0]), 4)
     (3, 1.0)
@@ -200,9 +264,14 @@ class NeighborIndex:
         embeddings: Any,
         *,
         ids: Any = None,
+        backend: str = "auto",
         exact_below: int = EXACT_BELOW,
+        breadth: int | None = None,
         n_trees: int | None = None,
         search_k: int | None = None,
+        hnsw_m: int | None = None,
+        ef_construction: int | None = None,
+        storage: str | None = None,
         target_recall: float = 0.99,
         seed: int = 0,
         progress: bool = True,
@@ -211,27 +280,58 @@ class NeighborIndex:
         self.embeddings = _check_embeddings(embeddings)
         n = self.embeddings.shape[0]
         self.ids = self._check_ids(ids, n)
+        self.options: dict[str, Any] = {
+            "backend": backend, "exact_below": int(exact_below), "breadth": breadth, "n_trees": n_trees,
+            "search_k": search_k, "hnsw_m": hnsw_m, "ef_construction": ef_construction, "storage": storage,
+            "target_recall": float(target_recall), "seed": int(seed),
+        }  # fmt: skip
         self.exact_below = int(exact_below)
         self.target_recall = float(target_recall)
         self.seed = int(seed)
         self.progress = bool(progress)
         self._fingerprint = fingerprint
-        self._annoy: Any = None
+        self._backend: Any = None
         self._row_of: dict[Any, int] | None = None
-        self.n_trees = int(n_trees) if n_trees is not None else default_n_trees(n)
-        self.search_k = int(search_k) if search_k is not None else None
-        self.measured_recall: float | None = None
+        self._report: RecallReport | None = None
+        self.breadth: int | None = None
         self.build_seconds = 0.0
         self.loaded_from: Path | None = None
-        self.exact_reason = f"{n} rows < exact_below={self.exact_below}" if n < self.exact_below else ""
-        if self.n_trees < 1:
+        self.note = ""
+        self.exact_reason = ""
+        if search_k is not None and breadth is not None and search_k != breadth:
+            raise ValueError("pass search_k or breadth, not both")
+        wanted = breadth if breadth is not None else search_k
+        if wanted is not None and int(wanted) < 1:
+            raise ValueError(f"search breadth must be positive, got {wanted}")
+        if n_trees is not None and int(n_trees) < 1:
             raise ValueError(f"n_trees must be at least 1, got {n_trees}")
-        if self.search_k is not None and self.search_k < 1:
-            raise ValueError(f"search_k must be positive, got {search_k}")
         if not 0 < self.target_recall <= 1:
             raise ValueError(f"target_recall must be in (0, 1], got {target_recall}")
-        if n >= self.exact_below:
-            self._build()
+        name = self._resolve_backend(backend, n)
+        self.backend_name = name
+        if name != "exact":
+            self._build(name, None if wanted is None else int(wanted))
+
+    def _resolve_backend(self, backend: str, n: int) -> str:
+        if backend not in ("auto", "exact", *BACKENDS):
+            raise ValueError(f"unknown backend {backend!r}: use one of 'auto', 'exact', {', '.join(map(repr, BACKENDS))}")
+        if backend == "exact":
+            self.exact_reason = "backend='exact'"
+            return "exact"
+        if backend == "auto":
+            if n < self.exact_below:
+                self.exact_reason = f"{n} rows < exact_below={self.exact_below}"
+                return "exact"
+            o = self.options
+            if o["n_trees"] is not None or o["search_k"] is not None:
+                return "annoy"
+            if AUTO_BACKEND == "faiss-hnsw" and not faiss_available():
+                self.note = "faiss is not installed (pip install faiss-cpu): using annoy, slower per query"
+                return "annoy"
+            return AUTO_BACKEND
+        if backend == "faiss-hnsw" and not faiss_available():
+            raise ImportError("backend='faiss-hnsw' needs faiss: pip install faiss-cpu")
+        return backend
 
     # ------------------------------------------------------------------ basics
     @staticmethod
@@ -251,17 +351,40 @@ class NeighborIndex:
         return int(self.embeddings.shape[0])
 
     def __repr__(self) -> str:
-        kind = "exact" if self.is_exact else f"annoy, {self.n_trees} trees, search_k={self.search_k}"
-        return f"NeighborIndex({len(self)} x {self.dim}, {kind})"
+        if self.is_exact:
+            return f"NeighborIndex({len(self)} x {self.dim}, exact)"
+        return f"NeighborIndex({len(self)} x {self.dim}, {self.backend}, {self._backend.breadth_name}={self.breadth})"
 
     @property
     def dim(self) -> int:
         return int(self.embeddings.shape[1])
 
     @property
+    def backend(self) -> str:
+        """The backend answering queries: ``"exact"``, ``"faiss-hnsw"`` or ``"annoy"``."""
+        return "exact" if self._backend is None else self._backend.name
+
+    @property
     def is_exact(self) -> bool:
-        """True when queries multiply the whole matrix; False when annoy is used (see :attr:`exact_reason`)."""
-        return self._annoy is None
+        """True when queries multiply the whole matrix (see :attr:`exact_reason`)."""
+        return self._backend is None
+
+    @property
+    def n_trees(self) -> int | None:
+        """Annoy's tree count (``None`` for other backends)."""
+        return getattr(self._backend, "n_trees", None)
+
+    @property
+    def search_k(self) -> int | None:
+        """Annoy's calibrated ``search_k`` (``None`` for other backends)."""
+        return self.breadth if self.backend == "annoy" else None
+
+    @property
+    def measured_recall(self) -> float | None:
+        """The lowest recall@10 over the calibration's query kinds (1.0 when exact)."""
+        if self.is_exact:
+            return 1.0
+        return min(self._report.recall.values()) if self._report and self._report.recall else None
 
     @property
     def fingerprint(self) -> str:
@@ -269,6 +392,10 @@ class NeighborIndex:
         if self._fingerprint is None:
             self._fingerprint = embeddings_fingerprint(self.embeddings)
         return self._fingerprint
+
+    def memory_bytes(self) -> int:
+        """Bytes the backend holds beside the shared embedding matrix (0 when exact)."""
+        return 0 if self._backend is None else int(self._backend.memory_bytes())
 
     def row_of(self, id_: Any) -> int:
         """The row holding ``id_`` (KeyError naming the id when it is not indexed)."""
@@ -280,141 +407,177 @@ class NeighborIndex:
             raise KeyError(f"id {id_!r} is not in this index ({len(self)} rows)") from None
 
     # ------------------------------------------------------------------ build
-    def _build(self) -> None:
-        from annoy import AnnoyIndex
+    def _build(self, name: str, breadth: int | None) -> None:
         from tqdm.auto import tqdm
 
         start = time.perf_counter()
         n, d = self.embeddings.shape
-        index = AnnoyIndex(d, "angular")
-        index.set_seed(self.seed)
-        emb = self.embeddings
-        with tqdm(
-            total=n + 1,
-            desc=f"Neighbour index: adding {n} vectors",
-            disable=not self.progress,
-            leave=False,
-            unit="row",
-            mininterval=0.5,
-        ) as bar:
-            step = 4096
-            for start_row in range(0, n, step):
-                stop = min(n, start_row + step)
-                for i in range(start_row, stop):
-                    index.add_item(i, emb[i])
-                bar.update(stop - start_row)
-            bar.set_description(f"Neighbour index: building {self.n_trees} annoy trees")
-            index.build(self.n_trees, n_jobs=-1)
-            bar.update(1)
-        self._annoy = index
-        if self.search_k is None:
-            self.search_k = self._calibrate()
-            if self.search_k is None:
-                self._annoy = None
+        o = self.options
+        opts = {key: o[key] for key in ("n_trees", "search_k", "hnsw_m", "ef_construction", "storage")}
+        backend = make_backend(name, d, n, self.seed, opts)
+        with tqdm(total=n, desc=f"Neighbour index ({name}): adding {n} vectors", disable=not self.progress,
+                  leave=False, unit="row", mininterval=0.5) as bar:  # fmt: skip
+            backend.build(self.embeddings, bar)
+            bar.set_description(f"Neighbour index ({name}): calibrating the search breadth")
+            self._backend = backend
+            self._calibrate(breadth)
         self.build_seconds = time.perf_counter() - start
 
-    def _calibrate(self) -> int | None:
-        """The smallest ``search_k`` (from ``n_trees * 10``, growing by 1.5x) whose recall@10 reaches ``target_recall``.
+    def _calibrate(self, breadth: int | None) -> None:
+        """Pick (or, for a given ``breadth``, just measure) the breadth reaching ``target_recall``
+        on perturbed and off-manifold queries; fall back to exact search when no breadth does."""
+        n = len(self)
+        k = min(_CALIBRATION_K, n)
+        queries = realistic_queries(self.embeddings, _CALIBRATION_QUERIES, self.seed)
+        truth = {kind: self._exact_rows(q, k, None)[0] for kind, q in queries.items()}
+        backend = self._backend
 
-        Returns ``None`` when annoy would have to inspect more than half the gallery: an exact
-        search is then faster (measured: one annoy candidate costs about two exact dot products).
+        def search(q: np.ndarray, kk: int, b: int) -> np.ndarray:
+            self.breadth = b
+            return self._approximate(q, kk, None, None)[0]
+
+        target = min(1.0, self.target_recall + _CALIBRATION_MARGIN)
+        ladder = [breadth] if breadth is not None else backend.ladder(n)
+        chosen, tried = calibrate(search, queries, truth, ladder, target if breadth is None else 0.0)
+        if chosen is None:
+            last = tried[-1][1] if tried else {}
+            self.exact_reason = (
+                f"{backend.name} needs {backend.breadth_name} > {ladder[-1] if ladder else 0} for recall@10 >= "
+                f"{self.target_recall} on these embeddings (reached {last}); exact search is faster there"
+            )
+            self._backend, self.breadth = None, None
+            return
+        self.breadth = chosen
+        self._report = RecallReport(
+            backend=backend.name, breadth_name=backend.breadth_name, breadth=chosen, k=k,
+            sample=_CALIBRATION_QUERIES, target=self.target_recall, recall=dict(tried[-1][1]), tried=tried,
+            note=self.note,
+        )  # fmt: skip
+
+    def recall_report(self) -> RecallReport:
+        """The recall@10 measured on build, per query kind (perturbed gallery rows, off-manifold
+        "text-like" vectors), with the breadth chosen, ``k`` and the sample size.
+
+        Examples
+        --------
+        >>> NeighborIndex(np.eye(4)).recall_report().to_frame()[["kind", "recall"]].to_dict("list")
+        {'kind': ['perturbed', 'off-manifold'], 'recall': [1.0, 1.0]}
         """
+        if self._report is not None:
+            return self._report
+        return RecallReport(
+            backend="exact", breadth_name=None, breadth=None, k=_CALIBRATION_K, sample=0,
+            target=self.target_recall, recall={"perturbed": 1.0, "off-manifold": 1.0},
+            note=" ".join(x for x in (self.exact_reason, self.note) if x),
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ searching
+    def _exact_rows(
+        self, q: np.ndarray, k: int, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-k of normalised ``(m, D)`` queries over the allowed rows (chunked matmul)."""
+        emb = self.embeddings
+        sub = None
+        if allowed is not None and allowed.mean() < _GATHER_BELOW:
+            sub = np.flatnonzero(allowed)
+            emb = emb[sub]
+        m, n = len(q), emb.shape[0]
+        rows = np.full((m, k), -1, np.int64)
+        scores = np.full((m, k), np.nan, np.float32)
+        step = max(1, _EXACT_BLOCK // max(n, 1))
+        for s in range(0, m, step):
+            if m == 1:
+                with _one_blas_thread():
+                    sims = q[s : s + step] @ emb.T
+            else:
+                sims = q[s : s + step] @ emb.T
+            if allowed is not None and sub is None:
+                sims[:, ~allowed] = -np.inf
+            r, v = top_rows(sims, k)
+            rows[s : s + step, : r.shape[1]], scores[s : s + step, : v.shape[1]] = r, v
+        if sub is not None:
+            rows = np.where(rows >= 0, sub[np.maximum(rows, 0)], -1)
+        return rows, scores
+
+    def _rescore(self, q: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact cosines of candidate rows (``-1`` ignored); the best ``k`` of each query."""
+        rows = np.full((len(q), k), -1, np.int64)
+        scores = np.full((len(q), k), np.nan, np.float32)
+        step = max(1, 2**22 // max(1, cand.shape[1] * self.dim))
+        for s in range(0, len(q), step):
+            c = cand[s : s + step]
+            vecs = np.asarray(self.embeddings[np.maximum(c, 0).ravel()]).reshape(*c.shape, self.dim)
+            sims = np.einsum("md,mfd->mf", q[s : s + step], vecs)
+            sims[c < 0] = -np.inf
+            order = np.lexsort((c, -sims), axis=1)[:, :k]  # best first, ties by row (as exact search)
+            got, val = np.take_along_axis(c, order, axis=1), np.take_along_axis(sims, order, axis=1)
+            bad = ~np.isfinite(val)
+            got[bad], val[bad] = -1, np.nan
+            rows[s : s + step, : got.shape[1]], scores[s : s + step, : val.shape[1]] = got, val
+        return rows, scores
+
+    def _query_fast(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """One unfiltered query without the batch machinery (same results as :meth:`_search`)."""
         n = len(self)
-        k = min(_CALIBRATION_K, n - 1)
-        search_k = max(self.n_trees * _CALIBRATION_K, 100)
-        queries, rows = self._sample_queries(_CALIBRATION_QUERIES, self.seed)
-        truth = self._exact_batch(queries, k, rows)
-        recall = 0.0
-        while search_k <= n / 2:
-            got = [self._annoy_candidates(q, k, search_k, [r]) for q, r in zip(queries, rows, strict=True)]
-            recall = float(np.mean([np.isin(t, g).mean() for t, g in zip(truth, got, strict=True)]))
-            if recall >= min(1.0, self.target_recall + _CALIBRATION_MARGIN):
-                self.measured_recall = recall
-                return int(search_k)
-            search_k = int(search_k * 1.5)
-        self.measured_recall = 1.0
-        self.exact_reason = (
-            f"annoy ({self.n_trees} trees) needs search_k > {n // 2} for recall@10 >= {self.target_recall} "
-            f"on these embeddings (reached {recall:.3f}); exact search is faster there"
-        )
-        return None
-
-    def _exact_batch(self, queries: np.ndarray, k: int, exclude_rows: list[int]) -> list[np.ndarray]:
-        """Exact top-k rows for normalised ``queries``, each excluding its own row (chunked matmul)."""
-        out = []
-        for start in range(0, len(queries), 64):
-            sims = queries[start : start + 64] @ self.embeddings.T
-            for i, sim in enumerate(sims):
-                sim[exclude_rows[start + i]] = -np.inf
-                out.append(top_positions(sim, k))
-        return out
-
-    # ------------------------------------------------------------------ queries
-    def _exact(self, q: np.ndarray, k: int, mask: np.ndarray | None, exclude: list[int] | None):
-        """Exact top-k of one normalised vector over the allowed rows."""
-        if mask is not None and mask.mean() < _GATHER_BELOW:
-            rows = np.flatnonzero(mask)
-            if exclude:
-                rows = rows[~np.isin(rows, exclude)]
+        k = min(k, n)
+        if self._backend is None:
             with _one_blas_thread():
-                scores = self.embeddings[rows] @ q
+                scores = self.embeddings @ q
             top = top_positions(scores, k)
-            return rows[top], scores[top].astype(np.float32)
-        with _one_blas_thread():
-            scores = self.embeddings @ q
-        if mask is not None or exclude:
-            scores = scores.astype(np.float32, copy=True)
-            if mask is not None:
-                scores[~mask] = -np.inf
-            if exclude:
-                scores[np.asarray(exclude, dtype=np.int64)] = -np.inf
-        top = top_positions(scores, k)
-        return top, scores[top].astype(np.float32)
+            return top, scores[top].astype(np.float32)
+        backend = self._backend
+        rerank = backend.rerank_factor * k
+        cand = backend.search(q[None, :], min(n, rerank), backend.scaled(self.breadth, k, 1.0))[0]
+        cand = cand[cand >= 0]
+        if cand.size < k:
+            return None
+        sims = np.asarray(self.embeddings[cand]) @ q
+        order = np.lexsort((cand, -sims))[:k]
+        return cand[order], sims[order].astype(np.float32)
 
-    def _annoy_candidates(
-        self, q: np.ndarray, fetch: int, search_k: int, exclude: list[int] | None
-    ) -> np.ndarray:
-        want = fetch + (len(exclude) if exclude else 0)
-        rows = np.asarray(self._annoy.get_nns_by_vector(q, want, search_k=int(search_k)), dtype=np.int64)
-        if exclude:
-            rows = rows[~np.isin(rows, exclude)]
-        return rows[:fetch]
+    def _approximate(
+        self, q: np.ndarray, k: int, allowed: np.ndarray | None, n_ok: int | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The backend's candidates, rescored; queries left with fewer than ``k`` rows go exact."""
+        backend, n = self._backend, len(self)
+        fraction = 1.0 if allowed is None else (n_ok or n) / n
+        breadth = backend.scaled(self.breadth, k, fraction)
+        rerank = backend.rerank_factor * k
+        if allowed is None or backend.native_filter:
+            cand = backend.search(q, min(n, rerank), breadth, allowed)
+        else:  # over-fetch so that about `rerank` candidates pass the filter, then drop the others
+            fetch = min(n, int(np.ceil(rerank / fraction * 1.2)) + 10)
+            cand = backend.search(q, fetch, breadth)
+            cand = np.where((cand >= 0) & allowed[np.maximum(cand, 0)], cand, -1)
+        rows, scores = self._rescore(q, cand, k)
+        short = (rows < 0).any(axis=1)
+        if short.any():  # the backend found too few qualifying rows: answer those queries exactly
+            rows[short], scores[short] = self._exact_rows(q[short], k, allowed)
+        return rows, scores
 
-    def _query_one(self, q: np.ndarray, k: int, mask: np.ndarray | None, exclude: list[int] | None):
+    def _search(
+        self, q: np.ndarray, k: int, mask: np.ndarray | None, exclude: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
         n = len(self)
-        exclude = [int(e) for e in exclude] if exclude is not None and len(exclude) else None
-        if exclude is not None and any(not 0 <= e < n for e in exclude):
-            raise IndexError(f"exclude lists rows outside 0..{n - 1}")
-        if mask is not None:
-            n_ok = int(mask.sum())
-        else:
-            n_ok = n
-        if exclude is not None:
-            ex = np.unique(exclude)
-            n_ok -= int(mask[ex].sum()) if mask is not None else ex.size
-        k = min(k, n_ok)
-        if k <= 0:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        allowed = mask
+        if exclude is not None and len(exclude):
+            ex = np.asarray(exclude).astype(np.int64, copy=False).ravel()
+            if ((ex < 0) | (ex >= n)).any():
+                raise IndexError(f"exclude lists rows outside 0..{n - 1}")
+            allowed = np.ones(n, bool) if mask is None else mask.copy()
+            allowed[ex] = False
+        n_ok = n if allowed is None else int(allowed.sum())
+        kk = max(0, min(k, n_ok))
+        rows = np.full((len(q), max(k, 0)), -1, np.int64)
+        scores = np.full((len(q), max(k, 0)), np.nan, np.float32)
+        if kk == 0:
+            return rows, scores
         if self.is_exact or n_ok < self.exact_below or n_ok < FILTER_EXACT_FRACTION * n:
-            return self._exact(q, k, mask, exclude)
-        # Over-fetch: keep k / fraction candidates so that about k pass the filter, and inspect
-        # search_k / sqrt(fraction) nodes. (Measured at 100,000 x 512: recall@10 >= 0.999 for filters
-        # keeping 5-50 % of the rows; search_k / fraction costs 3-6x more for no gain.)
-        fraction = n_ok / n
-        search_k = (self.search_k or 1) * max(1.0, k / _CALIBRATION_K) / math.sqrt(fraction)
-        fetch = min(n, math.ceil(k / fraction * 1.2) + 10) if mask is not None else k
-        while True:
-            rows = self._annoy_candidates(q, fetch, int(search_k), exclude)
-            if mask is not None:
-                rows = rows[mask[rows]]
-            if rows.size >= k or fetch >= n:
-                break
-            fetch, search_k = min(n, fetch * 2), search_k * 2
-        if rows.size < k:  # annoy could not find enough qualifying rows: answer exactly
-            return self._exact(q, k, mask, exclude)
-        scores = self.embeddings[rows] @ q
-        top = top_positions(scores, k)
-        return rows[top], scores[top].astype(np.float32)
+            r, s = self._exact_rows(q, kk, allowed)
+        else:
+            r, s = self._approximate(q, kk, allowed, n_ok)
+        rows[:, :kk], scores[:, :kk] = r, s
+        return rows, scores
 
     def _check_mask(self, mask: Any) -> np.ndarray | None:
         if mask is None:
@@ -460,13 +623,19 @@ class NeighborIndex:
         q = np.asarray(vector)
         if q.ndim != 1:
             raise ValueError(f"query takes one (D,) vector, got shape {q.shape}; use query_batch for (m, D)")
-        q = _check_vectors(q[None, :], self.dim)[0]
-        return self._query_one(q, int(k), self._check_mask(mask), exclude)
+        q = _check_vectors(q[None, :], self.dim)
+        if mask is None and (exclude is None or not len(exclude)) and int(k) > 0:
+            fast = self._query_fast(q[0], int(k))
+            if fast is not None:
+                return fast
+        rows, scores = self._search(q, int(k), self._check_mask(mask), exclude)
+        keep = rows[0] >= 0
+        return rows[0][keep], scores[0][keep]
 
     def query_batch(
         self, vectors: Any, k: int = 10, *, mask: Any = None, exclude: Any = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`query` for ``(m, D)`` vectors: ``(m, k)`` rows and scores.
+        """:meth:`query` for ``(m, D)`` vectors: ``(m, k)`` rows and scores, in one backend call.
 
         Where fewer than ``k`` rows qualify, rows are padded with ``-1`` and scores with NaN.
         ``exclude`` applies to every query.
@@ -478,77 +647,66 @@ class NeighborIndex:
         [0, 1]
         """
         q = _check_vectors(vectors, self.dim)
-        k = int(k)
-        m = self._check_mask(mask)
-        rows_out = np.full((len(q), max(k, 0)), -1, dtype=np.int64)
-        scores_out = np.full((len(q), max(k, 0)), np.nan, dtype=np.float32)
-        if self.is_exact and m is None and not (exclude is not None and len(exclude)) and k > 0:
-            sims = q @ self.embeddings.T
-            kk = min(k, len(self))
-            for i in range(len(q)):
-                top = top_positions(sims[i], kk)
-                rows_out[i, :kk] = top
-                scores_out[i, :kk] = sims[i, top]
-            return rows_out, scores_out
-        for i in range(len(q)):
-            r, s = self._query_one(q[i], k, m, exclude)
-            rows_out[i, : r.size] = r
-            scores_out[i, : s.size] = s
-        return rows_out, scores_out
+        return self._search(q, int(k), self._check_mask(mask), exclude)
 
     # ------------------------------------------------------------------ quality
-    def _sample_queries(self, sample: int, seed: int) -> tuple[np.ndarray, list[int]]:
-        rng = np.random.default_rng(seed)
-        rows = rng.choice(len(self), size=min(sample, len(self)), replace=False)
-        return np.asarray(self.embeddings[np.sort(rows)]), np.sort(rows).tolist()
+    def recall(self, k: int = 10, sample: int = 200, seed: int = 0, kind: str = "gallery") -> float:
+        """Mean recall@k of this index against exact search on ``sample`` queries.
 
-    def recall(self, k: int = 10, sample: int = 200, seed: int = 0) -> float:
-        """Mean recall@k of this index against exact search, on ``sample`` gallery rows as queries.
-
-        Each sampled row is used as a query with itself excluded (as when searching by an
-        image of the gallery); recall@k = |approximate top-k ∩ exact top-k| / k, averaged
-        (Manning, Raghavan & Schütze 2008, ch. 8). An exact index has recall 1.
+        ``kind="gallery"``: sampled gallery rows as queries, each with itself excluded (as when
+        searching by an image of the gallery); ``"perturbed"`` or ``"off-manifold"``: the
+        calibration's realistic query kinds (:func:`cirscope._index_calibrate.realistic_queries`).
+        recall@k = |approximate top-k ∩ exact top-k| / k, averaged (Manning, Raghavan & Schütze
+        2008, ch. 8). An exact index has recall 1.
 
         Examples
         --------
         >>> NeighborIndex(np.eye(5)).recall(k=2, sample=5)
         1.0
         """
-        queries, rows = self._sample_queries(sample, seed)
-        k = min(int(k), len(self) - 1)
-        if k <= 0:
-            return 1.0
-        truth = self._exact_batch(queries, k, rows)
-        hits = [
-            np.isin(t, self.query(q, k, exclude=[r])[0]).mean()
-            for t, q, r in zip(truth, queries, rows, strict=True)
-        ]
-        return float(np.mean(hits))
+        n = len(self)
+        if kind == "gallery":
+            k = min(int(k), n - 1)
+            if k <= 0:
+                return 1.0
+            rows = np.sort(np.random.default_rng(seed).choice(n, size=min(sample, n), replace=False))
+            q = np.asarray(self.embeddings[rows], dtype=np.float32)
+            truth, _ = self._exact_rows(q, k + 1, None)
+            got, _ = self.query_batch(q, k + 1)
+            drop = lambda r: np.array([x[x != row][:k] for x, row in zip(r, rows, strict=True)])  # noqa: E731
+            return recall_at_k(drop(truth), drop(got))
+        queries = realistic_queries(self.embeddings, sample, seed)
+        if kind not in queries:
+            raise ValueError(f"kind must be 'gallery' or one of {sorted(queries)}, got {kind!r}")
+        k = min(int(k), n)
+        return recall_at_k(self._exact_rows(queries[kind], k, None)[0], self.query_batch(queries[kind], k)[0])
 
     # ------------------------------------------------------------------ persistence
-    def _description(self, annoy_file: str | None) -> dict[str, Any]:
+    def _description(self, backend_file: str | None, size: int, digest: str) -> dict[str, Any]:
         return {
             "format": _FORMAT,
             "version": _VERSION,
             "n": len(self),
             "dim": self.dim,
             "fingerprint": self.fingerprint,
-            "exact_below": self.exact_below,
-            "is_exact": self.is_exact,
-            "n_trees": self.n_trees,
-            "search_k": self.search_k,
-            "target_recall": self.target_recall,
-            "measured_recall": self.measured_recall,
-            "seed": self.seed,
-            "annoy_file": annoy_file,
+            "options": self.options,
+            "backend": self.backend,
+            "backend_settings": self._backend.settings() if self._backend is not None else {},
+            "breadth": self.breadth,
+            "backend_file": backend_file,
+            "backend_file_bytes": size,
+            "backend_file_blake2b": digest,
+            "recall_report": self._report.to_dict() if self._report is not None else None,
             "exact_reason": self.exact_reason,
+            "note": self.note,
         }
 
     def save(self, folder: str | os.PathLike, *, embeddings: bool = True) -> Path:
-        """Write ``index.json``, ``ids.npy``, the annoy forest and (``embeddings=True``) ``embeddings.npy``.
+        """Write ``index.json``, ``ids.npy``, the backend's file and (``embeddings=True``) ``embeddings.npy``.
 
-        Every file is written under a temporary name and renamed; ``index.json`` comes last,
-        so a folder is either complete or still describes the previous index.
+        Every file is written under a temporary name and renamed; ``index.json`` comes last and
+        records the backend file's size and hash, so a folder is either complete or still
+        describes the previous index, and a damaged file is detected on load.
 
         Examples
         --------
@@ -559,22 +717,30 @@ class NeighborIndex:
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        annoy_file = None
-        if self._annoy is not None:
-            annoy_file = f"annoy-{self.fingerprint[:16]}-{self.n_trees}-{self.seed}.ann"
-            tmp = folder / f".{annoy_file}.{uuid.uuid4().hex}.tmp"
-            self._annoy.save(str(tmp))  # annoy then memory-maps the saved file
-            os.replace(tmp, folder / annoy_file)
+        backend_file, size, digest = None, 0, ""
+        if self._backend is not None:
+            b = self._backend
+            tag = hashlib.blake2b(json.dumps(b.settings(), sort_keys=True).encode(), digest_size=4).hexdigest()
+            backend_file = f"{b.name}-{self.fingerprint[:16]}-{tag}-{self.seed}.{b.file_suffix}"
+            tmp = folder / f".{backend_file}.{uuid.uuid4().hex}.tmp"
+            b.save(tmp)
+            size, digest = tmp.stat().st_size, _file_digest(tmp)
+            os.replace(tmp, folder / backend_file)
         _atomic_save_npy(folder / "ids.npy", self.ids)
         if embeddings:
             _atomic_save_npy(folder / "embeddings.npy", np.ascontiguousarray(self.embeddings))
         _atomic_write_bytes(
-            folder / "index.json", json.dumps(self._description(annoy_file), indent=2).encode()
+            folder / "index.json", json.dumps(self._description(backend_file, size, digest), indent=2).encode()
         )
-        for stale in folder.glob("annoy-*.ann"):
-            if stale.name != annoy_file:
-                stale.unlink(missing_ok=True)
+        for name in BACKENDS.values():
+            for stale in folder.glob(f"{name.name}-*.{name.file_suffix}"):
+                if stale.name != backend_file:
+                    stale.unlink(missing_ok=True)
         return folder
+
+    @staticmethod
+    def _settings(info: dict[str, Any]) -> dict[str, Any]:
+        return {key: info["options"][key] for key in _OPTION_KEYS if key in info.get("options", {})}
 
     @classmethod
     def load(
@@ -585,12 +751,13 @@ class NeighborIndex:
         fingerprint: str | None = None,
         progress: bool = True,
     ) -> NeighborIndex:
-        """Reopen a folder written by :meth:`save`; the annoy forest and embeddings are memory-mapped.
+        """Reopen a folder written by :meth:`save`; embeddings are memory-mapped, as is annoy's forest.
 
         Pass the current ``embeddings`` (and their ``fingerprint`` if known) to check that the
-        saved index still matches them: when it does not, a new index is built with the saved
-        settings and an :class:`IndexRebuilt` warning says so. Without ``embeddings`` the folder
-        must hold ``embeddings.npy``.
+        saved index still matches them: when it does not, or when the backend's file fails its
+        size / hash check, a new index is built with the saved settings and an
+        :class:`IndexRebuilt` warning says so. Without ``embeddings`` the folder must hold
+        ``embeddings.npy``.
         """
         folder = Path(folder)
         info_path = folder / "index.json"
@@ -600,12 +767,6 @@ class NeighborIndex:
         if info.get("format") != _FORMAT:
             raise ValueError(f"{info_path} does not describe a cirscope neighbour index")
         ids = np.load(folder / "ids.npy", allow_pickle=False)
-        settings = {
-            "exact_below": info["exact_below"],
-            "n_trees": info["n_trees"],
-            "seed": info["seed"],
-            "target_recall": info.get("target_recall", 0.99),
-        }
         if embeddings is None:
             path = folder / "embeddings.npy"
             if not path.is_file():
@@ -618,51 +779,51 @@ class NeighborIndex:
         else:
             emb = _check_embeddings(embeddings)
             fp = fingerprint or embeddings_fingerprint(emb)
+
+        def rebuild(reason: str) -> NeighborIndex:
+            warnings.warn(f"The saved neighbour index in {folder} {reason}; rebuilding it.", IndexRebuilt,
+                          stacklevel=3)  # fmt: skip
+            keep_ids = ids if len(ids) == emb.shape[0] else None
+            settings = cls._settings(info) if info.get("version") == _VERSION else {}
+            return cls(emb, ids=keep_ids, progress=progress, fingerprint=fp, **settings)
+
         reason = cls._mismatch(info, emb, fp, ids)
         if reason:
-            warnings.warn(
-                f"The saved neighbour index in {folder} {reason}; rebuilding it.", IndexRebuilt, stacklevel=2
-            )
-            keep_ids = ids if len(ids) == emb.shape[0] else None
-            return cls(emb, ids=keep_ids, progress=progress, fingerprint=fp, **settings)
+            return rebuild(reason)
         index = cls.__new__(cls)
         index.embeddings = emb
         index.ids = ids
-        index.exact_below = int(info["exact_below"])
-        index.target_recall = float(settings["target_recall"])
-        index.seed = int(info["seed"])
+        index.options = dict(info["options"])
+        index.exact_below = int(index.options["exact_below"])
+        index.target_recall = float(index.options["target_recall"])
+        index.seed = int(index.options["seed"])
         index.progress = progress
         index._fingerprint = fp
-        index._annoy = None
+        index._backend = None
         index._row_of = None
-        index.n_trees = int(info["n_trees"])
-        index.search_k = info["search_k"]
-        index.measured_recall = info.get("measured_recall")
+        index.breadth = info.get("breadth")
         index.build_seconds = 0.0
         index.loaded_from = folder
         index.exact_reason = info.get("exact_reason", "")
-        if info.get("annoy_file"):
-            from annoy import AnnoyIndex
-
-            annoy = AnnoyIndex(int(info["dim"]), "angular")
+        index.note = info.get("note", "")
+        index.backend_name = info["backend"]
+        report = info.get("recall_report")
+        index._report = RecallReport.from_dict(report) if report else None
+        if info.get("backend_file"):
+            path = folder / info["backend_file"]
             try:
-                annoy.load(str(folder / info["annoy_file"]))
-            except OSError as exc:
-                warnings.warn(
-                    f"The annoy forest in {folder} is unreadable ({exc}); rebuilding it.",
-                    IndexRebuilt,
-                    stacklevel=2,
-                )
-                return cls(emb, ids=ids, progress=progress, fingerprint=fp, **settings)
-            if annoy.get_n_items() != len(emb):
-                warnings.warn(
-                    f"The annoy forest in {folder} has {annoy.get_n_items()} items, not {len(emb)}; "
-                    "rebuilding it.",
-                    IndexRebuilt,
-                    stacklevel=2,
-                )
-                return cls(emb, ids=ids, progress=progress, fingerprint=fp, **settings)
-            index._annoy = annoy
+                if not path.is_file():
+                    raise OSError(f"{path.name} is missing")
+                if path.stat().st_size != info["backend_file_bytes"] or _file_digest(path) != info[
+                    "backend_file_blake2b"
+                ]:
+                    raise OSError(f"{path.name} is damaged (its size or hash changed)")
+                backend = BACKENDS[info["backend"]].load(path, int(info["dim"]), info["backend_settings"], index.seed)
+                if backend.n_items() != len(emb):
+                    raise OSError(f"{path.name} has {backend.n_items()} items, not {len(emb)}")
+            except (OSError, ImportError) as exc:
+                return rebuild(f"has an unusable {info['backend']} file ({exc})")
+            index._backend = backend
         return index
 
     @staticmethod
@@ -687,11 +848,11 @@ class NeighborIndex:
         fingerprint: str | None = None,
         **kwargs: Any,
     ) -> NeighborIndex:
-        """Load the index saved in ``folder`` if it matches ``embeddings``, else build and save one.
+        """Load the index saved in ``folder`` if it matches ``embeddings`` and the settings, else build and save one.
 
         The embeddings themselves are not written (the caller owns them). Keyword arguments go
-        to the constructor; a saved index built with other explicit ``n_trees``, ``seed`` or
-        ``exact_below`` is rebuilt.
+        to the constructor; a saved index built with other settings (backend, breadth, trees,
+        graph, seed, ``exact_below``, target recall) is rebuilt.
 
         Examples
         --------
@@ -711,12 +872,10 @@ class NeighborIndex:
         if info_path.is_file():
             try:
                 info = json.loads(info_path.read_text())
-                wanted = {
-                    key: kwargs[key]
-                    for key in ("n_trees", "seed", "exact_below", "search_k")
-                    if key in kwargs
-                }
-                ok = info.get("fingerprint") == fp and all(info.get(k) == v for k, v in wanted.items())
+                defaults = {"backend": "auto", "exact_below": EXACT_BELOW, "target_recall": 0.99, "seed": 0}
+                wanted = {key: kwargs.get(key, defaults.get(key)) for key in _OPTION_KEYS}
+                wanted["target_recall"] = float(wanted["target_recall"])
+                ok = info.get("fingerprint") == fp and info.get("options") == wanted
                 if ok and "ids" in kwargs and kwargs["ids"] is not None:
                     saved = np.load(folder / "ids.npy", allow_pickle=False)
                     ok = np.array_equal(saved, cls._check_ids(kwargs["ids"], emb.shape[0]))
@@ -727,7 +886,7 @@ class NeighborIndex:
                     if index.loaded_from is not None:
                         return index
                     rebuilt = index  # the saved files were damaged: load() built a new index
-            except (OSError, ValueError, KeyError, json.JSONDecodeError):
+            except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError):
                 pass
         index = rebuilt if rebuilt is not None else cls(emb, fingerprint=fp, **kwargs)
         try:

@@ -82,3 +82,19 @@ def test_toy_eval_json(capsys):
     report = json.loads(capsys.readouterr().out)
     assert set(report["accuracy"]) == {"shape", "color", "background", "size"}
     assert min(report["accuracy"].values()) >= 0.9
+
+
+def test_embed_prints_file_names_and_metadata_as_visible_escapes(tmp_path, capsys):
+    folder = tmp_path / "p"
+    make_sample_folder(folder, n=2, corrupt=0)
+    hostile = "bad\x1b]0;owned\x07\r\u202eevil.jpg"
+    (folder / hostile).write_bytes(b"not an image")
+    (tmp_path / "m.csv").write_text("file,label\nsample_000.png,a\nghost\x1b[31m.jpg,b\n")
+    code = main(["embed", str(folder), "--model", "cirscope-toy", "--metadata", str(tmp_path / "m.csv"),
+                 "--out", str(tmp_path / "o"), "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 0
+    for stream in (captured.out, captured.err):
+        assert "\x1b" not in stream and "\x07" not in stream and "\r" not in stream and "\u202e" not in stream
+    assert "\\x1b" in captured.out and "evil.jpg" in captured.out  # the name is still shown, escaped
+    assert "\\x1b" in captured.err  # the metadata warning's example too

@@ -191,3 +191,18 @@ def test_metadata_rows_in_any_order_join_their_images(tmp_path):
     meta = pd.DataFrame({"file": [f"{i:05d}.jpg" for i in range(300)][::-1], "k": np.arange(300)[::-1]})
     g = cs.Gallery.from_folder(root, metadata=meta)
     assert g.metadata["k"].tolist() == list(range(300))
+
+
+def test_a_file_name_shared_by_several_images_does_not_join_and_is_reported(tmp_path):
+    from PIL import Image
+
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        Image.new("RGB", (8, 8), "red").save(tmp_path / sub / "x.jpg")
+    Image.new("RGB", (8, 8), "blue").save(tmp_path / "y.jpg")
+    meta = pd.DataFrame({"file": ["x.jpg", "y.jpg"], "label": ["cat", "dog"]})
+    with pytest.warns(cs.MetadataWarning, match="several images share"):
+        gallery = cs.Gallery.from_folder(tmp_path, metadata=meta)
+    labels = dict(zip(gallery.metadata["id"], gallery.metadata["label"], strict=True))
+    assert labels["y.jpg"] == "dog"
+    assert pd.isna(labels["a/x.jpg"]) and pd.isna(labels["b/x.jpg"])  # never joined to an arbitrary one

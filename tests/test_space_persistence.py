@@ -350,3 +350,13 @@ def test_check_matrix_names_values_beyond_float32():
         check_matrix(np.full((2, 3), 1e39))
     with pytest.raises(ValueError, match="NaN or infinite"):
         check_matrix(np.array([[1.0, np.nan]]))
+
+
+def test_urls_survive_a_gallery_save_and_load(tmp_path, monkeypatch):
+    from cirscope._gallery import Gallery
+
+    urls = ["https://example.com/a.jpg", "http://example.org/b/c.png?x=1"]
+    gallery = Gallery(pd.DataFrame({"id": ["a", "c"]}), urls)
+    monkeypatch.chdir(tmp_path)
+    gallery.save(tmp_path / "g")
+    assert Gallery.load(tmp_path / "g").sources == urls

@@ -458,8 +458,10 @@ def _resolve_stored_paths(column: Any, base: str) -> Any:
     if os.name != "posix":  # drive letters and UNC paths: ask os.path row by row
         paths = column.to_pylist()
         return pa.chunked_array([pa.array(
-            [p if p is None or os.path.isabs(p) else os.path.join(base, p) for p in paths], pa.string())])
-    relative = pc.fill_null(pc.invert(pc.starts_with(column, "/")), False)
+            [p if p is None or os.path.isabs(p) or _images.is_url(p) else os.path.join(base, p) for p in paths],
+            pa.string())])
+    url = pc.match_substring_regex(column, "^https?://")
+    relative = pc.fill_null(pc.and_(pc.invert(pc.starts_with(column, "/")), pc.invert(url)), False)
     if not pc.any(relative).as_py():
         return column
     joined = pc.binary_join_element_wise(base.rstrip("/"), column, "/")
@@ -467,7 +469,9 @@ def _resolve_stored_paths(column: Any, base: str) -> Any:
 
 
 def _stored_path(source: str | os.PathLike, base: str) -> str:
-    """``source`` relative to ``base`` (POSIX separators) when inside it, else absolute."""
+    """``source`` relative to ``base`` (POSIX separators) when inside it, else absolute; URLs as they are."""
+    if _images.is_url(source):
+        return str(source)
     full = os.path.abspath(source)
     try:
         rel = os.path.relpath(full, base)
@@ -532,12 +536,21 @@ def _join_metadata(table: pd.DataFrame, meta: pd.DataFrame, key: str | None) -> 
     ids = table["id"].astype(str)
     match = pd.Index(ids).get_indexer(keys)  # by path relative to the folder, else by bare file name
     names = ids.str.rsplit("/", n=1).str[-1]
-    first = ~names.duplicated()
-    by_name = pd.Series(np.flatnonzero(first.to_numpy()), index=names[first].to_numpy())
+    # a bare file name joins only when one image has it: "x.jpg" with a/x.jpg and b/x.jpg is ambiguous
+    shared = names.duplicated(keep=False).to_numpy()
+    by_name = pd.Series(np.flatnonzero(~shared), index=names[~shared].to_numpy())
     unmatched = match < 0
-    match[unmatched] = by_name.reindex(keys[unmatched].str.rsplit("/", n=1).str[-1].to_numpy()).fillna(-1).to_numpy(
-        dtype=np.int64
-    )
+    bare = keys[unmatched].str.rsplit("/", n=1).str[-1]
+    match[unmatched] = by_name.reindex(bare.to_numpy()).fillna(-1).to_numpy(dtype=np.int64)
+    ambiguous = keys[unmatched][bare.isin(set(names[shared])).to_numpy() & (match[unmatched] < 0)]
+    if len(ambiguous):
+        warnings.warn(
+            f"{len(ambiguous)} metadata rows give a file name that several images share and were not used "
+            f"(column {key!r}: {_examples(ambiguous.tolist())}); name those images by their path relative to "
+            "the folder (e.g. 'a/x.jpg').",
+            MetadataWarning,
+            stacklevel=3,
+        )
     hit = match >= 0
     if not hit.any():
         raise ValueError(
@@ -546,8 +559,8 @@ def _join_metadata(table: pd.DataFrame, meta: pd.DataFrame, key: str | None) -> 
         )
     if len(np.unique(match[hit])) != int(hit.sum()):
         raise ValueError(f"Several metadata rows name the same image in column {key!r}: remove the duplicates.")
-    if not hit.all():
-        missing = keys[~hit]
+    missing = keys[~hit & ~keys.isin(set(ambiguous)).to_numpy()]
+    if len(missing):
         warnings.warn(
             f"{len(missing)} of {len(meta)} metadata rows name no image in the folder and were not used "
             f"(column {key!r}: {_examples(missing.tolist())}).",

@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 
 from cirscope._errors import ModelLoadError
+from cirscope._text import terminal_text
 from cirscope._version import __version__
 
 # Optional subcommand modules, each exposing register(subparsers).
@@ -45,7 +46,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
                                          max_file_bytes=max_bytes)
     notes = [str(w.message) for w in caught]
     for note in notes:
-        print(f"cirscope embed: warning: {note}", file=sys.stderr)
+        print(f"cirscope embed: warning: {terminal_text(note)}", file=sys.stderr)
     start = time.perf_counter()
     try:
         space = cs.Space(gallery, embedder, cache=not args.no_cache, cache_dir=args.cache_dir,
@@ -72,15 +73,15 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         report["problems"] = space.problems.to_dict("records")
         print(json.dumps(report, indent=2))
         return 0
-    print(f"Embedded {report['embedded']} of {report['images']} images with {args.model} "
+    print(f"Embedded {report['embedded']} of {report['images']} images with {terminal_text(args.model)} "
           f"({report['from_cache']} from the cache, {report['computed']} computed) in {seconds:.1f} s "
-          f"-> {out}")
+          f"-> {terminal_text(out)}")
     if report["rebuilt_cache_files"]:
         print(f"The embedding cache was damaged ({', '.join(report['rebuilt_cache_files'])}): rebuilt.")
     if len(space.problems):
         print(f"Skipped {len(space.problems)} file(s):")
         for row in space.problems.itertuples():
-            print(f"  {row.id}: {row.reason}")
+            print(f"  {terminal_text(row.id)}: {terminal_text(row.reason)}")
     return 0
 
 
@@ -169,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except (CliError, ModelLoadError, FileNotFoundError, KeyError, ValueError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        print(f"cirscope {args.command}: error: {message}", file=sys.stderr)
+        print(f"cirscope {args.command}: error: {terminal_text(message)}", file=sys.stderr)
         return 2
 
 

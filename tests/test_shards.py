@@ -18,7 +18,7 @@ import cirscope as cs
 from cirscope._embed_api import embed
 from cirscope._parquet_space import space_from_parquet
 from cirscope._shard_sources import plan_shards, read_task
-from cirscope._shards import MANIFEST, ShardError, open_shards, write_shard
+from cirscope._shards import MANIFEST, MixedModelsError, ShardError, open_shards, write_shard
 from tests.conftest import photo_bytes
 
 
@@ -83,7 +83,7 @@ def test_a_changed_model_never_mixes_with_old_shards(folder, tmp_path, toy, tiny
     out = tmp_path / "out"
     embed(folder, toy, out=out, shard_size=4, progress=False)
     other = cs.Embedder(tiny_model_name, tiny_checkpoint, num_workers=0)
-    with pytest.raises(ShardError, match="another model"):
+    with pytest.raises(MixedModelsError, match="another model"):
         embed(folder, other, out=out, shard_size=4, progress=False)
     assert open_shards(out).model["model"] == "cirscope-toy"  # nothing was touched
     run = embed(folder, other, out=out, shard_size=4, overwrite=True, progress=False)

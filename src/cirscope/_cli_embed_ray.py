@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 #: Options of the in-process ``embed`` that a sharded run does not take, and what to do instead.
 UNSUPPORTED = {
     "metadata": "--metadata is not joined into shards: join it later with pandas on the 'id' column "
-                "(pd.read_parquet(OUT).merge(meta, on='id')), or embed without --engine",
+                "(cs.Space.from_parquet(OUT).gallery.metadata.merge(meta, on='id')), or embed without --engine",
     "key": "--key (a --metadata option) is not used with --engine: join metadata later with pandas on 'id'",
     "no_cache": "--no-cache does not apply with --engine: shards are the cache (pass --overwrite to recompute)",
     "cache_dir": "--cache-dir does not apply with --engine: the shards and their cache live in --out",

@@ -79,7 +79,8 @@ def _clear(out: Path, manifest: dict[str, Any] | None) -> None:
     if manifest is not None:
         for name, entry in manifest["shards"].items():
             names.update({str(entry["file"]), f"{name}.problems.parquet"})
-        names.update(f"{name}.problems.parquet" for name in manifest.get("planned", []))
+        for name in manifest.get("planned", []):  # the run's own names, finished or not
+            names.update({f"{name}.parquet", f"{name}.problems.parquet"})
     for name in names:
         path = out / name
         if Path(name).name == name and path.is_file():  # a bare file name inside out, never a path elsewhere
@@ -171,9 +172,9 @@ def embed(
             "torch.save(model.state_dict(), path) to embed random weights), or use engine='local'."
         )
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     tasks = plan_shards(source, shard_size=shard_size, image_column=image_column, id_column=id_column,
                         max_file_bytes=max_file_bytes, staging=out / STAGING_DIR)
+    out.mkdir(parents=True, exist_ok=True)
     staged = {Path(t["path"]).name for t in tasks if t["kind"] == "table"}
     for old in (out / STAGING_DIR).glob("*.parquet"):  # conversions of CSVs no longer planned, or changed
         if old.name not in staged:

@@ -18,7 +18,7 @@ import cirscope as cs
 from cirscope._embed_api import embed
 from cirscope._parquet_space import space_from_parquet
 from cirscope._shard_sources import plan_shards, read_task
-from cirscope._shards import MANIFEST, ShardError, open_shards, write_shard
+from cirscope._shards import MANIFEST, MixedModelsError, ShardError, open_shards, write_shard
 from tests.conftest import photo_bytes
 
 
@@ -83,7 +83,7 @@ def test_a_changed_model_never_mixes_with_old_shards(folder, tmp_path, toy, tiny
     out = tmp_path / "out"
     embed(folder, toy, out=out, shard_size=4, progress=False)
     other = cs.Embedder(tiny_model_name, tiny_checkpoint, num_workers=0)
-    with pytest.raises(ShardError, match="another model"):
+    with pytest.raises(MixedModelsError, match="another model"):
         embed(folder, other, out=out, shard_size=4, progress=False)
     assert open_shards(out).model["model"] == "cirscope-toy"  # nothing was touched
     run = embed(folder, other, out=out, shard_size=4, overwrite=True, progress=False)
@@ -247,3 +247,205 @@ def test_space_load_opens_a_shard_folder_memory_mapped_with_unit_rows(folder, tm
     norms = np.linalg.norm(np.asarray(space.image_embeddings, dtype=np.float64), axis=1)
     assert np.abs(norms - 1).max() < 1e-6
     assert list(space.gallery.ids) == list(same.gallery.ids)
+
+
+# ---------------------------------------------------------------------- regressions (issue 15)
+def _tar(path: Path, members: list[tuple[str, bytes]]) -> Path:
+    with tarfile.open(path, "w") as tar:
+        for name, payload in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    return path
+
+
+def test_shards_store_absolute_paths_and_open_from_another_directory(folder, tmp_path, toy, monkeypatch):
+    (tmp_path / "list.csv").write_text("path\nimgs/img1.jpg\n")
+    monkeypatch.chdir(tmp_path)
+    embed(["imgs", "list.csv"], toy, out="out", shard_size=20, progress=False)
+    sources = pq.read_table(tmp_path / "out" / "shard-00000.parquet").column("source").to_pylist()
+    assert all(Path(s).is_absolute() for s in sources) and str(folder / "img0.jpg") in sources
+    csv_sources = pq.read_table(tmp_path / "out" / "shard-00001.parquet").column("source").to_pylist()
+    assert csv_sources == [str(folder / "img1.jpg")]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    space = space_from_parquet(tmp_path / "out")
+    row = list(space.gallery.ids).index("img0.jpg")
+    assert space.gallery.load_image(row).size == (80, 60) and len(space.gallery.problems) == 0
+
+
+def test_images_inside_tars_and_table_cells_report_a_clear_problem_instead_of_a_thumbnail(tmp_path, toy):
+    from cirscope._parquet_space import NOT_KEPT
+
+    _tar(tmp_path / "w.tar", [("a.jpg", photo_bytes(1))])
+    pd.DataFrame({"id": ["t0"], "jpg": [photo_bytes(2)]}).to_parquet(tmp_path / "t.parquet")
+    embed([tmp_path / "w.tar", tmp_path / "t.parquet"], toy, out=tmp_path / "out", progress=False)
+    (tmp_path / "w.tar").unlink()  # nothing may be read from a path named like the source
+    space = space_from_parquet(tmp_path / "out")
+    assert sorted(space.gallery.metadata["source"]) == ["t.parquet#0", "w.tar/a.jpg"]
+    for row in range(2):
+        assert len(space.gallery.thumbnail(row)) > 0  # a grey placeholder, no crash
+    assert space.gallery.problems["reason"].tolist() == [NOT_KEPT, NOT_KEPT]
+    assert isinstance(space.gallery.subset([1]).thumbnail(0), bytes)
+
+
+def test_a_replaced_image_with_the_same_name_is_embedded_again(folder, tmp_path, toy):
+    out = tmp_path / "out"
+    embed(folder, toy, out=out, shard_size=4, progress=False)
+    before = _by_id(space_from_parquet(out))["img5.jpg"]
+    (folder / "img5.jpg").write_bytes(photo_bytes(77))  # same name, new content
+    again = embed(folder, toy, out=out, shard_size=4, progress=False)
+    plan = plan_shards(folder, shard_size=4)
+    assert again.computed == [t["name"] for t in plan if str(folder / "img5.jpg") in t.get("paths", [])]
+    after = _by_id(space_from_parquet(out))["img5.jpg"]
+    assert not np.allclose(before, after)
+
+
+def test_ids_are_checked_unique_at_planning(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "x.jpg").write_bytes(photo_bytes(3))
+    tasks = plan_shards([tmp_path / "a", tmp_path / "b"])  # two folders with the same relative names
+    assert [i for t in tasks for i in t["ids"]] == ["a/x.jpg", "b/x.jpg"]
+    with pytest.raises(ValueError, match=r"x\.jpg"):
+        plan_shards([tmp_path / "a", tmp_path / "a"])
+
+    pd.DataFrame({"id": ["p", "q", "p"], "jpg": [b"1", b"2", b"3"]}).to_parquet(tmp_path / "dup.parquet")
+    with pytest.raises(ValueError, match=r"'p' in .*dup.parquet.*id_column="):
+        plan_shards(tmp_path / "dup.parquet")
+    assert len(plan_shards(tmp_path / "dup.parquet", id_column="jpg")) == 1  # unique values: fine
+
+    for name in ("a", "b"):  # two tables sharing a stem, no id column: ids name their folders
+        pd.DataFrame({"jpg": [b"1"]}).to_parquet(tmp_path / name / "t.parquet")
+    tasks = plan_shards(str(tmp_path / "*" / "t.parquet"))
+    assert [read_task(t)[0][0][0] for t in tasks] == ["a/t.parquet:0", "b/t.parquet:0"]
+
+    _tar(tmp_path / "s0.tar", [("k1.jpg", b"1"), ("k2.jpg", b"2")])
+    _tar(tmp_path / "s1.tar", [("k2.jpg", b"3")])
+    with pytest.raises(ValueError, match=r"'k2' in .*s0.tar.*s1.tar"):
+        plan_shards(str(tmp_path / "s*.tar"))
+
+
+def test_a_glob_of_shards_from_different_models_is_refused(tmp_path):
+    write_shard(tmp_path, "a", ["a"], ["a.jpg"], np.eye(1, 2, dtype=np.float32), "model-one")
+    write_shard(tmp_path, "b", ["b"], ["b.jpg"], np.eye(1, 2, dtype=np.float32), "model-two")
+    with pytest.raises(MixedModelsError, match="model-one, model-two"):
+        open_shards(str(tmp_path / "*.parquet"))
+    assert open_shards(str(tmp_path / "a.parquet")).model["key"] == "model-one"
+
+
+def test_tar_members_and_files_over_the_size_cap_are_problems_never_read(folder, tmp_path, toy):
+    _tar(tmp_path / "w.tar", [("small.jpg", b"x" * 100), ("big.jpg", b"x" * 5000)])
+    (task,) = plan_shards(tmp_path / "w.tar", max_file_bytes=1000)
+    items, problems = read_task(task)
+    assert [i[0] for i in items] == ["small"]
+    assert problems[0][0] == "big" and problems[0][2].startswith("file too large")
+    big = max(folder.glob("*.jpg"), key=lambda p: p.stat().st_size)
+    cap = big.stat().st_size - 1
+    run = embed(folder, toy, out=tmp_path / "out", max_file_bytes=cap, progress=False)
+    reasons = dict(zip(run.problems["id"], run.problems["reason"], strict=True))
+    assert reasons[big.name].startswith("file too large")
+
+
+def test_csv_tables_are_parsed_once_at_planning(tmp_path):
+    rows = [f"img{i}.jpg" for i in range(7)]
+    pd.DataFrame({"path": rows}).to_csv(tmp_path / "list.csv", index=False)
+    tasks = plan_shards(tmp_path / "list.csv", shard_size=3, staging=tmp_path / "staged")
+    assert len(tasks) == 3 and {Path(t["path"]).parent for t in tasks} == {tmp_path / "staged"}
+    (tmp_path / "list.csv").write_text("not,the,table\n")  # shards read the Parquet copy, not the CSV
+    items = [item for t in tasks for item in read_task(t)[0]]
+    assert [i[0] for i in items] == [f"list:{r}" for r in range(7)]
+    assert [i[1] for i in items] == [str(tmp_path / r) for r in rows]
+
+
+def test_hidden_entries_are_skipped_and_special_files_reported(folder, tmp_path, toy):
+    import os
+
+    (folder / ".ipynb_checkpoints").mkdir()
+    (folder / ".ipynb_checkpoints" / "img0-checkpoint.jpg").write_bytes(photo_bytes(1))
+    (folder / ".hidden.jpg").write_bytes(photo_bytes(2))
+    os.mkfifo(folder / "pipe.jpg")
+    (folder / "gone.jpg").symlink_to(folder / "nowhere.jpg")
+    ids = [i for t in plan_shards(folder) for i in t["ids"]]
+    assert ids == sorted(cs.Gallery.from_folder(folder).ids)
+    assert "pipe.jpg" in ids and "gone.jpg" in ids and not any(i.startswith(".") for i in ids)
+    run = embed(folder, toy, out=tmp_path / "out", progress=False)
+    reasons = dict(zip(run.problems["id"], run.problems["reason"], strict=True))
+    assert "named pipe" in reasons["pipe.jpg"] and "dangling" in reasons["gone.jpg"]
+
+
+def test_cli_engine_refuses_in_process_options_and_passes_max_file_mb(folder, tmp_path, capsys):
+    from cirscope.cli import main
+
+    base = ["embed", str(folder), "--engine", "local", "--model", "cirscope-toy", "--quiet", "--workers", "0"]
+    for extra, word in [(["--metadata", "m.csv"], "pandas on the 'id' column"), (["--no-cache"], "--overwrite"),
+                        (["--cache-dir", "c"], "--out"), (["--key", "file"], "join metadata")]:
+        assert main([*base, "--out", str(tmp_path / "o"), *extra]) == 2
+        err = capsys.readouterr().err
+        assert word in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+    assert main([*base, "--out", str(tmp_path / "o2"), "--max-file-mb", "0.0001", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    reasons = {p["id"]: p["reason"] for p in report["problems"]}
+    assert report["embedded"] == 0 and len(reasons) == 11 and "not an image" in reasons.pop("broken.jpg")
+    assert all(reason.startswith("file too large") for reason in reasons.values())
+
+
+def test_overwrite_deletes_only_what_the_manifest_lists(folder, tmp_path, toy):
+    out = tmp_path / "out"
+    embed(folder, toy, out=out, shard_size=4, progress=False)
+    (out / "shard-notes.txt").write_text("mine")
+    write_shard(out, "shard-99999", ["z"], ["z.jpg"], np.eye(1, 2, dtype=np.float32), "someone-else")
+    run = embed(folder, toy, out=out, shard_size=20, overwrite=True, progress=False)
+    assert run.computed == ["shard-00000"]
+    assert (out / "shard-notes.txt").read_text() == "mine" and (out / "shard-99999.parquet").is_file()
+    assert not (out / "shard-00001.parquet").exists() and not (out / "shard-00002.parquet").exists()
+
+
+def test_damaged_files_raise_damaged_file_error(folder, tmp_path, toy):
+    out = tmp_path / "out"
+    embed(folder, toy, out=out, shard_size=4, progress=False)
+    (out / "problems.parquet").write_bytes(b"PAR1 truncated")
+    with pytest.raises(cs.DamagedFileError, match=r"problems\.parquet is damaged"):
+        cs.Space.load(out)
+    (out / "shard-00000.problems.parquet").write_bytes(b"garbage")  # the shard holding broken.jpg
+    (folder / "zzz.png").write_bytes(photo_bytes(9, fmt="PNG"))  # the rerun collects every problems file
+    with pytest.raises(cs.DamagedFileError, match=r"shard-00000\.problems\.parquet"):
+        embed(folder, toy, out=out, shard_size=4, progress=False)
+    (out / MANIFEST).write_text("{")
+    with pytest.raises(cs.DamagedFileError, match=r"manifest\.json is damaged") as caught:
+        cs.Space.load(out)
+    assert isinstance(caught.value, ShardError) and caught.value.path == out / MANIFEST
+
+
+def test_ray_engine_refuses_random_weights_up_front(folder, tmp_path, tiny_model_name):
+    random = cs.Embedder(tiny_model_name, "random", num_workers=0)
+    with pytest.raises(ValueError, match="random weights"):
+        embed(folder, random, out=tmp_path / "out", engine="ray", progress=False)
+    assert not (tmp_path / "out").exists()  # refused before any folder, plan or Ray start
+
+
+def test_parquet_space_fingerprint_comes_from_the_manifest(folder, tmp_path, toy):
+    out = tmp_path / "out"
+    embed(folder, toy, out=out, shard_size=4, progress=False)
+    space = space_from_parquet(out)
+    assert space._fingerprint is not None and space.fingerprint == open_shards(out).fingerprint
+    (folder / "zzz.png").write_bytes(photo_bytes(99, fmt="PNG"))
+    embed(folder, toy, out=out, shard_size=4, progress=False)
+    assert space_from_parquet(out).fingerprint != space.fingerprint
+
+
+def test_shard_files_are_fsynced_before_they_are_renamed(tmp_path, monkeypatch):
+    import os
+
+    from cirscope import _shards
+
+    synced: list[str] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real(fd))[1])
+    _shards.save_manifest(tmp_path, _shards.new_manifest({"model": "m"}, 2))
+    write_shard(tmp_path, "shard-00000", ["a"], ["a.jpg"], np.eye(1, 2, dtype=np.float32), "m")
+    files = [Path(p).name for p in synced if Path(p).parent == tmp_path]
+    assert any(".manifest.json.part-" in f for f in files) and any(".shard-00000.parquet.part-" in f for f in files)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "shard-00000.parquet"]

@@ -20,11 +20,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace the shards of an earlier run in --out")
 
 
+#: Options of the in-process ``embed`` that a sharded run does not take, and what to do instead.
+UNSUPPORTED = {
+    "metadata": "--metadata is not joined into shards: join it later with pandas on the 'id' column "
+                "(cs.Space.from_parquet(OUT).gallery.metadata.merge(meta, on='id')), or embed without --engine",
+    "key": "--key (a --metadata option) is not used with --engine: join metadata later with pandas on 'id'",
+    "no_cache": "--no-cache does not apply with --engine: shards are the cache (pass --overwrite to recompute)",
+    "cache_dir": "--cache-dir does not apply with --engine: the shards and their cache live in --out",
+}
+
+
+def unsupported_options(args: argparse.Namespace) -> list[str]:
+    """What to do instead of each in-process option given together with ``--engine``."""
+    return [why for name, why in UNSUPPORTED.items() if getattr(args, name, None) not in (None, False)]
+
+
 def cmd_embed_shards(args: argparse.Namespace) -> int:
     """Run ``cs.embed`` for the ``embed`` command and print what it did."""
     from cirscope._embedder import ModelLoadError
     from cirscope.cli import CliError
 
+    refused = unsupported_options(args)
+    if refused:
+        raise CliError(refused[0])
+    if getattr(args, "max_file_mb", None) is not None and args.max_file_mb <= 0:
+        raise CliError(f"--max-file-mb must be positive, got {args.max_file_mb}")
     try:
         return _run(args)
     except (ImportError, ModelLoadError) as exc:  # no Ray installed; weights that cannot load
@@ -42,6 +62,7 @@ def _run(args: argparse.Namespace) -> int:
         str(args.folder), embedder, out=args.out, engine=args.engine or "ray", address=args.address,
         shard_size=args.shard_size or DEFAULT_SHARD_SIZE, actors=args.actors, gpus_per_actor=args.gpus_per_actor,
         image_column=args.image_column, id_column=args.id_column, overwrite=args.overwrite,
+        max_file_bytes=None if args.max_file_mb is None else int(args.max_file_mb * 2**20),
         progress=not args.quiet,
     )
     report = {

@@ -20,10 +20,12 @@ from cirscope._shards import (
     MANIFEST,
     PROBLEM_COLUMNS,
     PROBLEMS,
+    STAGING_DIR,
     ShardError,
     check_same_model,
     load_manifest,
     new_manifest,
+    read_problems,
     save_manifest,
     write_problems,
 )
@@ -66,12 +68,26 @@ class EmbedRun:
         return space_from_parquet(self.out, embedder=embedder)
 
 
-def _clear(out: Path) -> None:
-    for path in out.iterdir():
-        if path.name in (MANIFEST, PROBLEMS) or path.name.startswith("shard-"):
+def _clear(out: Path, manifest: dict[str, Any] | None) -> None:
+    """Delete an earlier run: the files its manifest lists (shards, their problems), the manifest and the cache.
+
+    Nothing else in ``out`` is touched, even when it is named like a shard. Without a
+    readable manifest only the manifest, ``problems.parquet`` and the cache go (the
+    shards of this run are written over the old ones).
+    """
+    names: set[str] = set()
+    if manifest is not None:
+        for name, entry in manifest["shards"].items():
+            names.update({str(entry["file"]), f"{name}.problems.parquet"})
+        for name in manifest.get("planned", []):  # the run's own names, finished or not
+            names.update({f"{name}.parquet", f"{name}.problems.parquet"})
+    for name in names:
+        path = out / name
+        if Path(name).name == name and path.is_file():  # a bare file name inside out, never a path elsewhere
             path.unlink()
-        elif path.name == CACHE_DIR:
-            shutil.rmtree(path)
+    for name in (PROBLEMS, MANIFEST):
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / CACHE_DIR, ignore_errors=True)
 
 
 def embed(
@@ -89,6 +105,7 @@ def embed(
     image_column: str | None = None,
     id_column: str | None = None,
     overwrite: bool = False,
+    max_file_bytes: int | None = None,
     progress: bool = True,
     **engine_options: Any,
 ) -> EmbedRun:
@@ -119,7 +136,11 @@ def embed(
     image_column, id_column
         Table columns holding the images and the ids (found by name when omitted).
     overwrite
-        Delete an earlier run's shards in ``out`` first.
+        Delete an earlier run's shards in ``out`` first (only the files its manifest lists,
+        their problems files and the cache; other files in ``out`` are kept).
+    max_file_bytes
+        Largest image file or tar member read, in bytes (default 256 MiB); larger ones are
+        reported in the problems and skipped.
     progress
         Show progress bars.
 
@@ -144,18 +165,24 @@ def embed(
     if engine_options:
         raise TypeError(f"embed() got unexpected keyword arguments {sorted(engine_options)}")
     started = time.perf_counter()
-    tasks = plan_shards(source, shard_size=shard_size, image_column=image_column, id_column=id_column)
+    if engine == "ray" and embedder.random_weights:
+        raise ValueError(
+            f"{embedder.name!r} with random weights (pretrained={embedder.pretrained!r}) would differ on every Ray "
+            "worker: pass pretrained= a tag or a checkpoint file present on every node (save the random model with "
+            "torch.save(model.state_dict(), path) to embed random weights), or use engine='local'."
+        )
     out = Path(out)
+    tasks = plan_shards(source, shard_size=shard_size, image_column=image_column, id_column=id_column,
+                        max_file_bytes=max_file_bytes, staging=out / STAGING_DIR)
     out.mkdir(parents=True, exist_ok=True)
+    staged = {Path(t["path"]).name for t in tasks if t["kind"] == "table"}
+    for old in (out / STAGING_DIR).glob("*.parquet"):  # conversions of CSVs no longer planned, or changed
+        if old.name not in staged:
+            old.unlink(missing_ok=True)
 
     if engine == "ray":
         from cirscope._ray_engine import connect
 
-        if embedder._weights_file() is None and embedder.pretrained is None and not embedder.name.startswith("hf-hub:"):
-            raise ValueError(
-                f"{embedder.name!r} with random weights would differ on every Ray worker: pass pretrained= (a tag or "
-                "a checkpoint file on every node) or use cs.Embedder.toy()."
-            )
         ray, startup = connect(address, num_cpus)
         if gpus_per_actor is None:
             gpus_per_actor = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
@@ -168,11 +195,16 @@ def embed(
     model = identity(spec)
 
     if overwrite:
-        _clear(out)
+        try:
+            old = load_manifest(out)
+        except ShardError:
+            old = None
+        _clear(out, old)
     try:
         manifest = load_manifest(out)
     except ShardError as exc:
-        raise ShardError(f"{exc} Or pass overwrite=True (--overwrite) to start over in this folder.") from None
+        raise ShardError(exc.path, exc.problem,
+                         f"{exc.fix} Or pass overwrite=True (--overwrite) to start over in this folder.") from None
     if manifest is not None:
         check_same_model(manifest, model, out)
     else:
@@ -255,7 +287,7 @@ def _collect_problems(out: Path, manifest: dict[str, Any], failed: dict[str, str
         if manifest["shards"][name].get("problems"):
             path = out / f"{name}.problems.parquet"
             if path.is_file():
-                parts.append(pd.read_parquet(path).astype(str))
+                parts.append(read_problems(path))
     if failed:
         parts.append(pd.DataFrame([(name, name, f"shard failed: {why}") for name, why in sorted(failed.items())],
                                   columns=PROBLEM_COLUMNS))

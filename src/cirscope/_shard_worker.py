@@ -98,6 +98,7 @@ def embed_task(
             dtype=dtype,
             fast=embedder.fast_jpeg,
             gpu_decode=embedder.gpu_decode,
+            max_file_bytes=task.get("max_file_bytes"),
         ):
             for row, reason in bad:
                 problems.append((items[row][0], items[row][2], reason))

@@ -9,9 +9,11 @@ A run writes into one folder::
       shard-00000.problems.parquet  id, source, reason of the items skipped in that shard
       problems.parquet              all problems of the run (rewritten at the end of a run)
       .cirscope-cache/              embeddings-<digest>.npy: the shards as one matrix (see below)
+      .cirscope-tables/             CSV sources converted once to Parquet, for the workers to read
 
-Every file is written under a unique temporary name and renamed into place, so a killed
-writer leaves either the old file or the new one, never half of one. The manifest lists
+Every file is written under a unique temporary name, fsynced and renamed into place
+(:mod:`cirscope._atomic`), so a killed writer or a power loss leaves either the old file or
+the new one, never half of one. The manifest lists
 each shard with its row count, size and BLAKE2b checksum; a shard missing from it counts as
 unfinished (a rerun embeds it again). Shards of different models never mix: the manifest
 names the model (weights fingerprint, precision, preprocessing) and a run with another
@@ -32,9 +34,8 @@ import glob as globlib
 import hashlib
 import json
 import os
-import uuid
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,32 +43,34 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cirscope._atomic import atomic_write as _atomic_open
+from cirscope._errors import DamagedFileError
+
 FORMAT = "cirscope.shards"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 PROBLEMS = "problems.parquet"
 CACHE_DIR = ".cirscope-cache"
+STAGING_DIR = ".cirscope-tables"
 PROBLEM_COLUMNS = ["id", "source", "reason"]
 
 
-class ShardError(ValueError):
-    """A shard folder that cannot be used as it is; the message says what to do."""
+class ShardError(DamagedFileError):
+    """A damaged shard, manifest or problems file: ``(path, problem, fix)`` like :class:`DamagedFileError`."""
+
+
+class MixedModelsError(ValueError):
+    """Shards of different models were to be mixed (in a folder or a glob); the message says what to do."""
 
 
 # ---------------------------------------------------------------------- writing
-def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+def atomic_write(path: Path, write: Callable[[Any], None]) -> None:
+    """Call ``write(fh)`` on a binary file handle that :func:`cirscope._atomic.atomic_write` puts in place.
 
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a unique temporary path beside ``path``, then rename it into place."""
-    tmp = _tmp_name(path)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    The bytes are fsynced before the rename, so a power loss leaves the old file or the new one.
+    """
+    with _atomic_open(path, "wb") as fh:
+        write(fh)
 
 
 def file_checksum(path: str | os.PathLike) -> str:
@@ -131,7 +134,7 @@ def write_shard(
         schema=shard_schema(dim),
     )
     path = folder / f"{name}.parquet"
-    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+    atomic_write(path, lambda fh: pq.write_table(table, fh))
     n_problems = 0
     if problems is not None and len(problems):
         write_problems(folder / f"{name}.problems.parquet", problems)
@@ -146,10 +149,23 @@ def write_shard(
     }
 
 
+def read_problems(path: str | os.PathLike) -> pd.DataFrame:
+    """A problems table written by :func:`write_problems`; a damaged one raises :class:`ShardError`."""
+    try:
+        df = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a truncated or foreign file
+        raise ShardError(path, f"it is not a readable problems table ({type(exc).__name__}: {exc})",
+                         "Delete it and run the embedding again (finished shards are kept).") from None
+    if list(df.columns) != PROBLEM_COLUMNS:
+        raise ShardError(path, f"its columns are {list(df.columns)}, not {PROBLEM_COLUMNS}",
+                         "Delete it and run the embedding again (finished shards are kept).")
+    return df.astype(str)
+
+
 def write_problems(path: str | os.PathLike, problems: pd.DataFrame) -> None:
     """Write a problems table (id, source, reason; all text) atomically."""
     df = pd.DataFrame(problems, columns=PROBLEM_COLUMNS).astype(str)
-    atomic_write(Path(path), lambda tmp: df.to_parquet(tmp, index=False))
+    atomic_write(Path(path), lambda fh: df.to_parquet(fh, index=False))
 
 
 # ---------------------------------------------------------------------- manifest
@@ -162,7 +178,7 @@ def new_manifest(model: dict[str, Any], dim: int | None) -> dict[str, Any]:
 def save_manifest(folder: str | os.PathLike, manifest: dict[str, Any]) -> None:
     """Write ``manifest.json`` atomically (unique temporary name, then rename)."""
     text = json.dumps(manifest, indent=1, sort_keys=True)
-    atomic_write(Path(folder) / MANIFEST, lambda tmp: tmp.write_text(text))
+    atomic_write(Path(folder) / MANIFEST, lambda fh: fh.write(text.encode()))
 
 
 def load_manifest(folder: str | os.PathLike) -> dict[str, Any] | None:
@@ -173,9 +189,8 @@ def load_manifest(folder: str | os.PathLike) -> dict[str, Any] | None:
     try:
         manifest = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise ShardError(
-            f"{path} is damaged ({exc}). Embed again into a new folder (or delete the folder to start over)."
-        ) from None
+        raise ShardError(path, f"it is not readable JSON ({exc})",
+                         "Embed again into a new folder (or delete the folder to start over).") from None
     ok = (
         isinstance(manifest, dict)
         and manifest.get("format") == FORMAT
@@ -183,15 +198,14 @@ def load_manifest(folder: str | os.PathLike) -> dict[str, Any] | None:
         and isinstance(manifest.get("model"), dict)
     )
     if not ok:
-        raise ShardError(f"{path} is not a cirscope shard manifest (format {FORMAT!r}).")
+        raise ShardError(path, f"it is not a cirscope shard manifest (format {FORMAT!r})",
+                         "Embed again into a new folder.")
     if manifest.get("version") != FORMAT_VERSION:
-        raise ShardError(
-            f"{path} has format version {manifest.get('version')}; this cirscope reads version {FORMAT_VERSION}. "
-            "Upgrade cirscope or embed again."
-        )
+        raise ShardError(path, f"it has format version {manifest.get('version')}; this cirscope reads version "
+                         f"{FORMAT_VERSION}", "Upgrade cirscope or embed again.")
     for name, entry in manifest["shards"].items():
         if not isinstance(entry, dict) or not {"file", "rows", "checksum", "bytes"} <= set(entry):
-            raise ShardError(f"{path}: the entry of shard {name!r} is damaged. Embed again into a new folder.")
+            raise ShardError(path, f"the entry of shard {name!r} is incomplete", "Embed again into a new folder.")
     return manifest
 
 
@@ -199,7 +213,7 @@ def check_same_model(manifest: dict[str, Any], model: dict[str, Any], folder: st
     """Refuse to add shards of ``model`` to a folder holding another model's shards."""
     old = manifest.get("model", {})
     if manifest.get("shards") and old.get("key") != model.get("key"):
-        raise ShardError(
+        raise MixedModelsError(
             f"{folder} holds embeddings of another model ({old.get('model')}, {old.get('key')}); this run uses "
             f"{model.get('model')} ({model.get('key')}). Shards of different models never mix: write to a new "
             "folder, or pass overwrite=True (--overwrite) to replace the old shards."
@@ -218,6 +232,7 @@ class ShardSet:
     problems: pd.DataFrame
     folder: Path | None
     missing: list[str]  # shards planned by a run but not finished (failed or not run yet)
+    fingerprint: str | None = None  # a digest of the manifest's shard checksums (None for a glob without one)
 
 
 def _shard_files(folder_or_glob: str | os.PathLike) -> tuple[Path | None, list[Path]]:
@@ -244,7 +259,7 @@ def _read_columns(path: Path, columns: list[str]):
     try:
         return pq.read_table(path, columns=columns)
     except Exception as exc:
-        raise ShardError(f"{path} is unreadable ({type(exc).__name__}: {exc}). Embed it again.") from None
+        raise ShardError(path, f"it is unreadable ({type(exc).__name__}: {exc})", "Embed it again.") from None
 
 
 def _embedding_block(path: Path, dim: int | None) -> np.ndarray:
@@ -259,29 +274,34 @@ def _embedding_block(path: Path, dim: int | None) -> np.ndarray:
         values = col.flatten()
         width = len(values) // len(col) if len(col) else (dim or 0)
         if len(col) and len(values) != width * len(col):
-            raise ShardError(f"{path}: embeddings have different lengths")
+            raise ShardError(path, "its embeddings have different lengths", "Embed it again.")
     else:
-        raise ShardError(f"{path}: column 'embedding' is {col.type}, not a list of floats")
+        raise ShardError(path, f"column 'embedding' is {col.type}, not a list of floats", "Embed it again.")
     if col.null_count or values.null_count:
-        raise ShardError(f"{path}: column 'embedding' has missing values")
+        raise ShardError(path, "column 'embedding' has missing values", "Embed it again.")
     if dim is not None and width != dim:
-        raise ShardError(f"{path}: embeddings are {width}-d, the manifest says {dim}-d. Embed it again.")
+        raise ShardError(path, f"its embeddings are {width}-d, the manifest says {dim}-d", "Embed it again.")
     return values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(len(col), width)
 
 
-def _concat_into(out: np.ndarray, files: list[Path], dim: int) -> None:
-    """Every shard's rows into ``out``, normalised in float64 and validated (finite, non-zero)."""
+def _unit_blocks(files: list[Path], dim: int) -> Iterator[np.ndarray]:
+    """Every shard's rows, shard by shard, normalised in float64 and validated (finite, non-zero)."""
     from cirscope._vectors import normalize_rows
 
-    start = 0
     for path in files:
         block = _embedding_block(path, dim)
         try:
-            block = normalize_rows(block, what=f"the embeddings in {path.name}")
+            yield np.ascontiguousarray(normalize_rows(block, what=f"the embeddings in {path.name}"), np.float32)
         except ValueError as exc:
-            raise ShardError(f"{path}: {exc}. Delete the shard and rerun the embedding.") from None
-        out[start : start + len(block)] = block
-        start += len(block)
+            raise ShardError(path, str(exc), "Delete the shard and rerun the embedding.") from None
+
+
+def _write_npy(fh: Any, files: list[Path], n: int, dim: int) -> None:
+    """Stream the shards' unit rows into an open file as one ``.npy`` matrix of shape ``(n, dim)``."""
+    np.lib.format.write_array_header_1_0(fh, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+                                              "fortran_order": False, "shape": (n, dim)})
+    for block in _unit_blocks(files, dim):
+        fh.write(block.tobytes())
 
 
 def _matrix_record(arr: np.ndarray) -> dict[str, Any]:
@@ -322,24 +342,26 @@ def open_shards(folder_or_glob: str | os.PathLike, *, verify: bool = False, cach
         wanted = {p.name for p in files}
         names = sorted(n for n, e in entries.items() if e["file"] in wanted)
         if not names:
-            raise ShardError(f"{folder}: no finished shard ({len(files)} Parquet file(s) not in the manifest)")
+            raise ShardError(folder / MANIFEST, f"it lists no finished shard ({len(files)} Parquet file(s) not in "
+                             "the manifest)", "Run the embedding again into this folder.")
         for name in names:
             entry, path = entries[name], folder / entries[name]["file"]
             if not path.is_file():
-                raise ShardError(f"{path} is listed in the manifest but missing. Embed again (finished shards are kept).")
+                raise ShardError(path, "it is listed in the manifest but missing",
+                                 "Embed again into this folder (finished shards are kept).")
             if path.stat().st_size != entry["bytes"]:
-                raise ShardError(
-                    f"{path} has {path.stat().st_size} bytes, the manifest says {entry['bytes']}: the shard is "
-                    "damaged. Delete it and rerun the embedding (only that shard is recomputed)."
-                )
+                raise ShardError(path, f"it has {path.stat().st_size} bytes, the manifest says {entry['bytes']}",
+                                 "Delete it and rerun the embedding (only that shard is recomputed).")
         files = [folder / entries[n]["file"] for n in names]
         rows = [int(entries[n]["rows"]) for n in names]
         dim = manifest.get("dim")
         model = dict(manifest["model"])
         missing = sorted(set(manifest.get("planned", [])) - set(entries))
         if (folder / PROBLEMS).is_file():
-            problems = pd.read_parquet(folder / PROBLEMS).astype(str)
+            problems = read_problems(folder / PROBLEMS)
         digest_src = json.dumps([[n, entries[n]["checksum"]] for n in names])
+        fingerprint: str | None = hashlib.blake2b(
+            json.dumps([model.get("key"), digest_src]).encode(), digest_size=16).hexdigest()
     else:
         import pyarrow.parquet as pq
 
@@ -348,10 +370,12 @@ def open_shards(folder_or_glob: str | os.PathLike, *, verify: bool = False, cach
             try:
                 rows.append(pq.ParquetFile(path).metadata.num_rows)
             except Exception as exc:
-                raise ShardError(f"{path} is unreadable ({type(exc).__name__}: {exc}).") from None
+                raise ShardError(path, f"it is unreadable ({type(exc).__name__}: {exc})",
+                                 "Embed it again or leave it out of the glob.") from None
         dim = None
         model = {"model": "unknown", "pretrained": None, "fingerprint": None}
         digest_src = ""
+        fingerprint = None
 
     id_parts, source_parts = [], []
     for path in files:
@@ -360,21 +384,31 @@ def open_shards(folder_or_glob: str | os.PathLike, *, verify: bool = False, cach
         try:
             cols = set(pq.read_schema(path).names)
         except Exception as exc:
-            raise ShardError(f"{path} is unreadable ({type(exc).__name__}: {exc}). Embed it again.") from None
+            raise ShardError(path, f"it is unreadable ({type(exc).__name__}: {exc})", "Embed it again.") from None
         if not {"id", "embedding"} <= cols:
-            raise ShardError(f"{path} has no 'id' and 'embedding' columns: not an embedding shard")
+            raise ShardError(path, "it has no 'id' and 'embedding' columns: not an embedding shard",
+                             "Leave it out of the glob, or embed again.")
         table = _read_columns(path, [c for c in ("id", "source", "model") if c in cols])
         id_parts.append(table.column("id").to_numpy(zero_copy_only=False).astype(str).astype(object))
         src = table.column("source") if "source" in cols else table.column("id")
         source_parts.append(src.to_numpy(zero_copy_only=False).astype(str).astype(object))
         if manifest is None and "model" in cols and len(table):
-            model["key"] = str(table.column("model")[0])
+            keys = set(table.column("model").unique().to_pylist())
+            if model.get("key") is not None:
+                keys.add(model["key"])
+            if len(keys) > 1:
+                raise MixedModelsError(
+                    f"{folder_or_glob} mixes embeddings of different models ({', '.join(sorted(map(str, keys)))}; "
+                    f"seen in {path}). Open the shards of one model at a time (a narrower glob, or the run's folder)."
+                )
+            model["key"] = keys.pop()
         del table
     ids = np.concatenate(id_parts) if id_parts else np.array([], dtype=object)
     sources = np.concatenate(source_parts) if source_parts else np.array([], dtype=object)
     n = int(sum(rows))
     if len(ids) != n:
-        raise ShardError(f"{folder_or_glob}: the shards hold {len(ids)} rows, the manifest says {n}. Embed again.")
+        raise ShardError(folder_or_glob, f"the shards hold {len(ids)} rows, the manifest says {n}",
+                         "Embed again into a new folder.")
     if dim is None:
         dim = _embedding_block(files[0], None).shape[1] if n else 0
 
@@ -384,10 +418,8 @@ def open_shards(folder_or_glob: str | os.PathLike, *, verify: bool = False, cach
         for name in names:
             path = folder / manifest["shards"][name]["file"]  # type: ignore[operator]
             if file_checksum(path) != manifest["shards"][name]["checksum"]:
-                raise ShardError(
-                    f"{path} does not match its checksum in the manifest: the shard is damaged. Delete it and "
-                    "rerun the embedding (only that shard is recomputed)."
-                )
+                raise ShardError(path, "it does not match its checksum in the manifest",
+                                 "Delete it and rerun the embedding (only that shard is recomputed).")
 
     embeddings: np.ndarray | None = None
     if cache and manifest is not None and folder is not None:
@@ -414,27 +446,24 @@ def open_shards(folder_or_glob: str | os.PathLike, *, verify: bool = False, cach
                 for old in cache_path.parent.glob("embeddings-*.*"):
                     old.unlink()
 
-                def build(tmp: Path) -> None:
-                    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, dim))
-                    _concat_into(out, files, dim)
-                    out.flush()
-                    del out
-
                 record_path.unlink(missing_ok=True)
-                atomic_write(cache_path, build)
+                atomic_write(cache_path, lambda fh: _write_npy(fh, files, n, dim))
                 embeddings = np.load(cache_path, mmap_mode="r", allow_pickle=False)
                 record_text = json.dumps(_matrix_record(embeddings))
-                atomic_write(record_path, lambda tmp: tmp.write_text(record_text))
+                atomic_write(record_path, lambda fh: fh.write(record_text.encode()))
             except OSError:  # a read-only folder: assemble in memory
                 embeddings = None
     elif manifest is not None:
         verify_all()
     if embeddings is None:
         embeddings = np.empty((n, dim), np.float32)
-        _concat_into(embeddings, files, dim)
+        start = 0
+        for block in _unit_blocks(files, dim):
+            embeddings[start : start + len(block)] = block
+            start += len(block)
         embeddings.setflags(write=False)
     return ShardSet(ids=ids, sources=sources, embeddings=embeddings, model=model, problems=problems,
-                    folder=folder, missing=missing)
+                    folder=folder, missing=missing, fingerprint=fingerprint)
 
 
 def is_shard_folder(folder: str | os.PathLike) -> bool:

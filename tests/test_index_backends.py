@@ -111,6 +111,50 @@ def test_filters_and_excludes(indexes, emb, held_out, name, fraction):
     assert sorted(rows[0][rows[0] >= 0].tolist()) == [5, 300] and np.isnan(scores[0, 2:]).all()
 
 
+@pytest.mark.parametrize("name", BACKENDS)
+def test_a_query_excluding_its_reference_takes_the_unfiltered_path(indexes, emb, name, monkeypatch):
+    """A composed / image-row query excludes one row: searched unfiltered for k + 1, the row
+    dropped; the same rows as the filtered path and as exact search, no n-length mask built."""
+    index = indexes[name]
+    rng = np.random.default_rng(3)
+    refs = rng.choice(N, size=60, replace=False)
+    q = emb[refs] + rng.normal(scale=0.02, size=(60, DIM)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    masks: list[object] = []
+    if index._backend is not None:
+        real = index._backend.search
+
+        def spy(queries, fetch, breadth, allowed=None):
+            masks.append(allowed)
+            return real(queries, fetch, breadth, allowed)
+
+        monkeypatch.setattr(index._backend, "search", spy)
+    before = index.fast_queries
+    got = []
+    for i, r in enumerate(refs):
+        rows, scores = index.query(q[i], 10, exclude=[int(r)])
+        assert len(rows) == 10 and int(r) not in rows.tolist()
+        np.testing.assert_allclose(scores, emb[rows] @ q[i], atol=1e-5)
+        got.append(rows)
+    got = np.array(got)
+    assert index.fast_queries - before == len(refs)  # every one took the fast path
+    assert all(m is None for m in masks)  # and no backend call got a filter
+    truth = np.array([_exact_truth(emb, q[i : i + 1], 11)[0] for i in range(len(refs))])
+    truth = np.array([t[t != r][:10] for t, r in zip(truth, refs, strict=True)])
+    slow = np.array([index.query_batch(q[i : i + 1], 10, exclude=[int(r)])[0][0] for i, r in enumerate(refs)])
+    if name == "exact":
+        assert got.tolist() == truth.tolist() == slow.tolist()
+    else:
+        assert recall_at_k(truth, got) >= 0.99
+        assert recall_at_k(slow, got) >= 0.98
+    # excluding more rows than the fast path allows (or nearly all rows) still answers correctly
+    many = np.argsort(-(emb @ q[0]))[:100]
+    rows, _ = index.query(q[0], 10, exclude=many)
+    assert len(rows) == 10 and not np.isin(rows, many).any()
+    with pytest.raises(IndexError):
+        index.query(q[0], 10, exclude=[N])
+
+
 # ---------------------------------------------------------------------- persistence
 @pytest.mark.parametrize("name", BACKENDS)
 def test_save_load_roundtrip(indexes, held_out, tmp_path, name):

@@ -85,6 +85,9 @@ _CALIBRATION_MARGIN = 0.003
 # Exact search with a filter keeping less than this fraction copies out the kept rows; above, it
 # multiplies the whole matrix (copying scattered rows costs more than reading them all in order).
 _GATHER_BELOW = 0.2
+# A single query excluding at most this many rows (and no mask) searches unfiltered for
+# k + len(exclude) and drops them, instead of a filtered search over an n-length mask.
+_FAST_EXCLUDE_MAX = 64
 # Exact batch search multiplies at most this many query x row scores at once (128 MB of float32).
 _EXACT_BLOCK = 2**25
 # The settings a saved index must share with a request for cached() to reuse it.
@@ -295,6 +298,7 @@ class NeighborIndex:
         self._report: RecallReport | None = None
         self.breadth: int | None = None
         self.build_seconds = 0.0
+        self.fast_queries = 0  # single queries answered without a filter (see _query_fast)
         self.loaded_from: Path | None = None
         self.note = ""
         self.exact_reason = ""
@@ -516,20 +520,38 @@ class NeighborIndex:
             rows[s : s + step, : got.shape[1]], scores[s : s + step, : val.shape[1]] = got, val
         return rows, scores
 
-    def _query_fast(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """One unfiltered query without the batch machinery (same results as :meth:`_search`)."""
+    def _query_fast(
+        self, q: np.ndarray, k: int, exclude: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """One query without a mask and without the batch machinery (same results as :meth:`_search`).
+
+        A few ``exclude`` rows (the reference image of a composed query) do not need a filter: the
+        backend is searched unfiltered for ``k + len(exclude)`` and the excluded rows dropped, which
+        avoids building an ``n``-length mask and a filtered graph walk on every query. ``None`` when
+        too few rows remain (the caller then takes the filtered path).
+        """
         n = len(self)
-        k = min(k, n)
+        n_ex = 0 if exclude is None else int(exclude.size)
+        k = min(k, n - n_ex)
+        if k <= 0:
+            return None
+        self.fast_queries += 1
         if self._backend is None:
             with _one_blas_thread():
                 scores = self.embeddings @ q
+            if n_ex:
+                scores[exclude] = -np.inf
             top = top_positions(scores, k)
             return top, scores[top].astype(np.float32)
         backend = self._backend
-        rerank = backend.rerank_factor * k
-        cand = backend.search(q[None, :], min(n, rerank), backend.scaled(self.breadth, k, 1.0))[0]
+        kk = k + n_ex
+        rerank = backend.rerank_factor * kk
+        cand = backend.search(q[None, :], min(n, rerank), backend.scaled(self.breadth, kk, 1.0))[0]
         cand = cand[cand >= 0]
+        if n_ex:
+            cand = cand[~np.isin(cand, exclude)]
         if cand.size < k:
+            self.fast_queries -= 1
             return None
         sims = np.asarray(self.embeddings[cand]) @ q
         order = np.lexsort((cand, -sims))[:k]
@@ -560,10 +582,8 @@ class NeighborIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         n = len(self)
         allowed = mask
-        if exclude is not None and len(exclude):
-            ex = np.asarray(exclude).astype(np.int64, copy=False).ravel()
-            if ((ex < 0) | (ex >= n)).any():
-                raise IndexError(f"exclude lists rows outside 0..{n - 1}")
+        ex = self._check_exclude(exclude)
+        if ex is not None:
             allowed = np.ones(n, bool) if mask is None else mask.copy()
             allowed[ex] = False
         n_ok = n if allowed is None else int(allowed.sum())
@@ -578,6 +598,16 @@ class NeighborIndex:
             r, s = self._approximate(q, kk, allowed, n_ok)
         rows[:, :kk], scores[:, :kk] = r, s
         return rows, scores
+
+    def _check_exclude(self, exclude: Any) -> np.ndarray | None:
+        """Excluded rows as unique int64 (``None`` when there are none); IndexError outside the rows."""
+        if exclude is None or not len(exclude):
+            return None
+        ex = np.unique(np.asarray(exclude).astype(np.int64, copy=False).ravel())
+        n = len(self)
+        if ((ex < 0) | (ex >= n)).any():
+            raise IndexError(f"exclude lists rows outside 0..{n - 1}")
+        return ex
 
     def _check_mask(self, mask: Any) -> np.ndarray | None:
         if mask is None:
@@ -624,10 +654,12 @@ class NeighborIndex:
         if q.ndim != 1:
             raise ValueError(f"query takes one (D,) vector, got shape {q.shape}; use query_batch for (m, D)")
         q = _check_vectors(q[None, :], self.dim)
-        if mask is None and (exclude is None or not len(exclude)) and int(k) > 0:
-            fast = self._query_fast(q[0], int(k))
-            if fast is not None:
-                return fast
+        if mask is None and int(k) > 0:
+            ex = self._check_exclude(exclude)
+            if ex is None or ex.size <= _FAST_EXCLUDE_MAX:
+                fast = self._query_fast(q[0], int(k), ex)
+                if fast is not None:
+                    return fast
         rows, scores = self._search(q, int(k), self._check_mask(mask), exclude)
         keep = rows[0] >= 0
         return rows[0][keep], scores[0][keep]
@@ -803,6 +835,7 @@ class NeighborIndex:
         index._row_of = None
         index.breadth = info.get("breadth")
         index.build_seconds = 0.0
+        index.fast_queries = 0
         index.loaded_from = folder
         index.exact_reason = info.get("exact_reason", "")
         index.note = info.get("note", "")

@@ -192,6 +192,88 @@ def test_damaged_saved_index_is_detected_and_rebuilt(emb, tmp_path, name, damage
     assert index.query(small[3], 1)[0].tolist() == [3]
 
 
+def test_reopening_hashes_sampled_blocks_and_full_verify_reads_all(emb, tmp_path, monkeypatch):
+    """Reopening reads the first, the last and sampled blocks, not the whole file; damage outside
+    the sample passes the default check (scores stay exact: candidates are re-scored) but not
+    ``verify="full"``; damage inside a sampled block is caught either way."""
+    import cirscope._index as ix
+
+    monkeypatch.setattr(ix, "_SAMPLE_BLOCK", 256)  # so a small test file counts as a large one
+    small = emb[:3000]
+    NeighborIndex(small, backend="faiss-hnsw", exact_below=0, breadth=64, progress=False).save(tmp_path)
+    (path,) = tmp_path.glob("faiss-hnsw-*.faiss")
+    size = path.stat().st_size
+    assert size > 256 * ix._SAMPLE_BLOCKS * 10
+    reads = []
+    real_open = open
+
+    class Counting:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def seek(self, pos):
+            self.fh.seek(pos)
+
+        def read(self, n=-1):
+            out = self.fh.read(n)
+            reads.append(len(out))
+            return out
+
+    monkeypatch.setattr(ix, "open", lambda p, mode="r": Counting(real_open(p, mode)), raising=False)
+    assert NeighborIndex.load(tmp_path, small).loaded_from == tmp_path
+    assert sum(reads) <= 256 * ix._SAMPLE_BLOCKS  # the sample only
+    monkeypatch.delattr(ix, "open")
+    good = path.read_bytes()
+    n_blocks = -(-size // 256)
+    rng = np.random.default_rng(size)
+    inner = set(rng.choice(np.arange(1, n_blocks - 1), size=ix._SAMPLE_BLOCKS - 2, replace=False).tolist())
+    skipped = next(b for b in range(n_blocks // 2, n_blocks - 1) if b not in inner)
+    data = bytearray(good)
+    data[skipped * 256 + 128] ^= 0x01
+    path.write_bytes(bytes(data))
+    # the default check does not see a block outside the sample (what it reaches is re-scored
+    # exactly, see _sampled_digest); the full check does
+    info = json.loads((tmp_path / "index.json").read_text())
+    assert ix._sampled_digest(path) == info["backend_file_sampled_blake2b"]
+    assert ix._file_digest(path) != info["backend_file_blake2b"]
+    with pytest.warns(IndexRebuilt, match="damaged"):
+        assert NeighborIndex.load(tmp_path, small, verify="full").loaded_from is None
+    for block in (0, n_blocks - 1, min(inner)):  # inside the sample: caught by default
+        data = bytearray(good)
+        data[block * 256 + 3] ^= 0xFF
+        path.write_bytes(bytes(data))
+        with pytest.warns(IndexRebuilt, match="damaged"):
+            assert NeighborIndex.load(tmp_path, small).loaded_from is None
+    with pytest.raises(ValueError, match="verify"):
+        NeighborIndex.load(tmp_path, small, verify="some")
+
+
+def test_cached_rebuilds_an_auto_index_when_auto_now_resolves_differently(emb, tmp_path, monkeypatch):
+    import cirscope._index as ix
+
+    small = emb[:3000]
+    ids = np.array([f"img-{i}" for i in range(len(small))], dtype=object)
+    monkeypatch.setattr(ix, "faiss_available", lambda: False)  # built where faiss was missing
+    first = NeighborIndex.cached(small, tmp_path, ids=ids, exact_below=0, target_recall=0.9, progress=False)
+    assert first.backend == "annoy" and "faiss is not installed" in first.note
+    again = NeighborIndex.cached(small, tmp_path, ids=ids, exact_below=0, target_recall=0.9, progress=False)
+    assert again.loaded_from == tmp_path and again.backend == "annoy"
+    monkeypatch.undo()  # faiss installed since: "auto" now means faiss-hnsw
+    now = NeighborIndex.cached(small, tmp_path, ids=ids, exact_below=0, target_recall=0.9, progress=False)
+    assert now.loaded_from is None and now.backend == "faiss-hnsw"
+    # reopening compares the ids as saved, without the uniqueness sort of a build
+    monkeypatch.setattr(NeighborIndex, "_check_ids", staticmethod(lambda *a: pytest.fail("ids re-checked")))
+    reused = NeighborIndex.cached(small, tmp_path, ids=ids, exact_below=0, target_recall=0.9, progress=False)
+    assert reused.loaded_from == tmp_path and reused.backend == "faiss-hnsw"
+    assert reused.ids.tolist() == ids.tolist()
+
+
 def test_old_format_is_rebuilt_and_cached_reuses_matching_settings(emb, tmp_path):
     small = emb[:3000]
     first = NeighborIndex.cached(small, tmp_path, backend="faiss-hnsw", exact_below=0, progress=False)

@@ -118,10 +118,45 @@ def embeddings_fingerprint(embeddings: np.ndarray) -> str:
 
 
 def _file_digest(path: Path) -> str:
+    """blake2b of the whole file."""
     h = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as fh:
         while chunk := fh.read(1 << 23):
             h.update(chunk)
+    return h.hexdigest()
+
+
+# Reopening a saved index checks its backend file by size and by a hash of sampled blocks (the
+# first, the last, and others at positions drawn from a generator seeded by the size), not by
+# hashing the whole file (0.8 GB at 1M x 256). Files up to _SAMPLE_BLOCKS blocks are hashed whole.
+_SAMPLE_BLOCK = 1 << 16
+_SAMPLE_BLOCKS = 64
+
+
+def _sampled_digest(path: Path) -> str:
+    """blake2b of the file's size and of sampled ``_SAMPLE_BLOCK``-byte blocks (whole when small).
+
+    A truncated or extended file changes the size; damage inside a sampled block changes the hash.
+    Damage elsewhere in a large file can pass (faiss still refuses graph links outside the rows
+    when it reads the file): it then reaches faiss / annoy as a damaged graph, stored vector or
+    tree, and since every candidate is re-scored exactly against the embeddings (whose fingerprint
+    is checked), that can only lower recall, never return wrong scores. ``NeighborIndex.load(verify="full")`` hashes
+    the whole file.
+    """
+    size = path.stat().st_size
+    n_blocks = -(-size // _SAMPLE_BLOCK)
+    h = hashlib.blake2b(digest_size=16)
+    h.update(str(size).encode())
+    with open(path, "rb") as fh:
+        if n_blocks <= _SAMPLE_BLOCKS:
+            while chunk := fh.read(1 << 23):
+                h.update(chunk)
+            return h.hexdigest()
+        rng = np.random.default_rng(size)
+        inner = rng.choice(np.arange(1, n_blocks - 1), size=_SAMPLE_BLOCKS - 2, replace=False)
+        for block in [0, *np.sort(inner).tolist(), n_blocks - 1]:
+            fh.seek(block * _SAMPLE_BLOCK)
+            h.update(fh.read(_SAMPLE_BLOCK))
     return h.hexdigest()
 
 
@@ -323,19 +358,26 @@ class NeighborIndex:
             self.exact_reason = "backend='exact'"
             return "exact"
         if backend == "auto":
-            if n < self.exact_below:
-                self.exact_reason = f"{n} rows < exact_below={self.exact_below}"
-                return "exact"
-            o = self.options
-            if o["n_trees"] is not None or o["search_k"] is not None:
-                return "annoy"
-            if AUTO_BACKEND == "faiss-hnsw" and not faiss_available():
-                self.note = "faiss is not installed (pip install faiss-cpu): using annoy, slower per query"
-                return "annoy"
-            return AUTO_BACKEND
+            name, why = self._auto_choice(n, self.exact_below, self.options)
+            if name == "exact":
+                self.exact_reason = why
+            else:
+                self.note = why
+            return name
         if backend == "faiss-hnsw" and not faiss_available():
             raise ImportError("backend='faiss-hnsw' needs faiss: pip install faiss-cpu")
         return backend
+
+    @staticmethod
+    def _auto_choice(n: int, exact_below: int, options: dict[str, Any]) -> tuple[str, str]:
+        """The backend ``"auto"`` resolves to for ``n`` rows, and why (when not the usual)."""
+        if n < exact_below:
+            return "exact", f"{n} rows < exact_below={exact_below}"
+        if options.get("n_trees") is not None or options.get("search_k") is not None:
+            return "annoy", ""
+        if AUTO_BACKEND == "faiss-hnsw" and not faiss_available():
+            return "annoy", "faiss is not installed (pip install faiss-cpu): using annoy, slower per query"
+        return AUTO_BACKEND, ""
 
     # ------------------------------------------------------------------ basics
     @staticmethod
@@ -714,7 +756,7 @@ class NeighborIndex:
         return recall_at_k(self._exact_rows(queries[kind], k, None)[0], self.query_batch(queries[kind], k)[0])
 
     # ------------------------------------------------------------------ persistence
-    def _description(self, backend_file: str | None, size: int, digest: str) -> dict[str, Any]:
+    def _description(self, backend_file: str | None, size: int, digest: str, sampled: str) -> dict[str, Any]:
         return {
             "format": _FORMAT,
             "version": _VERSION,
@@ -723,11 +765,13 @@ class NeighborIndex:
             "fingerprint": self.fingerprint,
             "options": self.options,
             "backend": self.backend,
+            "resolved_backend": self.backend_name,
             "backend_settings": self._backend.settings() if self._backend is not None else {},
             "breadth": self.breadth,
             "backend_file": backend_file,
             "backend_file_bytes": size,
             "backend_file_blake2b": digest,
+            "backend_file_sampled_blake2b": sampled,
             "recall_report": self._report.to_dict() if self._report is not None else None,
             "exact_reason": self.exact_reason,
             "note": self.note,
@@ -749,20 +793,20 @@ class NeighborIndex:
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        backend_file, size, digest = None, 0, ""
+        backend_file, size, digest, sampled = None, 0, "", ""
         if self._backend is not None:
             b = self._backend
             tag = hashlib.blake2b(json.dumps(b.settings(), sort_keys=True).encode(), digest_size=4).hexdigest()
             backend_file = f"{b.name}-{self.fingerprint[:16]}-{tag}-{self.seed}.{b.file_suffix}"
             tmp = folder / f".{backend_file}.{uuid.uuid4().hex}.tmp"
             b.save(tmp)
-            size, digest = tmp.stat().st_size, _file_digest(tmp)
+            size, digest, sampled = tmp.stat().st_size, _file_digest(tmp), _sampled_digest(tmp)
             os.replace(tmp, folder / backend_file)
         _atomic_save_npy(folder / "ids.npy", self.ids)
         if embeddings:
             _atomic_save_npy(folder / "embeddings.npy", np.ascontiguousarray(self.embeddings))
         _atomic_write_bytes(
-            folder / "index.json", json.dumps(self._description(backend_file, size, digest), indent=2).encode()
+            folder / "index.json", json.dumps(self._description(backend_file, size, digest, sampled), indent=2).encode()
         )
         for name in BACKENDS.values():
             for stale in folder.glob(f"{name.name}-*.{name.file_suffix}"):
@@ -782,6 +826,7 @@ class NeighborIndex:
         *,
         fingerprint: str | None = None,
         progress: bool = True,
+        verify: str = "sampled",
     ) -> NeighborIndex:
         """Reopen a folder written by :meth:`save`; embeddings are memory-mapped, as is annoy's forest.
 
@@ -790,7 +835,14 @@ class NeighborIndex:
         size / hash check, a new index is built with the saved settings and an
         :class:`IndexRebuilt` warning says so. Without ``embeddings`` the folder must hold
         ``embeddings.npy``.
+
+        ``verify="sampled"`` (default) checks the backend file's size and a hash of sampled blocks
+        (the whole file when it is small; a few MB read however large it is); ``"full"`` hashes
+        the whole file. Damage the sample misses can only lower recall: every candidate is
+        re-scored exactly against the embeddings.
         """
+        if verify not in ("sampled", "full"):
+            raise ValueError(f"verify must be 'sampled' or 'full', got {verify!r}")
         folder = Path(folder)
         info_path = folder / "index.json"
         if not info_path.is_file():
@@ -839,7 +891,7 @@ class NeighborIndex:
         index.loaded_from = folder
         index.exact_reason = info.get("exact_reason", "")
         index.note = info.get("note", "")
-        index.backend_name = info["backend"]
+        index.backend_name = info.get("resolved_backend", info["backend"])
         report = info.get("recall_report")
         index._report = RecallReport.from_dict(report) if report else None
         if info.get("backend_file"):
@@ -847,9 +899,12 @@ class NeighborIndex:
             try:
                 if not path.is_file():
                     raise OSError(f"{path.name} is missing")
-                if path.stat().st_size != info["backend_file_bytes"] or _file_digest(path) != info[
-                    "backend_file_blake2b"
-                ]:
+                sampled = info.get("backend_file_sampled_blake2b")
+                if verify == "full" or not sampled:
+                    digest, expected = _file_digest, info["backend_file_blake2b"]
+                else:
+                    digest, expected = _sampled_digest, sampled
+                if path.stat().st_size != info["backend_file_bytes"] or digest(path) != expected:
                     raise OSError(f"{path.name} is damaged (its size or hash changed)")
                 backend = BACKENDS[info["backend"]].load(path, int(info["dim"]), info["backend_settings"], index.seed)
                 if backend.n_items() != len(emb):
@@ -909,9 +964,15 @@ class NeighborIndex:
                 wanted = {key: kwargs.get(key, defaults.get(key)) for key in _OPTION_KEYS}
                 wanted["target_recall"] = float(wanted["target_recall"])
                 ok = info.get("fingerprint") == fp and info.get("options") == wanted
+                if ok and wanted["backend"] == "auto":
+                    # built with annoy because faiss was missing, say: rebuild now that it is there
+                    now = cls._auto_choice(emb.shape[0], int(wanted["exact_below"]), wanted)[0]
+                    ok = info.get("resolved_backend") == now
                 if ok and "ids" in kwargs and kwargs["ids"] is not None:
+                    # the saved ids were checked unique when built: equal ids need no uniqueness sort
                     saved = np.load(folder / "ids.npy", allow_pickle=False)
-                    ok = np.array_equal(saved, cls._check_ids(kwargs["ids"], emb.shape[0]))
+                    given = np.asarray(kwargs["ids"])
+                    ok = np.array_equal(saved, given.astype(str) if given.dtype == object else given)
                 if ok:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", IndexRebuilt)  # a rebuild is what cached() is for

@@ -29,6 +29,9 @@ throughput (all queries in one call, queries/s), recall@10 per query kind, and t
 cirscope-auto's latency and build time to the fastest peer's.
 
 Run ``python benchmarks/bench_scale_index.py --n 100000 --dim 512 --out result.json``.
+``--crossover 2000,5000,10000,20000,50000`` instead times exact search against the default
+backend at those sizes (and filtered queries at the largest), which sets ``EXACT_BELOW`` and
+``FILTER_EXACT_FRACTION``.
 """
 
 from __future__ import annotations
@@ -333,6 +336,59 @@ def run(n: int, dim: int, queries: int = 300, target: float = 0.99, seed: int = 
     return out
 
 
+def crossover(sizes: list[int], dim: int, queries: int = 100, seed: int = 0,
+              fractions: tuple[float, ...] = (0.2, 0.1, 0.05, 0.02)) -> dict:  # fmt: skip
+    """Exact search against the default backend (faiss HNSW, calibrated) at small sizes, single
+    queries interleaved in a rotating order; at the largest size also filtered queries: the HNSW
+    filtered walk against the exact search over the kept rows. Sets ``EXACT_BELOW`` and
+    ``FILTER_EXACT_FRACTION`` in :mod:`cirscope._index`."""
+    from cirscope._index import NeighborIndex
+    from cirscope._index_calibrate import realistic_queries
+
+    rows = []
+    filtered: list[dict] = []
+    for n in sizes:
+        emb = synthetic_embeddings(n, dim, seed)
+        exact = NeighborIndex(emb, backend="exact")
+        t0 = time.perf_counter()
+        hnsw = NeighborIndex(emb, backend="faiss-hnsw", exact_below=0, progress=False)
+        build = time.perf_counter() - t0
+        qs = realistic_queries(emb, queries, seed + 1)
+        q = np.concatenate([qs["perturbed"], qs["off-manifold"]])
+        times: dict[str, list[float]] = {"exact": [], "hnsw": []}
+        for i, v in enumerate(q):
+            order = [("exact", exact), ("hnsw", hnsw)][:: 1 if i % 2 else -1]
+            for name, index in order:
+                t0 = time.perf_counter()
+                index.query(v, 10)
+                times[name].append(1000 * (time.perf_counter() - t0))
+        row = {"n": n, "exact_median_ms": round(float(np.median(times["exact"])), 4),
+               "hnsw_median_ms": round(float(np.median(times["hnsw"])), 4), "hnsw_backend": hnsw.backend,
+               "hnsw_efSearch": hnsw.breadth, "hnsw_build_s": round(build, 2),
+               "hnsw_recall_at_10": hnsw.recall_report().recall}  # fmt: skip
+        rows.append(row)
+        print(f"[crossover] {row}", file=sys.stderr, flush=True)
+        if n == max(sizes) and not hnsw.is_exact:
+            rng = np.random.default_rng(seed)
+            qn = q / np.linalg.norm(q, axis=1, keepdims=True)
+            for f in fractions:
+                allowed = rng.random(n) < f
+                n_ok = int(allowed.sum())
+                ft: dict[str, list[float]] = {"hnsw_filtered": [], "exact_kept_rows": []}
+                for i, v in enumerate(qn):
+                    calls = [("hnsw_filtered", lambda v=v, a=allowed, c=n_ok, h=hnsw: h._approximate(v[None], 10, a, c)),
+                             ("exact_kept_rows", lambda v=v, a=allowed, h=hnsw: h._exact_rows(v[None], 10, a))]  # fmt: skip
+                    for name, call in calls[:: 1 if i % 2 else -1]:
+                        t0 = time.perf_counter()
+                        call()
+                        ft[name].append(1000 * (time.perf_counter() - t0))
+                filtered.append({"n": n, "fraction": f, **{k: round(float(np.median(v)), 4) for k, v in ft.items()}})
+                print(f"[crossover] {filtered[-1]}", file=sys.stderr, flush=True)
+    wins = [r["n"] for r in rows if r["hnsw_backend"] != "exact" and r["hnsw_median_ms"] < r["exact_median_ms"]]
+    return {"dim": dim, "sizes": rows, "hnsw_faster_from_n": min(wins) if wins else None, "filtered": filtered,
+            "load_average": os.getloadavg()}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=100_000)
@@ -344,7 +400,15 @@ def main(argv: list[str] | None = None) -> dict:
                    help="methods to leave out (default: cirscope-annoy above 300,000 rows, whose "
                         "100-tree build alone takes ~340 s at 1M x 256; pass --skip with no names to keep it)")  # fmt: skip
     p.add_argument("--out", type=Path)
+    p.add_argument("--crossover", type=str, default=None, metavar="SIZES",
+                   help="only time exact vs faiss HNSW at these comma-separated sizes (e.g. 2000,5000,10000)")
     args = p.parse_args(argv)
+    if args.crossover:
+        result = crossover([int(v) for v in args.crossover.split(",")], args.dim, seed=args.seed)
+        print(json.dumps(result, indent=2))
+        if args.out:
+            args.out.write_text(json.dumps(result, indent=2))
+        return result
     skip = args.skip if args.skip is not None else (["cirscope-annoy"] if args.n > 300_000 else [])
     t = time.perf_counter()
     result = run(args.n, args.dim, args.queries, args.target, args.seed,

@@ -116,6 +116,20 @@ function zoomAt(view, x, y, factor, W, H) {
 }
 
 /**
+ * The view after the stage was resized: refitted while the user has not moved it (first draw,
+ * new data, Reset view), else the same centre and scale (a resize keeps the user's zoom).
+ */
+function viewAfterResize(view, userMoved, bounds, W, H) {
+  return userMoved && view ? { ...view } : fitView(bounds, W, H);
+}
+
+/** A pan drag's view for the pointer at (x, y): `anchor` {x0, y0, view} is where it was grabbed. */
+function panView(anchor, x, y) {
+  const v = anchor.view;
+  return { ...v, cx: v.cx - (x - anchor.x0) / v.scale, cy: v.cy + (y - anchor.y0) / v.scale };
+}
+
+/**
  * Project interleaved data coordinates `xy` into screen coordinates `out` (css px, y down)
  * for `view` on a W x H stage. Returns how many points fall inside the stage.
  */
@@ -549,7 +563,9 @@ function render({ model, el }) {
     selected = decodeSelection(msg, n);
     top.dataset.nSelected = String(selected.length);
   }
-  function fit() { view = fitView(bounds, W, H); }
+  // true once the user panned or zoomed: a resize then keeps the view (fit() clears it)
+  let userMoved = false;
+  function fit() { view = fitView(bounds, W, H); userMoved = false; }
 
   // ------------------------------------------------------------------ geometry
   function project() {
@@ -600,7 +616,7 @@ function render({ model, el }) {
       c.style.width = `${W}px`;
       c.style.height = `${H}px`;
     }
-    fit();
+    view = viewAfterResize(view, userMoved, bounds, W, H);
     return true;
   }
   function radius() {
@@ -850,7 +866,8 @@ function render({ model, el }) {
     drag.x1 = x; drag.y1 = y;
     if (Math.abs(x - drag.x0) + Math.abs(y - drag.y0) > 3) drag.moved = true;
     if (drag.kind === "pan") {
-      view = { ...view, cx: drag.view.cx - (x - drag.x0) / view.scale, cy: drag.view.cy + (y - drag.y0) / view.scale };
+      view = panView(drag, x, y);
+      userMoved = true;
       gestureStep();
     } else {
       if (drag.kind === "lasso") drag.path.push([x, y]);
@@ -874,6 +891,10 @@ function render({ model, el }) {
     ev.preventDefault();
     const [x, y] = local(ev);
     view = zoomAt(view, x, y, Math.pow(1.0015, -ev.deltaY), W, H);
+    userMoved = true;
+    // a wheel zoom during a pan drag: re-anchor the drag at the pointer and the new view, so the
+    // next pointer move pans from here at the new scale instead of jumping
+    if (drag && drag.kind === "pan") { drag.x0 = drag.x1; drag.y0 = drag.y1; drag.view = { ...view }; }
     gestureStep();
   }
   function resetView() { fit(); gesture = false; clearTimeout(settleTimer); viewChanged(); }
@@ -881,8 +902,8 @@ function render({ model, el }) {
     if (ev.target !== root) return;
     if (ev.key === "Escape") setSelection(new Int32Array(0));
     else if (ev.key === "0") resetView();
-    else if (ev.key === "+" || ev.key === "=") { view = zoomAt(view, W / 2, H / 2, 1.25, W, H); gestureStep(); }
-    else if (ev.key === "-") { view = zoomAt(view, W / 2, H / 2, 1 / 1.25, W, H); gestureStep(); }
+    else if (ev.key === "+" || ev.key === "=") { view = zoomAt(view, W / 2, H / 2, 1.25, W, H); userMoved = true; gestureStep(); }
+    else if (ev.key === "-") { view = zoomAt(view, W / 2, H / 2, 1 / 1.25, W, H); userMoved = true; gestureStep(); }
     else return;
     ev.preventDefault();
   }
@@ -945,6 +966,6 @@ export default { render };
 // the pure helpers, for tests (anywidget uses the default export only)
 export {
   autoRadius, binDensity, buildGrid, dataBounds, decodeArray, decodeSelection, densityPixels, discStamp, encodeArray,
-  encodeSelection, fitView, nearestPoint, packColors, pointInPolygon, projectPoints, selectBox, selectPolygon,
-  stampPoints, unionRows, useBitmask, viewTransform, wantsDensity, zoomAt,
+  encodeSelection, fitView, nearestPoint, packColors, panView, pointInPolygon, projectPoints, selectBox,
+  selectPolygon, stampPoints, unionRows, useBitmask, viewAfterResize, viewTransform, wantsDensity, zoomAt,
 };

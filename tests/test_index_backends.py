@@ -111,6 +111,50 @@ def test_filters_and_excludes(indexes, emb, held_out, name, fraction):
     assert sorted(rows[0][rows[0] >= 0].tolist()) == [5, 300] and np.isnan(scores[0, 2:]).all()
 
 
+@pytest.mark.parametrize("name", BACKENDS)
+def test_a_query_excluding_its_reference_takes_the_unfiltered_path(indexes, emb, name, monkeypatch):
+    """A composed / image-row query excludes one row: searched unfiltered for k + 1, the row
+    dropped; the same rows as the filtered path and as exact search, no n-length mask built."""
+    index = indexes[name]
+    rng = np.random.default_rng(3)
+    refs = rng.choice(N, size=60, replace=False)
+    q = emb[refs] + rng.normal(scale=0.02, size=(60, DIM)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    masks: list[object] = []
+    if index._backend is not None:
+        real = index._backend.search
+
+        def spy(queries, fetch, breadth, allowed=None):
+            masks.append(allowed)
+            return real(queries, fetch, breadth, allowed)
+
+        monkeypatch.setattr(index._backend, "search", spy)
+    before = index.fast_queries
+    got = []
+    for i, r in enumerate(refs):
+        rows, scores = index.query(q[i], 10, exclude=[int(r)])
+        assert len(rows) == 10 and int(r) not in rows.tolist()
+        np.testing.assert_allclose(scores, emb[rows] @ q[i], atol=1e-5)
+        got.append(rows)
+    got = np.array(got)
+    assert index.fast_queries - before == len(refs)  # every one took the fast path
+    assert all(m is None for m in masks)  # and no backend call got a filter
+    truth = np.array([_exact_truth(emb, q[i : i + 1], 11)[0] for i in range(len(refs))])
+    truth = np.array([t[t != r][:10] for t, r in zip(truth, refs, strict=True)])
+    slow = np.array([index.query_batch(q[i : i + 1], 10, exclude=[int(r)])[0][0] for i, r in enumerate(refs)])
+    if name == "exact":
+        assert got.tolist() == truth.tolist() == slow.tolist()
+    else:
+        assert recall_at_k(truth, got) >= 0.99
+        assert recall_at_k(slow, got) >= 0.98
+    # excluding more rows than the fast path allows (or nearly all rows) still answers correctly
+    many = np.argsort(-(emb @ q[0]))[:100]
+    rows, _ = index.query(q[0], 10, exclude=many)
+    assert len(rows) == 10 and not np.isin(rows, many).any()
+    with pytest.raises(IndexError):
+        index.query(q[0], 10, exclude=[N])
+
+
 # ---------------------------------------------------------------------- persistence
 @pytest.mark.parametrize("name", BACKENDS)
 def test_save_load_roundtrip(indexes, held_out, tmp_path, name):
@@ -146,6 +190,88 @@ def test_damaged_saved_index_is_detected_and_rebuilt(emb, tmp_path, name, damage
         index = NeighborIndex.load(tmp_path, small)
     assert index.loaded_from is None and index.backend == name
     assert index.query(small[3], 1)[0].tolist() == [3]
+
+
+def test_reopening_hashes_sampled_blocks_and_full_verify_reads_all(emb, tmp_path, monkeypatch):
+    """Reopening reads the first, the last and sampled blocks, not the whole file; damage outside
+    the sample passes the default check (scores stay exact: candidates are re-scored) but not
+    ``verify="full"``; damage inside a sampled block is caught either way."""
+    import cirscope._index as ix
+
+    monkeypatch.setattr(ix, "_SAMPLE_BLOCK", 256)  # so a small test file counts as a large one
+    small = emb[:3000]
+    NeighborIndex(small, backend="faiss-hnsw", exact_below=0, breadth=64, progress=False).save(tmp_path)
+    (path,) = tmp_path.glob("faiss-hnsw-*.faiss")
+    size = path.stat().st_size
+    assert size > 256 * ix._SAMPLE_BLOCKS * 10
+    reads = []
+    real_open = open
+
+    class Counting:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def seek(self, pos):
+            self.fh.seek(pos)
+
+        def read(self, n=-1):
+            out = self.fh.read(n)
+            reads.append(len(out))
+            return out
+
+    monkeypatch.setattr(ix, "open", lambda p, mode="r": Counting(real_open(p, mode)), raising=False)
+    assert NeighborIndex.load(tmp_path, small).loaded_from == tmp_path
+    assert sum(reads) <= 256 * ix._SAMPLE_BLOCKS  # the sample only
+    monkeypatch.delattr(ix, "open")
+    good = path.read_bytes()
+    n_blocks = -(-size // 256)
+    rng = np.random.default_rng(size)
+    inner = set(rng.choice(np.arange(1, n_blocks - 1), size=ix._SAMPLE_BLOCKS - 2, replace=False).tolist())
+    skipped = next(b for b in range(n_blocks // 2, n_blocks - 1) if b not in inner)
+    data = bytearray(good)
+    data[skipped * 256 + 128] ^= 0x01
+    path.write_bytes(bytes(data))
+    # the default check does not see a block outside the sample (what it reaches is re-scored
+    # exactly, see _sampled_digest); the full check does
+    info = json.loads((tmp_path / "index.json").read_text())
+    assert ix._sampled_digest(path) == info["backend_file_sampled_blake2b"]
+    assert ix._file_digest(path) != info["backend_file_blake2b"]
+    with pytest.warns(IndexRebuilt, match="damaged"):
+        assert NeighborIndex.load(tmp_path, small, verify="full").loaded_from is None
+    for block in (0, n_blocks - 1, min(inner)):  # inside the sample: caught by default
+        data = bytearray(good)
+        data[block * 256 + 3] ^= 0xFF
+        path.write_bytes(bytes(data))
+        with pytest.warns(IndexRebuilt, match="damaged"):
+            assert NeighborIndex.load(tmp_path, small).loaded_from is None
+    with pytest.raises(ValueError, match="verify"):
+        NeighborIndex.load(tmp_path, small, verify="some")
+
+
+def test_cached_rebuilds_an_auto_index_when_auto_now_resolves_differently(emb, tmp_path, monkeypatch):
+    import cirscope._index as ix
+
+    small = emb[:3000]
+    ids = np.array([f"img-{i}" for i in range(len(small))], dtype=object)
+    monkeypatch.setattr(ix, "faiss_available", lambda: False)  # built where faiss was missing
+    first = NeighborIndex.cached(small, tmp_path, ids=ids, exact_below=0, target_recall=0.9, progress=False)
+    assert first.backend == "annoy" and "faiss is not installed" in first.note
+    again = NeighborIndex.cached(small, tmp_path, ids=ids, exact_below=0, target_recall=0.9, progress=False)
+    assert again.loaded_from == tmp_path and again.backend == "annoy"
+    monkeypatch.undo()  # faiss installed since: "auto" now means faiss-hnsw
+    now = NeighborIndex.cached(small, tmp_path, ids=ids, exact_below=0, target_recall=0.9, progress=False)
+    assert now.loaded_from is None and now.backend == "faiss-hnsw"
+    # reopening compares the ids as saved, without the uniqueness sort of a build
+    monkeypatch.setattr(NeighborIndex, "_check_ids", staticmethod(lambda *a: pytest.fail("ids re-checked")))
+    reused = NeighborIndex.cached(small, tmp_path, ids=ids, exact_below=0, target_recall=0.9, progress=False)
+    assert reused.loaded_from == tmp_path and reused.backend == "faiss-hnsw"
+    assert reused.ids.tolist() == ids.tolist()
 
 
 def test_old_format_is_rebuilt_and_cached_reuses_matching_settings(emb, tmp_path):

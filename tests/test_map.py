@@ -282,3 +282,26 @@ def test_cached_reopen_with_a_known_fingerprint_reads_no_values_but_computing_va
         compute_map(bad, method="pca", cache_dir=tmp_path, fingerprint="other")
     with pytest.raises(ValueError, match="2-D"):
         compute_map(x[0], method="pca", cache_dir=tmp_path, fingerprint="fp")
+
+
+def test_sampled_fit_preservation_does_not_reward_stacking_placed_points():
+    """A garbage layout of the sample, every other point stacked on its nearest sample point: the
+    all-points overlap rises well above chance (placement games it), the layout's stays at chance."""
+    from cirscope._map_quality import sampled_fit_preservation
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(800, 16))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    rows = np.sort(rng.choice(800, 100, replace=False))
+    xy = np.empty((800, 2))
+    xy[rows] = rng.normal(size=(100, 2))  # a layout that keeps nothing
+    nearest = rows[np.argmax(x @ x[rows].T, axis=1)]
+    rest = np.setdiff1d(np.arange(800), rows)
+    xy[rest] = xy[nearest[rest]] + 1e-6 * rng.normal(size=(len(rest), 2))
+    got = sampled_fit_preservation(x, xy, rows, k=10, sample=300)
+    chance = 10 / 99
+    assert got["layout"] < 1.6 * chance
+    assert got["all"] > 1.8 * got["layout"]
+    # a faithful layout of the sample scores high on the layout measure
+    circle = x[:, :2] / np.linalg.norm(x[:, :2], axis=1, keepdims=True)  # cosine = Euclidean order
+    assert sampled_fit_preservation(circle, 10 * circle, rows, k=10, sample=100)["layout"] > 0.9

@@ -146,7 +146,8 @@ def test_bad_browser_buffers_are_refused_and_the_previous_selection_is_kept(mess
     view.observe(lambda change: seen.append(change), "selected")
     if match is None:  # the control case: a good message of the same shape is taken
         view.set_state({"selected": message})
-        assert view.selected == list(range(0, 1000, 2)) and len(seen) == 1 and resent == []
+        # taken; sent back only because the kernel set [10, 20] a moment ago (it may have crossed)
+        assert view.selected == list(range(0, 1000, 2)) and len(seen) == 1 and resent == ["selected"]
         return
     with pytest.raises((traitlets.TraitError, ValueError), match=match):
         view.set_state({"selected": message})
@@ -232,3 +233,28 @@ def test_explorer_follows_a_selection_from_the_browser(toy_space):
         ex.map.set_state({"selected": browser_message([len(toy_space)])})
     assert ex.grid.rows == [12, 10, 11]  # nothing lost
     ex.close()
+
+
+def test_a_browser_selection_crossing_a_kernel_set_is_answered_with_the_kernels_value(monkeypatch):
+    """The browser sends A while the kernel sets B: the kernel keeps the last value it got and
+    sends it back, so the browser (which received B meanwhile) ends up showing the same."""
+    from cirscope.widgets import _map_view
+
+    clock = [1000.0]
+    monkeypatch.setattr(_map_view.time, "monotonic", lambda: clock[0])
+    view = make_view()
+    sent = []
+    monkeypatch.setattr(view, "send_state", lambda key=None: sent.append((key, view.selected.array.tolist())))
+    clock[0] += 60
+    view.set_state({"selected": browser_message([1, 2])})  # no kernel set lately: no echo
+    assert sent == []
+    view.selected = [7, 8]  # kernel sets B ...
+    view.set_state({"selected": browser_message([3])})  # ... while the browser's A was on the wire
+    view.set_state({"selected": browser_message([4, 5])})  # and a second browser update
+    assert view.selected.array.tolist() == [4, 5]
+    # B went out, then each browser value is answered: the last thing the browser gets is the kernel's value
+    assert sent == [("selected", [7, 8]), ("selected", [3]), ("selected", [4, 5])]
+    clock[0] += _map_view._RESYNC_SECONDS + 1
+    sent.clear()
+    view.set_state({"selected": browser_message([6])})
+    assert sent == [] and view.selected.array.tolist() == [6]

@@ -203,3 +203,39 @@ out.empty = Array.from(m.decodeSelection(null, {n}));
     assert out["sparse"] == {"dtype": "int32", "shape": [3]} and out["sparseBack"] == [1002, 0, 77]
     assert out["rule"] == [False, True, False, True]
     assert out["outside"] == [5, 9] and out["shorter"] == dense[dense < 9].tolist() and out["empty"] == []
+
+
+def test_a_resize_keeps_the_users_zoom_and_refits_only_an_unmoved_view(tmp_path):
+    out = run_node(tmp_path, """
+const bounds = { x0: 0, x1: 10, y0: 0, y1: 5 };
+const fitted = m.fitView(bounds, 400, 200);
+const zoomed = m.zoomAt(fitted, 50, 60, 4, 400, 200);
+out.kept = m.viewAfterResize(zoomed, true, bounds, 600, 300);
+out.zoomed = zoomed;
+out.refit = m.viewAfterResize(fitted, false, bounds, 600, 300);
+out.fit600 = m.fitView(bounds, 600, 300);
+""")
+    assert out["kept"] == pytest.approx(out["zoomed"])  # same centre and scale: the user's zoom survives
+    assert out["refit"] == pytest.approx(out["fit600"]) and out["refit"]["scale"] != pytest.approx(out["zoomed"]["scale"])
+
+
+def test_a_wheel_zoom_during_a_pan_does_not_make_the_view_jump(tmp_path):
+    """The data point under the pointer stays under it through pan, wheel zoom (re-anchored drag)
+    and more pan, as the map's handlers do it."""
+    out = run_node(tmp_path, """
+const W = 400, H = 200;
+const data = (v, x, y) => [v.cx + (x - W / 2) / v.scale, v.cy + (H / 2 - y) / v.scale];
+let view = { scale: 20, cx: 5, cy: 2 };
+const drag = { x0: 100, y0: 100, view: { ...view } };
+const grabbed = data(view, 100, 100);
+view = m.panView(drag, 140, 90);                         // pan 40 px right, 10 up
+out.afterPan = data(view, 140, 90);
+view = m.zoomAt(view, 140, 90, 2.5, W, H);               // wheel at the pointer, mid-drag
+drag.x0 = 140; drag.y0 = 90; drag.view = { ...view };    // re-anchored as onWheel does
+out.afterZoom = data(view, 140, 90);
+view = m.panView(drag, 170, 120);                        // the pan goes on
+out.afterMore = data(view, 170, 120);
+out.grabbed = grabbed;
+""")
+    for key in ("afterPan", "afterZoom", "afterMore"):
+        assert out[key] == pytest.approx(out["grabbed"]), key

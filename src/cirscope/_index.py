@@ -51,12 +51,14 @@ __all__ = [
     "top_positions",
 ]
 
-#: Galleries with fewer rows than this are searched exactly. Measured on 2 shared cores at 512
-#: dimensions (``benchmarks/bench_index.py --crossover``, annoy tuned to recall@10 >= 0.99, exact
-#: search on one BLAS thread): 5,000 rows: exact 0.17 ms, and annoy cannot reach the recall with
-#: fewer candidates than half the gallery; 10,000 rows: exact 0.88 ms, annoy 0.51 ms; 20,000 rows:
-#: exact 2.5 ms, annoy 0.66 ms.
-EXACT_BELOW = 10_000
+#: Galleries with fewer rows than this are searched exactly. Measured against the default backend
+#: (faiss HNSW, efSearch calibrated to recall@10 >= 0.99) at 512 dimensions on 2 shared cores (load
+#: average ~4; ``benchmarks/bench_scale_index.py --crossover 2000,5000,10000,20000,50000``), single
+#: query medians, exact on one BLAS thread: 2,000 rows exact 0.21 ms, HNSW 0.18 ms (build and
+#: calibration 2.8 s); 5,000: 0.49 / 0.26 ms (3.5 s); 10,000: 1.33 / 0.34 ms (5.9 s); 20,000:
+#: 6.0 / 0.32 ms; 50,000: 14.8 / 0.55 ms. HNSW answers faster from 2,000 rows, but below 5,000 both
+#: stay under half a millisecond and exact search needs no build, no file and has recall 1.
+EXACT_BELOW = 5_000
 
 #: The backend ``backend="auto"`` uses at or above :data:`EXACT_BELOW` rows when faiss is
 #: installed (annoy otherwise). Measured with ``benchmarks/bench_scale_index.py --n 100000 --dim 512``
@@ -68,9 +70,11 @@ EXACT_BELOW = 10_000
 AUTO_BACKEND = "faiss-hnsw"
 
 #: A filter that keeps less than this fraction of the rows (or fewer than ``exact_below``
-#: rows) is answered by an exact search over the qualifying rows instead of the backend
-#: (measured with annoy at 100,000 x 512 on 2 cores: over-fetching 1.3 ms at 20 %, 1.6 ms at 10 %,
-#: 2.1 ms at 5 %; the exact search over the kept rows 9 ms, 3.6 ms, 2.0 ms).
+#: rows) is answered by an exact search over the qualifying rows instead of the backend. Measured
+#: with faiss HNSW at 50,000 x 512 on 2 shared cores (``bench_scale_index.py --crossover``), single
+#: query medians, filtered HNSW walk vs exact over the kept rows: 20 %: 1.0 vs 22.6 ms (the whole
+#: matrix multiplied); 10 %: 1.2 vs 2.0 ms; 5 %: 1.5 vs 0.7 ms; 2 %: 10.2 vs 0.5 ms (the walk
+#: struggles through rejected rows). The crossover lies between 5 and 10 %.
 FILTER_EXACT_FRACTION = 0.05
 
 _FORMAT = "cirscope.neighbor-index"
@@ -85,6 +89,9 @@ _CALIBRATION_MARGIN = 0.003
 # Exact search with a filter keeping less than this fraction copies out the kept rows; above, it
 # multiplies the whole matrix (copying scattered rows costs more than reading them all in order).
 _GATHER_BELOW = 0.2
+# A single query excluding at most this many rows (and no mask) searches unfiltered for
+# k + len(exclude) and drops them, instead of a filtered search over an n-length mask.
+_FAST_EXCLUDE_MAX = 64
 # Exact batch search multiplies at most this many query x row scores at once (128 MB of float32).
 _EXACT_BLOCK = 2**25
 # The settings a saved index must share with a request for cached() to reuse it.
@@ -115,10 +122,45 @@ def embeddings_fingerprint(embeddings: np.ndarray) -> str:
 
 
 def _file_digest(path: Path) -> str:
+    """blake2b of the whole file."""
     h = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as fh:
         while chunk := fh.read(1 << 23):
             h.update(chunk)
+    return h.hexdigest()
+
+
+# Reopening a saved index checks its backend file by size and by a hash of sampled blocks (the
+# first, the last, and others at positions drawn from a generator seeded by the size), not by
+# hashing the whole file (0.8 GB at 1M x 256). Files up to _SAMPLE_BLOCKS blocks are hashed whole.
+_SAMPLE_BLOCK = 1 << 16
+_SAMPLE_BLOCKS = 64
+
+
+def _sampled_digest(path: Path) -> str:
+    """blake2b of the file's size and of sampled ``_SAMPLE_BLOCK``-byte blocks (whole when small).
+
+    A truncated or extended file changes the size; damage inside a sampled block changes the hash.
+    Damage elsewhere in a large file can pass (faiss still refuses graph links outside the rows
+    when it reads the file): it then reaches faiss / annoy as a damaged graph, stored vector or
+    tree, and since every candidate is re-scored exactly against the embeddings (whose fingerprint
+    is checked), that can only lower recall, never return wrong scores. ``NeighborIndex.load(verify="full")`` hashes
+    the whole file.
+    """
+    size = path.stat().st_size
+    n_blocks = -(-size // _SAMPLE_BLOCK)
+    h = hashlib.blake2b(digest_size=16)
+    h.update(str(size).encode())
+    with open(path, "rb") as fh:
+        if n_blocks <= _SAMPLE_BLOCKS:
+            while chunk := fh.read(1 << 23):
+                h.update(chunk)
+            return h.hexdigest()
+        rng = np.random.default_rng(size)
+        inner = rng.choice(np.arange(1, n_blocks - 1), size=_SAMPLE_BLOCKS - 2, replace=False)
+        for block in [0, *np.sort(inner).tolist(), n_blocks - 1]:
+            fh.seek(block * _SAMPLE_BLOCK)
+            h.update(fh.read(_SAMPLE_BLOCK))
     return h.hexdigest()
 
 
@@ -295,6 +337,7 @@ class NeighborIndex:
         self._report: RecallReport | None = None
         self.breadth: int | None = None
         self.build_seconds = 0.0
+        self.fast_queries = 0  # single queries answered without a filter (see _query_fast)
         self.loaded_from: Path | None = None
         self.note = ""
         self.exact_reason = ""
@@ -319,19 +362,26 @@ class NeighborIndex:
             self.exact_reason = "backend='exact'"
             return "exact"
         if backend == "auto":
-            if n < self.exact_below:
-                self.exact_reason = f"{n} rows < exact_below={self.exact_below}"
-                return "exact"
-            o = self.options
-            if o["n_trees"] is not None or o["search_k"] is not None:
-                return "annoy"
-            if AUTO_BACKEND == "faiss-hnsw" and not faiss_available():
-                self.note = "faiss is not installed (pip install faiss-cpu): using annoy, slower per query"
-                return "annoy"
-            return AUTO_BACKEND
+            name, why = self._auto_choice(n, self.exact_below, self.options)
+            if name == "exact":
+                self.exact_reason = why
+            else:
+                self.note = why
+            return name
         if backend == "faiss-hnsw" and not faiss_available():
             raise ImportError("backend='faiss-hnsw' needs faiss: pip install faiss-cpu")
         return backend
+
+    @staticmethod
+    def _auto_choice(n: int, exact_below: int, options: dict[str, Any]) -> tuple[str, str]:
+        """The backend ``"auto"`` resolves to for ``n`` rows, and why (when not the usual)."""
+        if n < exact_below:
+            return "exact", f"{n} rows < exact_below={exact_below}"
+        if options.get("n_trees") is not None or options.get("search_k") is not None:
+            return "annoy", ""
+        if AUTO_BACKEND == "faiss-hnsw" and not faiss_available():
+            return "annoy", "faiss is not installed (pip install faiss-cpu): using annoy, slower per query"
+        return AUTO_BACKEND, ""
 
     # ------------------------------------------------------------------ basics
     @staticmethod
@@ -516,20 +566,38 @@ class NeighborIndex:
             rows[s : s + step, : got.shape[1]], scores[s : s + step, : val.shape[1]] = got, val
         return rows, scores
 
-    def _query_fast(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """One unfiltered query without the batch machinery (same results as :meth:`_search`)."""
+    def _query_fast(
+        self, q: np.ndarray, k: int, exclude: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """One query without a mask and without the batch machinery (same results as :meth:`_search`).
+
+        A few ``exclude`` rows (the reference image of a composed query) do not need a filter: the
+        backend is searched unfiltered for ``k + len(exclude)`` and the excluded rows dropped, which
+        avoids building an ``n``-length mask and a filtered graph walk on every query. ``None`` when
+        too few rows remain (the caller then takes the filtered path).
+        """
         n = len(self)
-        k = min(k, n)
+        n_ex = 0 if exclude is None else int(exclude.size)
+        k = min(k, n - n_ex)
+        if k <= 0:
+            return None
+        self.fast_queries += 1
         if self._backend is None:
             with _one_blas_thread():
                 scores = self.embeddings @ q
+            if n_ex:
+                scores[exclude] = -np.inf
             top = top_positions(scores, k)
             return top, scores[top].astype(np.float32)
         backend = self._backend
-        rerank = backend.rerank_factor * k
-        cand = backend.search(q[None, :], min(n, rerank), backend.scaled(self.breadth, k, 1.0))[0]
+        kk = k + n_ex
+        rerank = backend.rerank_factor * kk
+        cand = backend.search(q[None, :], min(n, rerank), backend.scaled(self.breadth, kk, 1.0))[0]
         cand = cand[cand >= 0]
+        if n_ex:
+            cand = cand[~np.isin(cand, exclude)]
         if cand.size < k:
+            self.fast_queries -= 1
             return None
         sims = np.asarray(self.embeddings[cand]) @ q
         order = np.lexsort((cand, -sims))[:k]
@@ -560,10 +628,8 @@ class NeighborIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         n = len(self)
         allowed = mask
-        if exclude is not None and len(exclude):
-            ex = np.asarray(exclude).astype(np.int64, copy=False).ravel()
-            if ((ex < 0) | (ex >= n)).any():
-                raise IndexError(f"exclude lists rows outside 0..{n - 1}")
+        ex = self._check_exclude(exclude)
+        if ex is not None:
             allowed = np.ones(n, bool) if mask is None else mask.copy()
             allowed[ex] = False
         n_ok = n if allowed is None else int(allowed.sum())
@@ -578,6 +644,16 @@ class NeighborIndex:
             r, s = self._approximate(q, kk, allowed, n_ok)
         rows[:, :kk], scores[:, :kk] = r, s
         return rows, scores
+
+    def _check_exclude(self, exclude: Any) -> np.ndarray | None:
+        """Excluded rows as unique int64 (``None`` when there are none); IndexError outside the rows."""
+        if exclude is None or not len(exclude):
+            return None
+        ex = np.unique(np.asarray(exclude).astype(np.int64, copy=False).ravel())
+        n = len(self)
+        if ((ex < 0) | (ex >= n)).any():
+            raise IndexError(f"exclude lists rows outside 0..{n - 1}")
+        return ex
 
     def _check_mask(self, mask: Any) -> np.ndarray | None:
         if mask is None:
@@ -624,10 +700,12 @@ class NeighborIndex:
         if q.ndim != 1:
             raise ValueError(f"query takes one (D,) vector, got shape {q.shape}; use query_batch for (m, D)")
         q = _check_vectors(q[None, :], self.dim)
-        if mask is None and (exclude is None or not len(exclude)) and int(k) > 0:
-            fast = self._query_fast(q[0], int(k))
-            if fast is not None:
-                return fast
+        if mask is None and int(k) > 0:
+            ex = self._check_exclude(exclude)
+            if ex is None or ex.size <= _FAST_EXCLUDE_MAX:
+                fast = self._query_fast(q[0], int(k), ex)
+                if fast is not None:
+                    return fast
         rows, scores = self._search(q, int(k), self._check_mask(mask), exclude)
         keep = rows[0] >= 0
         return rows[0][keep], scores[0][keep]
@@ -682,7 +760,7 @@ class NeighborIndex:
         return recall_at_k(self._exact_rows(queries[kind], k, None)[0], self.query_batch(queries[kind], k)[0])
 
     # ------------------------------------------------------------------ persistence
-    def _description(self, backend_file: str | None, size: int, digest: str) -> dict[str, Any]:
+    def _description(self, backend_file: str | None, size: int, digest: str, sampled: str) -> dict[str, Any]:
         return {
             "format": _FORMAT,
             "version": _VERSION,
@@ -691,11 +769,13 @@ class NeighborIndex:
             "fingerprint": self.fingerprint,
             "options": self.options,
             "backend": self.backend,
+            "resolved_backend": self.backend_name,
             "backend_settings": self._backend.settings() if self._backend is not None else {},
             "breadth": self.breadth,
             "backend_file": backend_file,
             "backend_file_bytes": size,
             "backend_file_blake2b": digest,
+            "backend_file_sampled_blake2b": sampled,
             "recall_report": self._report.to_dict() if self._report is not None else None,
             "exact_reason": self.exact_reason,
             "note": self.note,
@@ -717,20 +797,20 @@ class NeighborIndex:
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        backend_file, size, digest = None, 0, ""
+        backend_file, size, digest, sampled = None, 0, "", ""
         if self._backend is not None:
             b = self._backend
             tag = hashlib.blake2b(json.dumps(b.settings(), sort_keys=True).encode(), digest_size=4).hexdigest()
             backend_file = f"{b.name}-{self.fingerprint[:16]}-{tag}-{self.seed}.{b.file_suffix}"
             tmp = folder / f".{backend_file}.{uuid.uuid4().hex}.tmp"
             b.save(tmp)
-            size, digest = tmp.stat().st_size, _file_digest(tmp)
+            size, digest, sampled = tmp.stat().st_size, _file_digest(tmp), _sampled_digest(tmp)
             os.replace(tmp, folder / backend_file)
         _atomic_save_npy(folder / "ids.npy", self.ids)
         if embeddings:
             _atomic_save_npy(folder / "embeddings.npy", np.ascontiguousarray(self.embeddings))
         _atomic_write_bytes(
-            folder / "index.json", json.dumps(self._description(backend_file, size, digest), indent=2).encode()
+            folder / "index.json", json.dumps(self._description(backend_file, size, digest, sampled), indent=2).encode()
         )
         for name in BACKENDS.values():
             for stale in folder.glob(f"{name.name}-*.{name.file_suffix}"):
@@ -750,6 +830,7 @@ class NeighborIndex:
         *,
         fingerprint: str | None = None,
         progress: bool = True,
+        verify: str = "sampled",
     ) -> NeighborIndex:
         """Reopen a folder written by :meth:`save`; embeddings are memory-mapped, as is annoy's forest.
 
@@ -758,7 +839,14 @@ class NeighborIndex:
         size / hash check, a new index is built with the saved settings and an
         :class:`IndexRebuilt` warning says so. Without ``embeddings`` the folder must hold
         ``embeddings.npy``.
+
+        ``verify="sampled"`` (default) checks the backend file's size and a hash of sampled blocks
+        (the whole file when it is small; a few MB read however large it is); ``"full"`` hashes
+        the whole file. Damage the sample misses can only lower recall: every candidate is
+        re-scored exactly against the embeddings.
         """
+        if verify not in ("sampled", "full"):
+            raise ValueError(f"verify must be 'sampled' or 'full', got {verify!r}")
         folder = Path(folder)
         info_path = folder / "index.json"
         if not info_path.is_file():
@@ -803,10 +891,11 @@ class NeighborIndex:
         index._row_of = None
         index.breadth = info.get("breadth")
         index.build_seconds = 0.0
+        index.fast_queries = 0
         index.loaded_from = folder
         index.exact_reason = info.get("exact_reason", "")
         index.note = info.get("note", "")
-        index.backend_name = info["backend"]
+        index.backend_name = info.get("resolved_backend", info["backend"])
         report = info.get("recall_report")
         index._report = RecallReport.from_dict(report) if report else None
         if info.get("backend_file"):
@@ -814,9 +903,12 @@ class NeighborIndex:
             try:
                 if not path.is_file():
                     raise OSError(f"{path.name} is missing")
-                if path.stat().st_size != info["backend_file_bytes"] or _file_digest(path) != info[
-                    "backend_file_blake2b"
-                ]:
+                sampled = info.get("backend_file_sampled_blake2b")
+                if verify == "full" or not sampled:
+                    digest, expected = _file_digest, info["backend_file_blake2b"]
+                else:
+                    digest, expected = _sampled_digest, sampled
+                if path.stat().st_size != info["backend_file_bytes"] or digest(path) != expected:
                     raise OSError(f"{path.name} is damaged (its size or hash changed)")
                 backend = BACKENDS[info["backend"]].load(path, int(info["dim"]), info["backend_settings"], index.seed)
                 if backend.n_items() != len(emb):
@@ -876,9 +968,15 @@ class NeighborIndex:
                 wanted = {key: kwargs.get(key, defaults.get(key)) for key in _OPTION_KEYS}
                 wanted["target_recall"] = float(wanted["target_recall"])
                 ok = info.get("fingerprint") == fp and info.get("options") == wanted
+                if ok and wanted["backend"] == "auto":
+                    # built with annoy because faiss was missing, say: rebuild now that it is there
+                    now = cls._auto_choice(emb.shape[0], int(wanted["exact_below"]), wanted)[0]
+                    ok = info.get("resolved_backend") == now
                 if ok and "ids" in kwargs and kwargs["ids"] is not None:
+                    # the saved ids were checked unique when built: equal ids need no uniqueness sort
                     saved = np.load(folder / "ids.npy", allow_pickle=False)
-                    ok = np.array_equal(saved, cls._check_ids(kwargs["ids"], emb.shape[0]))
+                    given = np.asarray(kwargs["ids"])
+                    ok = np.array_equal(saved, given.astype(str) if given.dtype == object else given)
                 if ok:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", IndexRebuilt)  # a rebuild is what cached() is for

@@ -49,7 +49,8 @@ def default_n_trees(n: int) -> int:
     """Annoy trees for a gallery of ``n`` rows: about one per 2,000 rows, between 10 and 100.
 
     More trees reach a given recall with a smaller ``search_k`` (faster queries) but cost build
-    time and disk (each tree is about ``n`` nodes). 50 trees at 100,000 rows build in ~9 s on 2 cores.
+    time and disk (each tree is about ``n`` nodes). 50 trees at 100,000 x 512 took 59 s to build
+    and calibrate on 2 busy cores (``benchmarks/bench_scale_index.py``, see ``AUTO_BACKEND``).
 
     Examples
     --------

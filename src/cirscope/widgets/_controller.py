@@ -172,10 +172,11 @@ class ExplorerController:
 
     def _on_shown_rows(self, change: dict) -> None:
         # a diagnostic may name a row twice (both sides of several duplicate pairs): show each once
-        rows = list(dict.fromkeys(int(r) for r in (change["new"] or [])))
+        named = np.asarray(change["new"] if change["new"] is not None else [], dtype=np.int64).ravel()
+        rows = named[np.sort(np.unique(named, return_index=True)[1])]  # first occurrences, in order
         self.selection_label = "Diagnostics"
         try:
-            if list(self.map.selected) == rows:
+            if np.array_equal(self.map.selected.array, rows):
                 self._on_selected({})
             else:
                 self.map.selected = rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,6 +16,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from cirscope._space import Space
 
 __all__ = ["MapView"]
+
+# A browser selection arriving this soon after a kernel-side set is answered with the kernel's
+# value (far longer than a round trip, so a crossing on the wire is always caught).
+_RESYNC_SECONDS = 5.0
 
 
 class MapView(WidgetBase, ClickEvents):
@@ -84,6 +89,8 @@ class MapView(WidgetBase, ClickEvents):
     """
 
     _esm = static_file("map_view.js")
+    _from_browser = False
+    _kernel_set_at = -float("inf")
 
     coords = Array(np.float32, ndim=2, width=2).tag(sync=True)
     colors = Array(np.uint8, ndim=2, width=3).tag(sync=True)
@@ -94,7 +101,10 @@ class MapView(WidgetBase, ClickEvents):
     highlighted = Array(np.int32, ndim=1).tag(sync=True)
     query_point = t.List(t.Float(), maxlen=2).tag(sync=True)
     reference = t.Int(-1, min=-1).tag(sync=True)
-    # echo_update=False: the kernel does not send a browser's selection back to it
+    # echo_update=False: the kernel does not echo a browser's selection back to it (a 500k-row
+    # selection would cross twice). That opens a race: the browser sends A while the kernel sets B;
+    # the browser then shows B and the kernel holds A. So a browser selection arriving within
+    # _RESYNC_SECONDS of a kernel-side set is answered with the kernel's value (set_state).
     selected = RowSet(size_trait="coords", help="Selected rows (distinct), as int32 rows or a bitmask").tag(
         sync=True, echo_update=False
     )
@@ -143,16 +153,30 @@ class MapView(WidgetBase, ClickEvents):
         if rows.size and int(rows.max()) >= n:  # the selection named points that are gone
             self.selected = []
 
+    @t.observe("selected")
+    def _note_kernel_set(self, change: dict) -> None:
+        if not self._from_browser:
+            self._kernel_set_at = time.monotonic()
+
     def set_state(self, sync_data: dict) -> None:
-        """Apply a browser update; a refused selection is sent back so the browser shows the kept one."""
+        """Apply a browser update; a refused selection is sent back so the browser shows the kept one.
+
+        A selection arriving shortly after the kernel set one may have crossed the kernel's value
+        on the wire: the kernel's value is then sent back, so both sides end up holding the same.
+        """
         msg = sync_data.get("selected")
         if isinstance(msg, dict) and isinstance(msg.get("data"), memoryview) and msg["data"].contiguous:
             # as bytes, ipywidgets' check "is the value the browser just sent" is one memcmp, not a
             # per-byte comparison of memoryviews (tens of ms at 500k rows)
             sync_data = {**sync_data, "selected": {**msg, "data": msg["data"].tobytes()}}
+        self._from_browser = True
         try:
             super().set_state(sync_data)
         except (t.TraitError, TypeError, ValueError):
             if "selected" in sync_data:
                 self.send_state("selected")
             raise
+        finally:
+            self._from_browser = False
+        if "selected" in sync_data and time.monotonic() - self._kernel_set_at < _RESYNC_SECONDS:
+            self.send_state("selected")

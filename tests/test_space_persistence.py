@@ -163,9 +163,16 @@ def test_bad_space_json_fields_give_one_clear_error(tmp_path):
     path.write_text("{not json")
     with pytest.raises(DamagedFileError, match="not valid JSON"):
         cs.Space.load(tmp_path / "o")
-    path.write_text(json.dumps({**good, "version": 99}))
-    with pytest.raises(ValueError, match="newer cirscope"):
+    from cirscope._space_files import _record_checksum
+
+    newer = {**good, "version": 99}
+    path.write_text(json.dumps(newer))  # a flipped digit: the checksum no longer matches, so it is damage
+    with pytest.raises(DamagedFileError, match="do not match its checksum"):
         cs.Space.load(tmp_path / "o")
+    path.write_text(json.dumps({**newer, "checksum": _record_checksum(newer)}))  # really written by a newer one
+    with pytest.raises(ValueError, match="newer cirscope") as err:
+        cs.Space.load(tmp_path / "o")
+    assert not isinstance(err.value, DamagedFileError)
     path.unlink()
     with pytest.raises(FileNotFoundError, match=r"space\.json not found"):
         cs.Space.load(tmp_path / "o")

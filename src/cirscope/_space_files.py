@@ -163,6 +163,10 @@ def read_info(folder: Path) -> dict[str, Any]:
         raise DamagedFileError(path, f'its "format" is {json.dumps(info.get("format"))[:60]}, not "cirscope.space"',
                                RESAVE)
     version = _int_field(info, "version", path, 1)
+    if version > FORMAT_VERSION and info.get("checksum") != _record_checksum(info):
+        # every format from 2 on checksums its record the same way: a version that does not match
+        # its checksum is damage (a flipped digit), not a newer cirscope
+        raise DamagedFileError(path, "its fields do not match its checksum (edited by hand, or damaged)", RESAVE)
     if version > FORMAT_VERSION:
         raise ValueError(
             f"{path} was written by a newer cirscope (space format {version}; this one reads up to "

@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cirscope._index import embeddings_fingerprint
-from cirscope._map_sample import PLACE_K, PLACE_SEARCH_K, PLACE_TEMPERATURE, sample_size
+from cirscope._map_sample import (
+    PLACE_K,
+    PLACE_SEARCH_K,
+    PLACE_TEMPERATURE,
+    REFINE_ALPHA,
+    REFINE_EPOCHS,
+    sample_size,
+)
 from cirscope._vectors import check_matrix
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -78,6 +85,7 @@ def _params(
     pca_dims: int | None,
     pca_above: int,
     umap_kwargs: dict[str, Any],
+    refine_epochs: int = 0,
 ) -> dict[str, Any]:
     if method == "pca":
         return {"method": "pca", "version": _CACHE_VERSION}
@@ -89,7 +97,9 @@ def _params(
         "engine": "cuml" if gpu is not None else "umap-learn",
         "seed": seed,
         "sample": None if size >= n else {"size": size, "k": PLACE_K, "temperature": PLACE_TEMPERATURE,
-                                          "search_k": PLACE_SEARCH_K},
+                                          "search_k": PLACE_SEARCH_K,
+                                          "refine": {"epochs": int(refine_epochs), "alpha": REFINE_ALPHA,
+                                                     "anchor": False} if refine_epochs else None},
         "n_neighbors": int(n_neighbors),
         "min_dist": float(min_dist),
         "pca_dims": int(pca_dims) if use_pca and pca_dims is not None else None,
@@ -205,7 +215,7 @@ def _fit_plan(n: int, sample: int | str | None, umap_kwargs: dict[str, Any]) -> 
 #: PCA 0.24 s for 100,000 points, neighbour graph 4.4 s and layout 114 s for the 20,000 fitted,
 #: placement 53 s for the other 80,000 at search_k 1000 (now 400, ~1.8x faster): per point
 #: 0.0004 : 0.04 : 1 : 0.12.
-_STAGE_COST = {"pca": 0.001, "knn": 0.04, "layout": 1.0, "place": 0.07}
+_STAGE_COST = {"pca": 0.001, "knn": 0.04, "layout": 1.0, "place": 0.07, "knn_all": 0.04, "refine": 0.01}
 
 
 class _Stages:
@@ -263,16 +273,20 @@ def _umap(
     progress: bool,
     umap_kwargs: dict[str, Any],
     timings: dict[str, float] | None = None,
+    refine_epochs: int = 0,
 ) -> np.ndarray:
-    from cirscope._map_sample import choose_sample, place_rest
+    from cirscope._map_sample import choose_sample, place_rest, refine_layout
 
     n, d = x.shape
     use_pca = pca_dims is not None and n > pca_above and d > pca_dims
     gpu, s = _fit_plan(n, sample, umap_kwargs)
     own_knn = gpu is None and s >= _OWN_KNN_FROM and "precomputed_knn" not in umap_kwargs
     k = max(2, min(int(n_neighbors), s - 1))
+    refine = refine_epochs if s < n and gpu is None else 0
     stages = _Stages(
-        {"pca": n if use_pca else 0, "knn": s if own_knn else 0, "layout": s, "place": n - s}, progress
+        {"pca": n if use_pca else 0, "knn": s if own_knn else 0, "layout": s, "place": n - s,
+         "knn_all": n if refine else 0, "refine": refine * n},
+        progress,
     )
     clock = time.perf_counter()
 
@@ -335,6 +349,17 @@ def _umap(
                 forest = annoy_forest(xs, seed)
             coords = place_rest(x, rows, coords, forest, progress=_Counter(stages, n - s))
             lap("place")
+            if refine:
+                stages.start("knn_all", f"{k} nearest neighbours of all {n:,} points (annoy)")
+                knn_all, _ = _knn(x, k, seed)
+                lap("knn_all")
+                stages.start("refine", f"{refine} layout epochs over all {n:,} points, from the placed map")
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message=".*gradient function is not yet implemented.*")
+                    coords = refine_layout(x, coords, rows, n_neighbors=k, min_dist=float(min_dist), n_epochs=refine,
+                                           seed=seed, spread=float(umap_kwargs.get("spread", 1.0)), knn=knn_all,
+                                           progress=progress)
+                lap("refine")
     finally:
         stages.close()
     return coords
@@ -354,6 +379,7 @@ def compute_map(
     pca_above: int = PCA_ABOVE,
     progress: bool = True,
     timings: dict[str, float] | None = None,
+    refine_epochs: int = REFINE_EPOCHS,
     **umap_kwargs: Any,
 ) -> np.ndarray:
     """2-D coordinates of every embedding, ``(N, 2)`` float32 in ``[-1, 1]``.
@@ -432,7 +458,10 @@ def compute_map(
     n, dim = raw.shape
     if method == "umap" and n < _MIN_UMAP:
         method = "pca"
-    params = _params(method, n, seed, sample, n_neighbors, min_dist, pca_dims, pca_above, umap_kwargs)
+    if isinstance(refine_epochs, bool) or not isinstance(refine_epochs, (int, np.integer)) or refine_epochs < 0:
+        raise ValueError(f"refine_epochs must be a non-negative integer, got {refine_epochs!r}")
+    params = _params(method, n, seed, sample, n_neighbors, min_dist, pca_dims, pca_above, umap_kwargs,
+                     int(refine_epochs))
     path = None
     if cache_dir is not None:
         path = map_cache_path(cache_dir, fingerprint or embeddings_fingerprint(raw), {**params, "n": n, "dim": dim})
@@ -455,6 +484,7 @@ def compute_map(
             progress=progress,
             umap_kwargs=umap_kwargs,
             timings=timings,
+            refine_epochs=int(refine_epochs),
         )
     coords = _scale(coords)
     if path is not None:

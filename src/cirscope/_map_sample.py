@@ -17,10 +17,12 @@ import numpy as np
 __all__ = [
     "PLACE_K",
     "PLACE_TEMPERATURE",
+    "REFINE_EPOCHS",
     "SAMPLE_ABOVE",
     "SAMPLE_FRACTION",
     "choose_sample",
     "place_rest",
+    "refine_layout",
     "sample_size",
 ]  # fmt: skip
 
@@ -47,6 +49,10 @@ PLACE_TEMPERATURE = 0.02
 #: 5,000-point sample (95,000 placed, 2 busy cores): search_k 1000: 5.9 s, kNN-overlap@15 0.1159;
 #: 400: 3.3 s, 0.1159; 200: 3.0 s, 0.1145.
 PLACE_SEARCH_K = 400
+#: Layout epochs over the neighbour graph of all points after placement (0: none) and their
+#: starting learning rate (umap-learn's default is 1.0).
+REFINE_EPOCHS = 30
+REFINE_ALPHA = 0.1
 
 
 def sample_size(n: int, sample: int | str | None = "auto") -> int:
@@ -114,3 +120,68 @@ def place_rest(
                                   progress=progress)
         out[chunk] = place_rows(rows, sims, sample_coords, temperature=temperature)
     return out
+
+
+def refine_layout(
+    x: np.ndarray,
+    coords: np.ndarray,
+    sample_rows: np.ndarray,
+    *,
+    n_neighbors: int,
+    min_dist: float,
+    n_epochs: int = REFINE_EPOCHS,
+    anchor: bool = False,
+    seed: int | None = None,
+    spread: float = 1.0,
+    alpha: float = REFINE_ALPHA,
+    knn: tuple[np.ndarray, np.ndarray] | None = None,
+    progress: bool = False,
+) -> np.ndarray:
+    """A few UMAP layout epochs over the neighbour graph of ALL points, starting from ``coords``.
+
+    The refinement step of McInnes et al. 2018 (section 3.3) for points placed outside a
+    sampled fit: the fuzzy simplicial set of every point's ``n_neighbors`` nearest neighbours
+    (annoy, :func:`cirscope._map._knn`, unless ``knn`` = ``(rows, cosine distances)`` is given)
+    is optimised for ``n_epochs`` epochs with umap-learn's own SGD
+    (``optimize_layout_euclidean``). With ``anchor`` only placed points move (edges are kept
+    only where the moving end is a placed point; the sample's layout stays as fitted); without,
+    every point moves. ``x`` is L2-normalised; returns new ``(N, 2)`` float64 coordinates.
+    """
+    from umap.umap_ import (
+        find_ab_params,
+        fuzzy_simplicial_set,
+        make_epochs_per_sample,
+        optimize_layout_euclidean,
+    )
+
+    from cirscope._map import _knn
+
+    n = len(x)
+    if knn is None:
+        knn, _ = _knn(x, n_neighbors, seed)
+    idx, dists = knn
+    rs = np.random.RandomState(seed)
+    graph, _, _ = fuzzy_simplicial_set(x, n_neighbors, rs, "cosine", knn_indices=idx, knn_dists=dists)
+    graph = graph.tocoo()
+    graph.sum_duplicates()
+    graph.data[graph.data < graph.data.max() / float(max(n_epochs, 1))] = 0.0
+    graph.eliminate_zeros()
+    head, tail, weights = graph.row, graph.col, graph.data
+    if anchor:
+        moving = np.ones(n, dtype=bool)
+        moving[sample_rows] = False
+        keep = moving[head]
+        head, tail, weights = head[keep], tail[keep], weights[keep]
+    emb = np.ascontiguousarray(coords, dtype=np.float32)
+    if n_epochs < 1 or head.size == 0:
+        return emb.astype(np.float64)
+    a, b = find_ab_params(spread, min_dist)
+    epochs_per_sample = make_epochs_per_sample(weights, n_epochs)
+    rng_state = rs.randint(np.iinfo(np.int32).min + 1, np.iinfo(np.int32).max - 1, 3).astype(np.int64)
+    emb = optimize_layout_euclidean(
+        emb, emb, head.astype(np.int32), tail.astype(np.int32), n_epochs, n, epochs_per_sample, a, b,
+        rng_state, 1.0, float(alpha), 5.0, parallel=seed is None,
+        tqdm_kwds={"disable": not progress, "desc": "UMAP refinement epochs", "leave": False},
+        move_other=not anchor,
+    )
+    return np.asarray(emb, dtype=np.float64)

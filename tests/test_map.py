@@ -332,3 +332,21 @@ def test_refinement_over_all_points_raises_placement_preservation_and_is_its_own
     np.testing.assert_allclose(compute_map(x, **common), refined, atol=1e-5)  # seeded: reproducible
     with pytest.raises(ValueError, match="refine_epochs"):
         compute_map(x, refine_epochs=-1)
+
+
+@pytest.mark.slow  # numba compiles umap-learn's layout code in a new process
+def test_refine_layout_anchored_moves_only_placed_points_and_zero_epochs_moves_nothing():
+    from cirscope._map_sample import refine_layout
+
+    x, _ = blobs(n_per=200, dim=16, centres=5, seed=4, spread=0.2)
+    start = np.random.default_rng(0).normal(size=(len(x), 2)) * 5
+    rows = choose_sample(len(x), 200, 0)
+    got = refine_layout(x, start, rows, n_neighbors=10, min_dist=0.1, n_epochs=5, anchor=True, seed=0)
+    assert got.shape == start.shape and np.isfinite(got).all()
+    np.testing.assert_allclose(got[rows], start[rows], atol=1e-5)  # the sample's layout stays as fitted
+    rest = np.setdiff1d(np.arange(len(x)), rows)
+    assert np.abs(got[rest] - start[rest]).max(axis=1).mean() > 1e-3
+    free = refine_layout(x, start, rows, n_neighbors=10, min_dist=0.1, n_epochs=5, seed=0)
+    assert np.abs(free[rows] - start[rows]).max() > 1e-3  # by default every point moves
+    np.testing.assert_allclose(refine_layout(x, start, rows, n_neighbors=10, min_dist=0.1, n_epochs=0), start,
+                               atol=1e-5)  # fmt: skip

@@ -33,6 +33,8 @@ from cirscope._map_sample import (
     PLACE_TEMPERATURE,
     REFINE_ALPHA,
     REFINE_EPOCHS,
+    REFINE_SEARCH_K,
+    REFINE_TREES,
     sample_size,
 )
 from cirscope._vectors import check_matrix
@@ -99,7 +101,8 @@ def _params(
         "sample": None if size >= n else {"size": size, "k": PLACE_K, "temperature": PLACE_TEMPERATURE,
                                           "search_k": PLACE_SEARCH_K,
                                           "refine": {"epochs": int(refine_epochs), "alpha": REFINE_ALPHA,
-                                                     "anchor": False} if refine_epochs else None},
+                                                     "anchor": False, "trees": REFINE_TREES,
+                                                     "search_k": REFINE_SEARCH_K} if refine_epochs else None},
         "n_neighbors": int(n_neighbors),
         "min_dist": float(min_dist),
         "pca_dims": int(pca_dims) if use_pca and pca_dims is not None else None,
@@ -351,7 +354,7 @@ def _umap(
             lap("place")
             if refine:
                 stages.start("knn_all", f"{k} nearest neighbours of all {n:,} points (annoy)")
-                knn_all, _ = _knn(x, k, seed)
+                knn_all, _ = _knn(x, k, seed, n_trees=REFINE_TREES, search_k=REFINE_SEARCH_K)
                 lap("knn_all")
                 stages.start("refine", f"{refine} layout epochs over all {n:,} points, from the placed map")
                 with warnings.catch_warnings():

@@ -19,6 +19,8 @@ __all__ = [
     "PLACE_K",
     "PLACE_TEMPERATURE",
     "REFINE_EPOCHS",
+    "REFINE_SEARCH_K",
+    "REFINE_TREES",
     "SAMPLE_ABOVE",
     "SAMPLE_FRACTION",
     "choose_sample",
@@ -72,6 +74,12 @@ PLACE_SEARCH_K = 400
 #: see ``benchmarks/bench_scale_projection.py`` (``estimate_1m``) and the figures below.
 REFINE_EPOCHS = 30
 REFINE_ALPHA = 0.1
+#: annoy settings for the neighbour graph of all points that the refinement runs on: a lighter
+#: forest than the sample's (20 trees, search_k 1000). At 50,000 x 50 (10 % sample, 30 epochs) it
+#: cost 4.3 s against 11.5 s (different load) with the same outcome (layout / placement 1.00 /
+#: 1.00 of a full fit, against 1.00 / 0.92): SGD over the graph tolerates a few missed neighbours.
+REFINE_TREES = 10
+REFINE_SEARCH_K = 300
 
 
 def sample_size(n: int, sample: int | str | None = "auto") -> int:
@@ -179,7 +187,7 @@ def refine_layout(
     if n_epochs < 1:
         return np.asarray(coords, dtype=np.float64).copy()
     if knn is None:
-        knn, _ = _knn(x, n_neighbors, seed)
+        knn, _ = _knn(x, n_neighbors, seed, n_trees=REFINE_TREES, search_k=REFINE_SEARCH_K)
     idx, dists = knn
     rs = np.random.RandomState(seed)
     graph, _, _ = fuzzy_simplicial_set(x, n_neighbors, rs, "cosine", knn_indices=idx, knn_dists=dists)

@@ -217,8 +217,9 @@ def _fit_plan(n: int, sample: int | str | None, umap_kwargs: dict[str, Any]) -> 
 #: ``benchmarks/bench_scale_projection.py`` at 100,000 x 128 (sample 20,000) on 2 busy cores:
 #: PCA 0.24 s for 100,000 points, neighbour graph 4.4 s and layout 114 s for the 20,000 fitted,
 #: placement 53 s for the other 80,000 at search_k 1000 (now 400, ~1.8x faster): per point
-#: 0.0004 : 0.04 : 1 : 0.12.
-_STAGE_COST = {"pca": 0.001, "knn": 0.04, "layout": 1.0, "place": 0.07, "knn_all": 0.04, "refine": 0.01}
+#: 0.0004 : 0.04 : 1 : 0.12. After placement (100,000 x 50, load ~3): neighbour graph of all points
+#: 7.7 s (per point 0.013) and refinement 7.5 s for 30 epochs (per point and epoch 0.0004).
+_STAGE_COST = {"pca": 0.001, "knn": 0.04, "layout": 1.0, "place": 0.07, "knn_all": 0.013, "refine": 0.0004}
 
 
 class _Stages:

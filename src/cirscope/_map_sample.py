@@ -68,10 +68,15 @@ PLACE_SEARCH_K = 400
 #:   0.78 and at 20,000 / 10 % the overlap over all points to 0.36x: the sample and the placed
 #:   points drift apart. So every point moves.
 #:
-#: The ratios carry about +-3 % of sampling noise (1,000 points). Cost at 1,000,000 points,
-#: extrapolated linearly in the number of points from 100,000 x 50 (both stages are per point:
-#: annoy queries at fixed ``search_k``, SGD over a graph of ``n_neighbors`` edges per point):
-#: see ``benchmarks/bench_scale_projection.py`` (``estimate_1m``) and the figures below.
+#: The ratios carry about +-3 % of sampling noise (1,000 points), and the unseeded full fit
+#: itself varies between runs (its placement overlap at 50,000: 0.139 and 0.148).
+#:
+#: Cost, synthetic 128-dim vectors after PCA to 50, 2 busy cores (load 2.9-3.7), 30 epochs:
+#: neighbour graph of all points (:data:`REFINE_TREES`, :data:`REFINE_SEARCH_K`) 1.6 / 3.9 / 7.7 s
+#: and refinement 1.6 / 3.8 / 7.5 s at 25,000 / 50,000 / 100,000 points. Extrapolated to
+#: 1,000,000 points (power law fitted over 25,000-100,000, exponents 1.14 and 1.10; linear would
+#: give 77 s and 75 s): about 106 s + 94 s = 200 s on top of the 243 s measured for the rest of a
+#: 1,000,000 x 256 first map, about 445 s in all, inside a 10-minute budget on 2 cores.
 REFINE_EPOCHS = 30
 REFINE_ALPHA = 0.1
 #: annoy settings for the neighbour graph of all points that the refinement runs on: a lighter

@@ -398,8 +398,8 @@ def compute_map(
     weighted mean of its nearest sample points (:mod:`cirscope._map_sample`); then
     ``refine_epochs`` UMAP layout epochs run over the neighbour graph of all points, starting
     from that map, so placed points move towards their true neighbours (measured at 20,000 and
-    50,000 points: placed points then keep 0.92-1.08x the neighbours a full fit keeps, against
-    0.71x at 20,000 without it; see :data:`~cirscope._map_sample.REFINE_EPOCHS`).
+    50,000 points with 5-40 % samples: placed points then keep 0.92-1.05x the neighbours a full
+    fit keeps, against 0.67-0.86x at 5-20 % without it; see :data:`~cirscope._map_sample.REFINE_EPOCHS`).
     When cuML is installed and a GPU is visible, cuML's UMAP fits all points on the GPU
     instead (never required). ``method="pca"``: the first two principal components
     (Pearson 1901), instant, for a first picture while UMAP computes.

@@ -22,7 +22,8 @@ Data: the synthetic CLIP-like vectors of ``bench_index.py``. In one process:
 
 Every stage is printed to stderr and the JSON so far written to ``--out``. ``estimate_1m``
 extrapolates the first-map time to 1,000,000 points from the measured stage times (PCA and
-placement linear in the points they handle, neighbour graph and layout linear in the sample).
+placement linear in the points they handle, neighbour graph and layout linear in the sample,
+the neighbour graph of all points and the refinement epochs linear in all points).
 
 Run ``python benchmarks/bench_scale_projection.py --n 100000 --dim 512 --out FILE``.
 """
@@ -57,7 +58,8 @@ def _timed(fn, *args, **kwargs) -> tuple[Any, float, float]:
 def _estimate(stages: dict[str, float], n: int, s: int, n_target: int, s_target: int) -> dict[str, float]:
     """Stage times scaled linearly to ``n_target`` points with a sample of ``s_target``."""
     scale = {"pca": n_target / n, "knn": s_target / s, "layout": s_target / s,
-             "place": (n_target - s_target) / max(n - s, 1)}  # fmt: skip
+             "place": (n_target - s_target) / max(n - s, 1), "knn_all": n_target / n,
+             "refine": n_target / n}  # fmt: skip
     est = {k: round(v * scale.get(k, 1.0), 1) for k, v in stages.items()}
     est["total"] = round(sum(est.values()), 1)
     return est
@@ -127,7 +129,8 @@ def run(
         s = sample_size(n)
         result["estimate_1m"] = {
             "method": "stage times of this run scaled linearly: PCA and placement by the points they handle, "
-            "neighbour graph and layout by the sample size",
+            "neighbour graph and layout by the sample size, neighbour graph of all points and refinement by "
+            "all points",
             "sample_size": sample_size(1_000_000),
             "stages_s": _estimate(timings, n, s, 1_000_000, sample_size(1_000_000)),
         }

@@ -9,7 +9,7 @@ import cirscope._map as map_module
 from cirscope._index import NeighborIndex
 from cirscope._map import compute_map, map_cache_path, place, place_rows
 from cirscope._map_quality import neighborhood_preservation
-from cirscope._map_sample import SAMPLE_ABOVE, sample_size
+from cirscope._map_sample import REFINE_EPOCHS, SAMPLE_ABOVE, choose_sample, sample_size
 
 
 def blobs(n_per: int = 100, dim: int = 32, centres: int = 3, seed: int = 0, spread: float = 0.05):
@@ -250,7 +250,8 @@ def test_sampled_umap_map_places_the_rest_keeps_clusters_and_is_cached_per_sampl
                      n_epochs=100)
     err = capsys.readouterr().err
     assert "300 points (a sample of 1,200)" in err and "placing the other 900 points" in err
-    assert set(timings) == {"layout", "place"} and all(v > 0 for v in timings.values())
+    assert f"{REFINE_EPOCHS} layout epochs over all 1,200 points" in err
+    assert set(timings) == {"layout", "place", "knn_all", "refine"} and all(v > 0 for v in timings.values())
     assert xy.shape == (1200, 2) and np.isfinite(xy).all() and float(np.abs(xy).max()) == pytest.approx(1.0)
     assert separated(xy, labels) == 1.0
     # the default is unseeded and multi-threaded: no random_state, n_jobs left to umap-learn
@@ -305,3 +306,47 @@ def test_sampled_fit_preservation_does_not_reward_stacking_placed_points():
     # a faithful layout of the sample scores high on the layout measure
     circle = x[:, :2] / np.linalg.norm(x[:, :2], axis=1, keepdims=True)  # cosine = Euclidean order
     assert sampled_fit_preservation(circle, 10 * circle, rows, k=10, sample=100)["layout"] > 0.9
+
+
+@pytest.mark.slow
+def test_refinement_over_all_points_raises_placement_preservation_and_is_its_own_cache_file(tmp_path):
+    """Placed points sit at the weighted mean of a few sample points; the layout epochs over the
+    neighbour graph of all points move them towards their true neighbours (here 3,000 points in
+    40 clusters with inner structure, a 10 % sample)."""
+    from cirscope._map_quality import sampled_fit_preservation
+
+    x, _ = blobs(n_per=75, dim=32, centres=40, seed=2, spread=0.25)
+    rows = choose_sample(len(x), 300, 0)
+    common = {"sample": 300, "seed": 0, "progress": False, "n_epochs": 100}
+    placed = compute_map(x, cache_dir=tmp_path, fingerprint="fp", refine_epochs=0, **common)
+    refined = compute_map(x, cache_dir=tmp_path, fingerprint="fp", **common)
+    assert refined.shape == (3000, 2) and refined.dtype == np.float32 and np.isfinite(refined).all()
+    assert float(np.abs(refined).max()) == pytest.approx(1.0)
+    before = sampled_fit_preservation(x, placed, rows, k=10, sample=500)
+    after = sampled_fit_preservation(x, refined, rows, k=10, sample=500)
+    assert after["placement"] > before["placement"] + 0.05, (before, after)
+    assert after["layout"] > 0.8 * before["layout"], (before, after)  # the sample's layout is not torn up
+    # refined and unrefined maps are different cache files; each call reads back its own
+    assert len(list(tmp_path.glob("map-umap-*.npy"))) == 2
+    np.testing.assert_array_equal(compute_map(x, cache_dir=tmp_path, fingerprint="fp", **common), refined)
+    np.testing.assert_allclose(compute_map(x, **common), refined, atol=1e-5)  # seeded: reproducible
+    with pytest.raises(ValueError, match="refine_epochs"):
+        compute_map(x, refine_epochs=-1)
+
+
+@pytest.mark.slow  # numba compiles umap-learn's layout code in a new process
+def test_refine_layout_anchored_moves_only_placed_points_and_zero_epochs_moves_nothing():
+    from cirscope._map_sample import refine_layout
+
+    x, _ = blobs(n_per=200, dim=16, centres=5, seed=4, spread=0.2)
+    start = np.random.default_rng(0).normal(size=(len(x), 2)) * 5
+    rows = choose_sample(len(x), 200, 0)
+    got = refine_layout(x, start, rows, n_neighbors=10, min_dist=0.1, n_epochs=5, anchor=True, seed=0)
+    assert got.shape == start.shape and np.isfinite(got).all()
+    np.testing.assert_allclose(got[rows], start[rows], atol=1e-5)  # the sample's layout stays as fitted
+    rest = np.setdiff1d(np.arange(len(x)), rows)
+    assert np.abs(got[rest] - start[rest]).max(axis=1).mean() > 1e-3
+    free = refine_layout(x, start, rows, n_neighbors=10, min_dist=0.1, n_epochs=5, seed=0)
+    assert np.abs(free[rows] - start[rows]).max() > 1e-3  # by default every point moves
+    np.testing.assert_allclose(refine_layout(x, start, rows, n_neighbors=10, min_dist=0.1, n_epochs=0), start,
+                               atol=1e-5)  # fmt: skip

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cirscope._atomic import atomic_write
 from cirscope._errors import DamagedFileError
 
 ENV_VAR = "CIRSCOPE_CACHE_DIR"
@@ -154,14 +155,9 @@ class EmbeddingCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         meta = {"model_key": self.model_key, "count": len(keys), "dim": int(emb.shape[1]), "checksum": _checksum(emb),
                 "keys_checksum": _keys_checksum(keys)}
-        name = f"shard-{uuid.uuid4().hex}"
-        tmp = self.folder / f".{name}.tmp.npz"
-        with open(tmp, "wb") as fh:
+        final = self.folder / f"shard-{uuid.uuid4().hex}.npz"
+        with atomic_write(final) as fh:
             np.savez(fh, keys=keys, emb=emb, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
-            fh.flush()
-            os.fsync(fh.fileno())
-        final = self.folder / f"{name}.npz"
-        os.replace(tmp, final)
         return final
 
     def compact(self) -> None:
@@ -221,12 +217,10 @@ class EmbeddingCache:
         record = self._read_problems()
         record.update({str(k): str(v) for k, v in problems.items()})
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / f".problems.{uuid.uuid4().hex}.tmp"
-        tmp.write_text(json.dumps(record), encoding="utf-8")
         try:
-            os.replace(tmp, self._problems_path)
+            with atomic_write(self._problems_path, "w") as fh:
+                fh.write(json.dumps(record))
         except OSError as exc:  # e.g. a folder in its place: the run goes on without remembering
-            tmp.unlink(missing_ok=True)
             warnings.warn(f"Could not write {self._problems_path} ({exc}).", CacheDamaged, stacklevel=2)
 
     def __len__(self) -> int:

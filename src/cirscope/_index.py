@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from cirscope._atomic import atomic_write, atomic_write_bytes
 from cirscope._index_backends import BACKENDS, default_n_trees, faiss_available, make_backend
 from cirscope._index_calibrate import RecallReport, calibrate, realistic_queries, recall_at_k
 from cirscope._vectors import check_matrix
@@ -248,17 +249,9 @@ def top_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return top, vals
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_write(path) as fh:
         np.save(fh, arr)
-    os.replace(tmp, path)
 
 
 class NeighborIndex:
@@ -819,7 +812,7 @@ class NeighborIndex:
         _atomic_save_npy(folder / "ids.npy", self.ids)
         if embeddings:
             _atomic_save_npy(folder / "embeddings.npy", np.ascontiguousarray(self.embeddings))
-        _atomic_write_bytes(
+        atomic_write_bytes(
             folder / "index.json", json.dumps(self._description(backend_file, size, digest, sampled), indent=2).encode()
         )
         for name in BACKENDS.values():

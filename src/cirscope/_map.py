@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import time
-import uuid
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -138,14 +137,13 @@ def _read_cache(path: Path, n: int) -> np.ndarray | None:
 
 def _write_cache(path: Path, coords: np.ndarray) -> None:
     """Write atomically (temporary file, then ``os.replace``); a failure only warns."""
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
+    from cirscope._atomic import atomic_write
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
+        with atomic_write(path) as fh:
             np.save(fh, coords)
-        os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         warnings.warn(
             f"Could not cache the map in {path.parent} ({exc}); it will be recomputed next time.",
             stacklevel=3,

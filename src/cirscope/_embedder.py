@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cirscope._atomic import atomic_write
 from cirscope._cache import EmbeddingCache
 from cirscope._errors import ModelLoadError
 from cirscope._gallery import Gallery
@@ -139,9 +140,8 @@ def _file_fingerprint(path: Path) -> str:
     memo[key] = digest
     try:
         memo_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = memo_path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(memo))
-        os.replace(tmp, memo_path)
+        with atomic_write(memo_path, "w") as fh:  # a unique temporary name per call: threads never collide
+            fh.write(json.dumps(memo))
     except OSError:  # a read-only cache folder: hash again next time
         pass
     return digest

@@ -69,6 +69,7 @@ class AuditReport:
 
         Clicking a bar or a point of a chart shows the images behind it under the chart.
         """
+        from cirscope._atomic import atomic_write
         from cirscope.diagnostics._html import render_report
 
         path = Path(path)
@@ -76,9 +77,8 @@ class AuditReport:
             raise ValueError(f"The report is an HTML file: give a path ending in .html, got {path.name!r}")
         path.parent.mkdir(parents=True, exist_ok=True)
         html = render_report(self, thumbnails=thumbnails and self.space is not None, thumb_size=thumb_size)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(html, encoding="utf-8")
-        tmp.replace(path)
+        with atomic_write(path, "wb") as fh:  # unique temporary name: concurrent writers never collide
+            fh.write(html.encode("utf-8"))
         return path
 
     def __repr__(self) -> str:

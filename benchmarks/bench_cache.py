@@ -24,7 +24,7 @@ from pathlib import Path
 
 
 def embed_once(folder: Path, out: Path, cache: Path, model: list[str]) -> tuple[float, dict]:
-    from cirscope.cli import main
+    from cirscope.cli._main import main
 
     buf = io.StringIO()
     start = time.perf_counter()
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
-    from cirscope._cli_bench import _parse_size, write_photos
+    from cirscope.cli._bench import _parse_size, write_photos
 
     runs = []
     with tempfile.TemporaryDirectory(prefix="cirscope-bench-cache-") as tmp:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from cirscope.cli import main
+from cirscope.cli._main import main
 
 if __name__ == "__main__":
     sys.exit(main(["bench", "embed", *sys.argv[1:]]))

@@ -111,7 +111,7 @@ def bench(
 ) -> dict:
     """Latency and recall at one size. ``main_baseline``: compare with plain numpy (default BLAS
     threads); otherwise with the index's own exact mode (one BLAS thread), as the crossover does."""
-    from cirscope._index import FILTER_EXACT_FRACTION, NeighborIndex
+    from cirscope.neighbors._index import FILTER_EXACT_FRACTION, NeighborIndex
 
     data = synthetic_embeddings(n + n_queries, dim, seed)
     emb, queries = data[:n], data[n:]
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--out", type=str, default=None, help="also write the JSON here")
     args = p.parse_args(argv)
 
-    from cirscope._index import EXACT_BELOW
+    from cirscope.neighbors._index import EXACT_BELOW
 
     result = {
         "benchmark": "neighbor_index",

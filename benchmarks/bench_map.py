@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--out", type=str, default=None)
     args = p.parse_args(argv)
 
-    from cirscope._index import NeighborIndex
-    from cirscope._map import PCA_ABOVE, compute_map, place
+    from cirscope.neighbors._index import NeighborIndex
+    from cirscope.projection._compute import PCA_ABOVE, compute_map, place
 
     sizes = [int(s) for s in args.sizes.split(",") if s]
     result: dict = {

@@ -57,8 +57,8 @@ class SimulatedActor:
         self.ms = float(spec["simulated_ms"])
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from cirscope._shard_sources import read_task
-        from cirscope._shards import write_shard
+        from cirscope.embedding._shard_sources import read_task
+        from cirscope.embedding._shards import write_shard
 
         results = []
         for text in batch["task"]:
@@ -74,7 +74,7 @@ class SimulatedActor:
 
 def scaling_run(ray_actors: int, tasks: list[dict[str, Any]], ms: float, out: Path,
                 gpus_per_actor: float = 0.0) -> dict[str, float]:
-    from cirscope._ray_engine import run_ray
+    from cirscope.embedding._ray_engine import run_ray
 
     out.mkdir(parents=True, exist_ok=True)
     done: list[tuple[float, int]] = []
@@ -107,9 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import cirscope as cs
-    from cirscope._embed_api import embed
-    from cirscope._ray_engine import connect
-    from cirscope._shard_sources import plan_shards
+    from cirscope.embedding._api import embed
+    from cirscope.embedding._ray_engine import connect
+    from cirscope.embedding._shard_sources import plan_shards
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="cirscope-bench-ray-"))
     photos = work / "photos"

@@ -4,7 +4,7 @@ Data: ``--n`` clustered CLIP-like unit vectors of ``--dim`` dimensions (``bench_
 Queries (``--queries`` of each kind, never seen by any calibration): *perturbed* gallery rows
 (a near-duplicate photo) and *off-manifold* text-like vectors (a mixture of two gallery rows,
 shifted by a constant "modality gap" and noise), made by
-:func:`cirscope._index_calibrate.realistic_queries` with a seed the index does not use.
+:func:`cirscope.neighbors._calibrate.realistic_queries` with a seed the index does not use.
 
 Methods, built one after another in this process (all kept until the interleaved single-query
 timing, so peak memory is the matrix plus every index: ~5 GB at 1M x 256):
@@ -66,7 +66,7 @@ def _rss_mb() -> float:
 
 
 def _recall(truth: np.ndarray, got: np.ndarray) -> float:
-    from cirscope._index_calibrate import recall_at_k
+    from cirscope.neighbors._calibrate import recall_at_k
 
     return round(recall_at_k(truth, got), 4)
 
@@ -113,7 +113,7 @@ class Cirscope(Method):
         self.name, self.kwargs = name, kwargs
 
     def build(self, emb):
-        from cirscope._index import NeighborIndex
+        from cirscope.neighbors._index import NeighborIndex
 
         self.index = NeighborIndex(emb, progress=False, **self.kwargs)
         report = self.index.recall_report()
@@ -258,7 +258,7 @@ def _make(name: str) -> Method:
 def run(n: int, dim: int, queries: int = 300, target: float = 0.99, seed: int = 0,
         methods: tuple[str, ...] = METHODS, singles: int = 200) -> dict:  # fmt: skip
     """Build, tune and time every method at ``n x dim``; returns the result dict (see module docstring)."""
-    from cirscope._index_calibrate import realistic_queries
+    from cirscope.neighbors._calibrate import realistic_queries
 
     t0 = time.perf_counter()
     emb = synthetic_embeddings(n, dim, seed)
@@ -341,9 +341,9 @@ def crossover(sizes: list[int], dim: int, queries: int = 100, seed: int = 0,
     """Exact search against the default backend (faiss HNSW, calibrated) at small sizes, single
     queries interleaved in a rotating order; at the largest size also filtered queries: the HNSW
     filtered walk against the exact search over the kept rows. Sets ``EXACT_BELOW`` and
-    ``FILTER_EXACT_FRACTION`` in :mod:`cirscope._index`."""
-    from cirscope._index import NeighborIndex
-    from cirscope._index_calibrate import realistic_queries
+    ``FILTER_EXACT_FRACTION`` in :mod:`cirscope.neighbors._index`."""
+    from cirscope.neighbors._calibrate import realistic_queries
+    from cirscope.neighbors._index import NeighborIndex
 
     rows = []
     filtered: list[dict] = []

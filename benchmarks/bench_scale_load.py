@@ -40,7 +40,7 @@ _CHILD = r"""
 import json, sys, time, warnings
 import numpy as np
 import pyarrow.parquet  # noqa: F401  imported before the baseline: measure data, not code
-import cirscope._space as sp
+import cirscope.space._space as sp
 
 def rss_mb():
     for line in open("/proc/self/status"):
@@ -77,7 +77,7 @@ def _write_space(folder: Path, n: int, dim: int, seed: int) -> dict:
     import pandas as pd
 
     import cirscope as cs
-    from cirscope._space import Space
+    from cirscope.space._space import Space
 
     rng = np.random.default_rng(seed)
     emb = np.empty((n, dim), dtype=np.float32)

@@ -11,9 +11,9 @@ Data: the synthetic CLIP-like vectors of ``bench_index.py``. In one process:
 3. at ``n <= 100,000`` the peer: plain ``umap.UMAP()`` (umap-learn's defaults) fitted on all
    points, wall and CPU seconds, and cirscope's own full fit (``sample=None``);
 4. the sample-size sweep: ``compute_map(sample=f * n)`` for each fraction, time and kNN-overlap@15
-   (:func:`cirscope._map_quality.neighborhood_preservation`, 1,000 random points, exact) over all
+   (:func:`cirscope.projection._quality.neighborhood_preservation`, 1,000 random points, exact) over all
    points (for reference: placement inflates it) and split
-   (:func:`cirscope._map_quality.sampled_fit_preservation`): the layout (sample points among the
+   (:func:`cirscope.projection._quality.sampled_fit_preservation`): the layout (sample points among the
    sample) and the placement (placed points among all points), the peer measured on the same
    rows; ``sample_choice`` is the smallest fraction where both are at least 95% of the peer's;
 5. the other placement: umap-learn's ``transform`` of the points outside a sample (fitted by
@@ -79,10 +79,10 @@ def run(
 
     ``peer`` (default: ``n <= 100,000``) runs the full-fit peers and the sample-size sweep.
     """
-    from cirscope._index import embeddings_fingerprint
-    from cirscope._map import _normalise_rows, _pca, compute_map
-    from cirscope._map_quality import neighborhood_preservation, sampled_fit_preservation
-    from cirscope._map_sample import SAMPLE_ABOVE, SAMPLE_FRACTION, choose_sample, sample_size
+    from cirscope.neighbors._index import embeddings_fingerprint
+    from cirscope.projection._compute import _normalise_rows, _pca, compute_map
+    from cirscope.projection._quality import neighborhood_preservation, sampled_fit_preservation
+    from cirscope.projection._sample import SAMPLE_ABOVE, SAMPLE_FRACTION, choose_sample, sample_size
 
     peer = n <= 100_000 if peer is None else peer
     result: dict[str, Any] = {

@@ -6,9 +6,9 @@ searched, warm in the caches), in an order rotated every repeat (so none always 
 
 * ``bare_index``: ``space.index.query(vector, k)`` for an already composed vector, no exclude
   (the floor: what any search must pay);
-* ``search_hits``: :func:`cirscope._search.search_hits` (compose + one index query excluding the
+* ``search_hits``: :func:`cirscope.query._search.search_hits` (compose + one index query excluding the
   reference + arrays), the search path of a slider move;
-* ``search_frame``: :func:`cirscope._search.search` (the same plus the DataFrame), for reference;
+* ``search_frame``: :func:`cirscope.query._search.search` (the same plus the DataFrame), for reference;
 * ``slider_move``: setting ``alpha_t`` on a :class:`~cirscope.widgets.QueryPanel` bound to the
   space (search, traits written back; no DataFrame), the full Python side of a move.
 
@@ -39,8 +39,8 @@ from bench_search import build_space
 def run(n: int = 100_000, dim: int = 512, *, k: int = 20, repeats: int = 200, seed: int = 0,
         out: str | None = None) -> dict[str, Any]:  # fmt: skip
     """Run the benchmark; the result as a dict."""
-    from cirscope._query import ComposedQuery
-    from cirscope._search import search, search_hits
+    from cirscope.query._composed import ComposedQuery
+    from cirscope.query._search import search, search_hits
     from cirscope.widgets import QueryPanel
 
     load_start = [round(v, 2) for v in os.getloadavg()]

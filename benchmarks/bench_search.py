@@ -54,7 +54,7 @@ class StubTextEncoder:
 def build_space(n: int, dim: int, seed: int, data: str = "clustered"):
     """A gallery of ``n`` synthetic items: clustered like real embeddings, or unstructured noise."""
     import cirscope as cs
-    from cirscope._gallery import Gallery
+    from cirscope.gallery._table import Gallery
 
     rng = np.random.default_rng(seed)
     if data == "clustered":
@@ -86,9 +86,9 @@ def main(argv: list[str] | None = None) -> dict:
                    help="synthetic embeddings with topic structure (like real ones) or unstructured noise")
     args = p.parse_args(argv)
 
-    from cirscope._compose import compose
-    from cirscope._query import ComposedQuery
-    from cirscope._search import exact_neighbors
+    from cirscope.query._composed import ComposedQuery
+    from cirscope.query._methods import compose
+    from cirscope.query._search import exact_neighbors
 
     t0 = time.perf_counter()
     space = build_space(args.n, args.dim, args.seed, args.data)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from cirscope._cache import CacheDamaged, EmbeddingCache
+from cirscope.embedding._cache import CacheDamaged, EmbeddingCache
 
 
 def _vecs(n, d=4, seed=0):

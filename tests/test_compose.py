@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from cirscope._compose import METHODS, compose, normalize
+from cirscope.query._methods import METHODS, compose, normalize
 
 E1, E2, E3 = np.eye(3)
 S = math.sqrt(0.5)

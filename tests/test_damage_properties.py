@@ -26,8 +26,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cirscope as cs
-from cirscope._cache import CacheDamaged, EmbeddingCache
-from cirscope._errors import DamagedFileError
+from cirscope._core.errors import DamagedFileError
+from cirscope.embedding._cache import CacheDamaged, EmbeddingCache
 
 N, D = 20, 8
 SETTINGS = settings(max_examples=30, deadline=None, database=None,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cirscope import _cli_demo as demo
+from cirscope.cli import _demo as demo
 from cirscope.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,10 +18,10 @@ import pytest
 from PIL import Image
 
 import cirscope as cs
-from cirscope import _images
-from cirscope._cache import EmbeddingCache
-from cirscope._embedder import FLUSH_SECONDS
-from cirscope._images import TransientReason, is_transient
+from cirscope.embedding._cache import EmbeddingCache
+from cirscope.embedding._embedder import FLUSH_SECONDS
+from cirscope.gallery import _decode as _images
+from cirscope.gallery._decode import TransientReason, is_transient
 from tests.conftest import FIXTURES, photo_bytes
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import cirscope as cs
-from cirscope._embedder import ModelLoadError
+from cirscope.embedding._embedder import ModelLoadError
 from tests.conftest import photo_bytes
 
 
@@ -48,7 +48,7 @@ def test_unreachable_hub_fails_at_once_without_the_offline_switch(monkeypatch):
     """A host that cannot be reached switches the hub to offline mode instead of a minute of retries."""
     import huggingface_hub.constants
 
-    from cirscope import _embedder
+    from cirscope.embedding import _embedder as _embedder
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)

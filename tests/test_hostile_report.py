@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import cirscope as cs
-from cirscope._text import TERMINAL_UNSAFE
+from cirscope._core.text import TERMINAL_UNSAFE
 from cirscope.cli import main
 from tests.hostile_strings import HOSTILE, HOSTILE_COLUMN, HOSTILE_LABELS, hostile_gallery, plotly_display
 

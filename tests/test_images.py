@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cirscope._images import ImageProblem, content_hash, decode, make_thumbnail
+from cirscope.gallery._decode import ImageProblem, content_hash, decode, make_thumbnail
 
 
 def _encode(img: Image.Image, fmt: str, **kw) -> bytes:

@@ -10,7 +10,12 @@ import warnings
 import numpy as np
 import pytest
 
-from cirscope._index import FILTER_EXACT_FRACTION, IndexRebuilt, NeighborIndex, embeddings_fingerprint
+from cirscope.neighbors._index import (
+    FILTER_EXACT_FRACTION,
+    IndexRebuilt,
+    NeighborIndex,
+    embeddings_fingerprint,
+)
 
 N, DIM = 4000, 64
 # A fixed-breadth annoy forest for the save / load tests (no calibration target to miss at 2,000 rows)

@@ -11,8 +11,8 @@ import warnings
 import numpy as np
 import pytest
 
-from cirscope._index import AUTO_BACKEND, IndexRebuilt, NeighborIndex
-from cirscope._index_calibrate import realistic_queries, recall_at_k
+from cirscope.neighbors._calibrate import realistic_queries, recall_at_k
+from cirscope.neighbors._index import AUTO_BACKEND, IndexRebuilt, NeighborIndex
 from tests.test_index import structured
 
 N, DIM = 8000, 64
@@ -196,7 +196,7 @@ def test_reopening_hashes_sampled_blocks_and_full_verify_reads_all(emb, tmp_path
     """Reopening reads the first, the last and sampled blocks, not the whole file; damage outside
     the sample passes the default check (scores stay exact: candidates are re-scored) but not
     ``verify="full"``; damage inside a sampled block is caught either way."""
-    import cirscope._index as ix
+    import cirscope.neighbors._index as ix
 
     monkeypatch.setattr(ix, "_SAMPLE_BLOCK", 256)  # so a small test file counts as a large one
     small = emb[:3000]
@@ -255,7 +255,7 @@ def test_reopening_hashes_sampled_blocks_and_full_verify_reads_all(emb, tmp_path
 
 
 def test_cached_rebuilds_an_auto_index_when_auto_now_resolves_differently(emb, tmp_path, monkeypatch):
-    import cirscope._index as ix
+    import cirscope.neighbors._index as ix
 
     small = emb[:3000]
     ids = np.array([f"img-{i}" for i in range(len(small))], dtype=object)
@@ -314,14 +314,14 @@ def test_bad_backend_settings_name_the_problem(emb):
 
 def test_faiss_is_imported_lazily_and_auto_falls_back_without_it():
     code = (
-        "import sys, numpy as np, cirscope, cirscope._index as ix; "
+        "import sys, numpy as np, cirscope, cirscope.neighbors._index as ix; "
         "ix.NeighborIndex(np.eye(4)).query(np.ones(4)); "
         "print('faiss' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     code = (
-        "import sys; sys.modules['faiss'] = None; import numpy as np; from cirscope._index import NeighborIndex; "
+        "import sys; sys.modules['faiss'] = None; import numpy as np; from cirscope.neighbors._index import NeighborIndex; "
         "x = np.random.default_rng(0).normal(size=(3000, 16)); "
         "i = NeighborIndex(x, exact_below=1000, progress=False); print(i.backend, '|', i.note)"
     )

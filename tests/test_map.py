@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import cirscope._map as map_module
-from cirscope._index import NeighborIndex
-from cirscope._map import compute_map, map_cache_path, place, place_rows
-from cirscope._map_quality import neighborhood_preservation
-from cirscope._map_sample import REFINE_EPOCHS, SAMPLE_ABOVE, choose_sample, sample_size
+import cirscope.projection._compute as map_module
+from cirscope.neighbors._index import NeighborIndex
+from cirscope.projection._compute import compute_map, map_cache_path, place, place_rows
+from cirscope.projection._quality import neighborhood_preservation
+from cirscope.projection._sample import REFINE_EPOCHS, SAMPLE_ABOVE, choose_sample, sample_size
 
 
 def blobs(n_per: int = 100, dim: int = 32, centres: int = 3, seed: int = 0, spread: float = 0.05):
@@ -288,7 +288,7 @@ def test_cached_reopen_with_a_known_fingerprint_reads_no_values_but_computing_va
 def test_sampled_fit_preservation_does_not_reward_stacking_placed_points():
     """A garbage layout of the sample, every other point stacked on its nearest sample point: the
     all-points overlap rises well above chance (placement games it), the layout's stays at chance."""
-    from cirscope._map_quality import sampled_fit_preservation
+    from cirscope.projection._quality import sampled_fit_preservation
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(800, 16))
@@ -313,7 +313,7 @@ def test_refinement_over_all_points_raises_placement_preservation_and_is_its_own
     """Placed points sit at the weighted mean of a few sample points; the layout epochs over the
     neighbour graph of all points move them towards their true neighbours (here 3,000 points in
     40 clusters with inner structure, a 10 % sample)."""
-    from cirscope._map_quality import sampled_fit_preservation
+    from cirscope.projection._quality import sampled_fit_preservation
 
     x, _ = blobs(n_per=75, dim=32, centres=40, seed=2, spread=0.25)
     rows = choose_sample(len(x), 300, 0)
@@ -336,7 +336,7 @@ def test_refinement_over_all_points_raises_placement_preservation_and_is_its_own
 
 @pytest.mark.slow  # numba compiles umap-learn's layout code in a new process
 def test_refine_layout_anchored_moves_only_placed_points_and_zero_epochs_moves_nothing():
-    from cirscope._map_sample import refine_layout
+    from cirscope.projection._sample import refine_layout
 
     x, _ = blobs(n_per=200, dim=16, centres=5, seed=4, spread=0.2)
     start = np.random.default_rng(0).normal(size=(len(x), 2)) * 5

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 import cirscope as cs
-from cirscope._gpu_preprocess import (
+from cirscope.embedding._gpu_preprocess import (
     PreprocessPlan,
     decode_jpegs,
     plan_from_transform,
@@ -26,7 +26,7 @@ from cirscope._gpu_preprocess import (
     resize_crop_uint8,
     sniff_jpeg,
 )
-from cirscope._pipeline import DecodeStats, chunk_size, iterate_batches
+from cirscope.embedding._pipeline import DecodeStats, chunk_size, iterate_batches
 
 # torchvision 0.29 deprecates its image decoders in favour of TorchCodec; they still work
 pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding capabilities:DeprecationWarning")

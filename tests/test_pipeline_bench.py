@@ -30,7 +30,7 @@ def test_bench_embed_prints_speeds_and_ratios(capsys):
 def test_bench_embed_decode_check_and_bad_input(capsys):
     import numpy as np
 
-    from cirscope._cli_bench import decode_check, synthetic_photo
+    from cirscope.cli._bench import decode_check, synthetic_photo
     from cirscope.toy._weights import load_toy
 
     _, preprocess, _ = load_toy()

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import cirscope as cs
-from cirscope._query import ComposedQuery, Vocabulary, fill_template, zero_shot_captions
+from cirscope.query._composed import ComposedQuery, Vocabulary, fill_template, zero_shot_captions
 
 COLORS = ("red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink")
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import cirscope as cs
-from cirscope._embedder import RANDOM_WEIGHTS, ModelLoadError
-from cirscope.cli import build_parser, main
+from cirscope.cli._main import build_parser, main
+from cirscope.embedding._embedder import RANDOM_WEIGHTS, ModelLoadError
 from tests.sample_images import make_sample_folder
 
 THREE_WAYS = ("pretrained='laion2b_s34b_b79k'", "pretrained='/path/to/open_clip_pytorch_model.bin'", "cirscope-toy")

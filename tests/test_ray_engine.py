@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 import cirscope as cs
-from cirscope._embed_api import embed
-from cirscope._parquet_space import space_from_parquet
+from cirscope.embedding._api import embed
+from cirscope.space._parquet import space_from_parquet
 from tests.sample_images import make_sample_folder
 
 pytestmark = pytest.mark.slow
@@ -35,7 +35,7 @@ def ray_runtime():
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    from cirscope._ray_engine import connect
+    from cirscope.embedding._ray_engine import connect
 
     connect(None, num_cpus=2)  # one local runtime for the module (retries a start-up that times out)
     yield ray

@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 import cirscope as cs
-from cirscope._query import ComposedQuery
-from cirscope._search import exact_neighbors, search
 from cirscope.eval import make_shapes_benchmark
+from cirscope.query._composed import ComposedQuery
+from cirscope.query._search import exact_neighbors, search
 
 
 class Encoder:
@@ -142,7 +142,7 @@ def test_toy_composed_search_finds_the_edit(toy_space):
 
 # ---------------------------------------------------------------------- hits: the array path
 def test_search_hits_are_the_frame_as_arrays_with_the_query_vector(space):
-    from cirscope._search import Hits, search_hits
+    from cirscope.query._search import Hits, search_hits
 
     q = ComposedQuery(3, "make it blue")
     hits = search_hits(space, q, method="pdv", k=7, alpha_t=1.3)

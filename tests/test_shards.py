@@ -15,10 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 
 import cirscope as cs
-from cirscope._embed_api import embed
-from cirscope._parquet_space import space_from_parquet
-from cirscope._shard_sources import plan_shards, read_task
-from cirscope._shards import MANIFEST, MixedModelsError, ShardError, open_shards, write_shard
+from cirscope.embedding._api import embed
+from cirscope.embedding._shard_sources import plan_shards, read_task
+from cirscope.embedding._shards import MANIFEST, MixedModelsError, ShardError, open_shards, write_shard
+from cirscope.space._parquet import space_from_parquet
 from tests.conftest import photo_bytes
 
 
@@ -178,7 +178,7 @@ def test_open_without_torch_and_a_glob_of_foreign_parquet(folder, tmp_path, toy)
     out = tmp_path / "out"
     embed(folder, toy, out=out, shard_size=4, progress=False)
     code = (
-        "import sys, cirscope as cs; cs.embed; from cirscope._parquet_space import space_from_parquet; "
+        "import sys, cirscope as cs; cs.embed; from cirscope.space._parquet import space_from_parquet; "
         f"s = space_from_parquet({str(out)!r}); print(len(s), s.dim, len(s.search(0, k=2)), "
         "*[m in sys.modules for m in ('torch', 'ray', 'open_clip')])"
     )
@@ -276,7 +276,7 @@ def test_shards_store_absolute_paths_and_open_from_another_directory(folder, tmp
 
 
 def test_images_inside_tars_and_table_cells_report_a_clear_problem_instead_of_a_thumbnail(tmp_path, toy):
-    from cirscope._parquet_space import NOT_KEPT
+    from cirscope.space._parquet import NOT_KEPT
 
     _tar(tmp_path / "w.tar", [("a.jpg", photo_bytes(1))])
     pd.DataFrame({"id": ["t0"], "jpg": [photo_bytes(2)]}).to_parquet(tmp_path / "t.parquet")
@@ -439,7 +439,7 @@ def test_parquet_space_fingerprint_comes_from_the_manifest(folder, tmp_path, toy
 def test_shard_files_are_fsynced_before_they_are_renamed(tmp_path, monkeypatch):
     import os
 
-    from cirscope import _shards
+    from cirscope.embedding import _shards as _shards
 
     synced: list[str] = []
     real = os.fsync

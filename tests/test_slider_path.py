@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import cirscope as cs
-from cirscope._map import place
-from cirscope._search import Hits
+from cirscope.projection._compute import place
+from cirscope.query._search import Hits
 from cirscope.widgets import Explorer
 
 

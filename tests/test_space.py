@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import cirscope as cs
-from cirscope._errors import DamagedFileError
+from cirscope._core.errors import DamagedFileError
 
 
 def _gallery(n=6):

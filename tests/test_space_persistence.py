@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import cirscope as cs
-from cirscope import _space_files
-from cirscope._errors import DamagedFileError
+from cirscope._core.errors import DamagedFileError
+from cirscope.space import _files as _space_files
 from tests.conftest import photo_bytes
 
 
@@ -163,7 +163,7 @@ def test_bad_space_json_fields_give_one_clear_error(tmp_path):
     path.write_text("{not json")
     with pytest.raises(DamagedFileError, match="not valid JSON"):
         cs.Space.load(tmp_path / "o")
-    from cirscope._space_files import _record_checksum
+    from cirscope.space._files import _record_checksum
 
     newer = {**good, "version": 99}
     path.write_text(json.dumps(newer))  # a flipped digit: the checksum no longer matches, so it is damage
@@ -275,12 +275,12 @@ def test_a_failed_save_leaves_the_previous_folder_untouched(tmp_path, monkeypatc
     s = _space()
     s.save(tmp_path / "o")
     before = {p.name: p.read_bytes() for p in (tmp_path / "o").iterdir()}
-    import cirscope._atomic
+    import cirscope._core.atomic
 
     def boom(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr(cirscope._atomic, "swap_folder", boom)
+    monkeypatch.setattr(cirscope._core.atomic, "swap_folder", boom)
     with pytest.raises(OSError, match="disk full"):
         _space(seed=5).save(tmp_path / "o")
     assert {p.name: p.read_bytes() for p in (tmp_path / "o").iterdir()} == before
@@ -336,7 +336,7 @@ def test_format1_folders_still_open_with_a_note_and_are_checked(tmp_path):
 @given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=6),
                   elements=st.floats(-1e300, 1e300, allow_nan=False, allow_subnormal=True)))
 def test_normalising_any_finite_rows_gives_unit_rows_or_names_the_zero_rows(arr):
-    from cirscope._vectors import normalize_rows
+    from cirscope._core.arrays import normalize_rows
 
     zero = ~arr.any(axis=1)
     if zero.any():
@@ -351,7 +351,7 @@ def test_normalising_any_finite_rows_gives_unit_rows_or_names_the_zero_rows(arr)
 
 
 def test_check_matrix_names_values_beyond_float32():
-    from cirscope._vectors import check_matrix
+    from cirscope._core.arrays import check_matrix
 
     with pytest.raises(ValueError, match=r"beyond the float32 range"):
         check_matrix(np.full((2, 3), 1e39))
@@ -360,7 +360,7 @@ def test_check_matrix_names_values_beyond_float32():
 
 
 def test_urls_survive_a_gallery_save_and_load(tmp_path, monkeypatch):
-    from cirscope._gallery import Gallery
+    from cirscope.gallery._table import Gallery
 
     urls = ["https://example.com/a.jpg", "http://example.org/b/c.png?x=1"]
     gallery = Gallery(pd.DataFrame({"id": ["a", "c"]}), urls)

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import cirscope as cs
-from cirscope import _images
-from cirscope._images import ImageProblem, read_file
 from cirscope.cli import main
+from cirscope.gallery import _decode as _images
+from cirscope.gallery._decode import ImageProblem, read_file
 from tests.conftest import photo_bytes
 
 pytestmark = pytest.mark.timeout(120)

@@ -1,4 +1,4 @@
-"""The escapers of ``cirscope._text`` on every hostile string: nothing active survives, nothing is lost."""
+"""The escapers of ``cirscope._core.text`` on every hostile string: nothing active survives, nothing is lost."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ import unicodedata
 
 import pytest
 
-from cirscope._text import TERMINAL_UNSAFE, html_text, plotly_text, plotly_texts, script_json, terminal_text
+from cirscope._core.text import (
+    TERMINAL_UNSAFE,
+    html_text,
+    plotly_text,
+    plotly_texts,
+    script_json,
+    terminal_text,
+)
 from tests.hostile_strings import HOSTILE, plotly_display
 
 

@@ -1,5 +1,5 @@
 import sys
 
-from cirscope.cli import main
+from cirscope.cli._main import main
 
 sys.exit(main())

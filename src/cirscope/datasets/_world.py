@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 
 from PIL import Image
 
-from cirscope._gallery import Gallery
 from cirscope.datasets._shapes import Bias, WorldSpec, render_array, sample_world
+from cirscope.gallery._table import Gallery
 
 
 def shapes(

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from cirscope._text import plotly_text, plotly_texts
+from cirscope._core.text import plotly_text, plotly_texts
 from cirscope.diagnostics._common import check_space, selector_rows
 from cirscope.diagnostics._result import DiagnosticResult, base_layout, clickable
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cirscope._space import Space
+    from cirscope.space._space import Space
 
 __all__ = ["AssociationResult", "Concept", "association", "resolve_concept", "weat"]
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from cirscope._text import html_text
+from cirscope._core.text import html_text
 from cirscope.diagnostics._association import association
 from cirscope.diagnostics._common import check_space, labels_of, progress_bar
 from cirscope.diagnostics._gap import modality_gap
@@ -22,7 +22,7 @@ from cirscope.diagnostics._source_bias import source_bias
 from cirscope.diagnostics._sweep import direction_sweep
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cirscope._space import Space
+    from cirscope.space._space import Space
 
 __all__ = ["AuditReport", "audit"]
 
@@ -69,7 +69,7 @@ class AuditReport:
 
         Clicking a bar or a point of a chart shows the images behind it under the chart.
         """
-        from cirscope._atomic import atomic_write
+        from cirscope._core.atomic import atomic_write
         from cirscope.diagnostics._html import render_report
 
         path = Path(path)

@@ -10,14 +10,14 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cirscope._space import Space
+    from cirscope.space._space import Space
 
 MISSING = "(missing)"
 
 
 def check_space(space: Any) -> Space:
     """Raise a clear error unless ``space`` is a :class:`~cirscope.Space`."""
-    from cirscope._space import Space
+    from cirscope.space._space import Space
 
     if not isinstance(space, Space):
         raise TypeError(
@@ -114,7 +114,7 @@ class Query:
 
 
 def _query_name(space: Space, query: Any) -> str:
-    from cirscope._query import ComposedQuery
+    from cirscope.query._composed import ComposedQuery
 
     if isinstance(query, str):
         return query
@@ -134,8 +134,8 @@ def resolve_queries(space: Space, queries: Any, method: str | None = None, **par
     one batch; a composed query uses ``method`` (default ``"pdv"``) with ``params`` and
     leaves its reference row out of its ranking.
     """
-    from cirscope._compose import METHODS
-    from cirscope._query import ComposedQuery
+    from cirscope.query._composed import ComposedQuery
+    from cirscope.query._methods import METHODS
 
     if isinstance(queries, Mapping):
         items = [(str(k), v) for k, v in queries.items()]
@@ -190,7 +190,7 @@ def resolve_queries(space: Space, queries: Any, method: str | None = None, **par
 
 def ranking(space: Space, query: Query, k: int | None, mask: np.ndarray | None = None) -> np.ndarray:
     """Gallery rows ranked for ``query`` (exact cosine, best first), ``k`` of them or all."""
-    from cirscope._search import exact_neighbors
+    from cirscope.query._search import exact_neighbors
 
     n = len(space.gallery)
     rows, _ = exact_neighbors(space.image_embeddings, query.vector, n if k is None else k, mask=mask,
@@ -234,7 +234,7 @@ def default_texts(space: Space) -> list[str]:
 
 def default_prompts(space: Space, exclude: Sequence[str] = ()) -> list[str]:
     """Prompts for every word of the gallery's categorical columns (except ``exclude``)."""
-    from cirscope._query import Vocabulary
+    from cirscope.query._composed import Vocabulary
 
     vocab = Vocabulary.from_metadata(space.gallery.metadata)
     return [vocab.prompt(fam, w) for fam, words in vocab.families.items() if fam not in exclude for w in words]
@@ -242,7 +242,7 @@ def default_prompts(space: Space, exclude: Sequence[str] = ()) -> list[str]:
 
 def prompt_template(space: Space, attribute: str) -> str:
     """The zero-shot prompt template for a column ("a photo of {}" unless the vocabulary knows better)."""
-    from cirscope._query import Vocabulary
+    from cirscope.query._composed import Vocabulary
 
     vocab = Vocabulary.from_metadata(space.gallery.metadata)
     return vocab.prompts.get(attribute, "a photo of {}")

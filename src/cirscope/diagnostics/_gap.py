@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from cirscope._text import plotly_texts
+from cirscope._core.text import plotly_texts
 from cirscope.diagnostics._common import check_space, default_texts
 from cirscope.diagnostics._result import DiagnosticResult, base_layout, clickable
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cirscope._space import Space
+    from cirscope.space._space import Space
 
 __all__ = ["GapResult", "cone", "gap", "modality_gap"]
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from cirscope._text import plotly_text
+from cirscope._core.text import plotly_text
 from cirscope.diagnostics._common import check_space
 from cirscope.diagnostics._result import (
     DiagnosticResult,
@@ -19,7 +19,7 @@ from cirscope.diagnostics._result import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cirscope._space import Space
+    from cirscope.space._space import Space
 
 __all__ = [
     "DuplicatesResult",

@@ -1,10 +1,10 @@
 """The audit report as one standalone HTML file: plotly.js inlined, thumbnails embedded, no network.
 
 User data (ids, labels, captions, column names) reaches the page in two ways only: as HTML
-text through :func:`cirscope._text.html_text` (or pandas' escaping ``to_html``), and as data
+text through :func:`cirscope._core.text.html_text` (or pandas' escaping ``to_html``), and as data
 for the scripts through :func:`_script`, which serialises every value with
-:func:`cirscope._text.script_json`; the JavaScript around it is constant. The charts' own
-strings are escaped for plotly by the diagnostics (:func:`cirscope._text.plotly_text`).
+:func:`cirscope._core.text.script_json`; the JavaScript around it is constant. The charts' own
+strings are escaped for plotly by the diagnostics (:func:`cirscope._core.text.plotly_text`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cirscope._text import escape_script_json, html_text, script_json
+from cirscope._core.text import escape_script_json, html_text, script_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from cirscope.diagnostics._audit import AuditReport

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from cirscope._text import plotly_text, plotly_texts
+from cirscope._core.text import plotly_text, plotly_texts
 from cirscope.diagnostics._common import MISSING, check_space, labels_of, prompt_template
 from cirscope.diagnostics._result import DiagnosticResult, base_layout, clickable
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cirscope._space import Space
+    from cirscope.space._space import Space
 
 __all__ = ["LongTailResult", "head_tail_gap", "long_tail"]
 

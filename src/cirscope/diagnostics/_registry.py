@@ -18,7 +18,7 @@ from cirscope.diagnostics._skew import skew
 from cirscope.diagnostics._sweep import direction_sweep
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cirscope._space import Space
+    from cirscope.space._space import Space
 
 __all__ = ["DIAGNOSTICS", "DiagnosticSpec", "attribute_columns", "default_skew_queries", "run_diagnostic"]
 

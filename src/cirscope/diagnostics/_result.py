@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cirscope._text import plotly_text
+from cirscope._core.text import plotly_text
 
 #: How a chart's clickable trace says what its points stand for: ``trace.meta["keys"]``
 #: names the arguments of :meth:`DiagnosticResult.rows_for` that ``trace.customdata[i]`` fills.

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from cirscope._text import plotly_text, plotly_texts
+from cirscope._core.text import plotly_text, plotly_texts
 from cirscope.diagnostics._common import (
     check_ks,
     check_mask,
@@ -27,7 +27,7 @@ from cirscope.diagnostics._common import (
 from cirscope.diagnostics._result import DiagnosticResult, base_layout, clickable
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cirscope._space import Space
+    from cirscope.space._space import Space
 
 __all__ = ["SkewResult", "desired_shares", "label_skew", "ndkl", "skew"]
 

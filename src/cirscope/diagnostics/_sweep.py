@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from cirscope._text import plotly_text
+from cirscope._core.text import plotly_text
 from cirscope.diagnostics._common import Query, check_mask, check_space, labels_of, n_rankable, ranking
 from cirscope.diagnostics._result import DiagnosticResult, base_layout, clickable
 from cirscope.diagnostics._skew import desired_shares, ndkl
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cirscope._space import Space
+    from cirscope.space._space import Space
 
 __all__ = ["DEFAULT_ALPHAS", "SweepResult", "direction_sweep"]
 
@@ -157,8 +157,8 @@ def direction_sweep(
     >>> res = cs.diagnostics.direction_sweep(space, q, "color", k=30)       # doctest: +SKIP
     >>> res.shares().round(2)                                               # doctest: +SKIP
     """
-    from cirscope._compose import METHODS
-    from cirscope._query import ComposedQuery, ResolvedQuery
+    from cirscope.query._composed import ComposedQuery, ResolvedQuery
+    from cirscope.query._methods import METHODS
 
     space = check_space(space)
     if not isinstance(query, (ComposedQuery, ResolvedQuery)):

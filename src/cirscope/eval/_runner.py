@@ -18,14 +18,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from cirscope._compose import METHODS, compose
-from cirscope._query import DEFAULT_TEMPLATE, NEUTRAL_PROMPT, Vocabulary, fill_template, zero_shot_captions
 from cirscope.eval._benchmark import CIRBenchmark
+from cirscope.query._composed import (
+    DEFAULT_TEMPLATE,
+    NEUTRAL_PROMPT,
+    Vocabulary,
+    fill_template,
+    zero_shot_captions,
+)
+from cirscope.query._methods import METHODS, compose
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go
 
-    from cirscope._space import Space
+    from cirscope.space._space import Space
 
 __all__ = ["PDVSweep", "Prepared", "benchmark_gallery", "evaluate", "prepare", "score", "sweep_pdv"]
 
@@ -256,7 +262,7 @@ def evaluate(
     space, benchmark
         The space holding the benchmark's gallery, and the benchmark (or pass ``prepared``).
     methods
-        Method names (default: all of :data:`~cirscope._compose.METHODS`), each at its
+        Method names (default: all of :data:`~cirscope.query._methods.METHODS`), each at its
         default parameters unless ``settings[name]`` overrides them.
     extra
         More rows: ``{label: (method, params)}``, e.g. ``{"pdv (tuned)": ("pdv", best)}``.
@@ -440,7 +446,7 @@ def benchmark_gallery(benchmark: CIRBenchmark):
     --------
     >>> g = benchmark_gallery(read_cirr("data/cirr"))  # doctest: +SKIP
     """
-    from cirscope._gallery import Gallery
+    from cirscope.gallery._table import Gallery
 
     paths = benchmark.image_paths()
     df = pd.DataFrame({"id": list(paths), "path": list(paths.values())})

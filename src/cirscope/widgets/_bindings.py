@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from cirscope._compose import METHODS
-from cirscope._query import ComposedQuery
-from cirscope._search import Hits, search_hits
+from cirscope.query._composed import ComposedQuery
+from cirscope.query._methods import METHODS
+from cirscope.query._search import Hits, search_hits
 from cirscope.widgets._codec import check_rows
 from cirscope.widgets._map_data import (
     MetadataText,
@@ -33,7 +33,7 @@ from cirscope.widgets._map_data import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cirscope._space import Space
+    from cirscope.space._space import Space
     from cirscope.widgets._grid import NeighborGrid
     from cirscope.widgets._map_view import MapView
     from cirscope.widgets._query_panel import QueryPanel
@@ -253,7 +253,7 @@ class QueryBinding:
 
     A new :class:`~cirscope.ComposedQuery` is made only when the reference, the text or a
     typed text changes (it caches its text embeddings), so a slider move costs one vector
-    composition and one neighbour search (:func:`cirscope._search.search_hits`): its rows,
+    composition and one neighbour search (:func:`cirscope.query._search.search_hits`): its rows,
     scores and query vector serve the panel, the grid and the map marker, and
     ``panel.result`` becomes a DataFrame only when Python code reads it. Every browser request is answered by setting
     ``panel.served``, which lets the front end drop intermediate slider positions while a
@@ -261,7 +261,7 @@ class QueryBinding:
 
     Attributes
     ----------
-    hits : cirscope._search.Hits or None
+    hits : cirscope.query._search.Hits or None
         The last search's rows, scores and query vector.
     vector : numpy.ndarray or None
         The last query vector.
@@ -351,7 +351,7 @@ class QueryBinding:
     def run(self, force: bool = False) -> Hits | None:
         """Search with the panel's settings (skipped when nothing changed) and write the results back.
 
-        Returns the search's :class:`~cirscope._search.Hits` (``None`` without results);
+        Returns the search's :class:`~cirscope.query._search.Hits` (``None`` without results);
         ``panel.result`` gives them as a DataFrame.
         """
         panel = self.panel

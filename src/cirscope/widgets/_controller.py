@@ -2,7 +2,7 @@
 
 * a click on a map point or a thumbnail makes it the panel's reference;
 * each finished search highlights the top-k on the map, places the query there (with
-  :func:`cirscope._map.place`) and fills the grid;
+  :func:`cirscope.projection._compute.place`) and fills the grid;
 * a box/lasso selection on the map, or the rows a diagnostics panel shows
   (its ``shown_rows`` trait), fill the grid too; the grid's toggle flips between the two.
 """
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cirscope._space import Space
+    from cirscope.space._space import Space
     from cirscope.widgets._grid import NeighborGrid
     from cirscope.widgets._map_view import MapView
     from cirscope.widgets._query_panel import QueryPanel
@@ -45,7 +45,7 @@ def query_position(
     rows: np.ndarray | None = None,
     scores: np.ndarray | None = None,
 ) -> list[float]:
-    """Where a query falls on the map (``[]`` for none), via :func:`cirscope._map.place`.
+    """Where a query falls on the map (``[]`` for none), via :func:`cirscope.projection._compute.place`.
 
     Pass the search's top rows and scores (``rows=``, ``scores=``) to place it from them
     without a second neighbour search (what the Explorer does on every slider move); a bare
@@ -59,7 +59,7 @@ def query_position(
     >>> query_position(space, space.image_embeddings[0], xy)  # doctest: +SKIP
     [0.12, -0.4]
     """
-    from cirscope._map import place
+    from cirscope.projection._compute import place
 
     if rows is not None and scores is not None:
         if len(rows) == 0:

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as ipw
 import traitlets as t
 
-from cirscope._text import html_text
+from cirscope._core.text import html_text
 from cirscope.diagnostics._registry import DIAGNOSTICS, attribute_columns, run_diagnostic
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cirscope._space import Space
     from cirscope.diagnostics._result import DiagnosticResult
+    from cirscope.space._space import Space
 
 __all__ = ["DiagnosticsPanel"]
 

@@ -12,7 +12,7 @@ from cirscope.widgets._map_view import MapView
 from cirscope.widgets._query_panel import QueryPanel
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cirscope._space import Space
+    from cirscope.space._space import Space
 
 __all__ = ["Explorer"]
 

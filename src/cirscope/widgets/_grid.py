@@ -14,7 +14,7 @@ from cirscope.widgets._codec import Array, RowList
 from cirscope.widgets._static import static_file
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cirscope._space import Space
+    from cirscope.space._space import Space
 
 __all__ = ["NeighborGrid"]
 

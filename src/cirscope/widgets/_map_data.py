@@ -1,6 +1,6 @@
 """Plain computations behind the widgets: map coordinates, point colours, metadata as text.
 
-The 2-D maps themselves come from :meth:`cirscope.Space.map` (:mod:`cirscope._map`); this
+The 2-D maps themselves come from :meth:`cirscope.Space.map` (:mod:`cirscope.projection._compute`); this
 module picks which one, colours points by a metadata column and turns metadata rows into
 the strings shown on hover cards.
 """

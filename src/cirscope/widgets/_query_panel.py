@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import traitlets as t
 
-from cirscope._compose import METHODS
+from cirscope.query._methods import METHODS
 from cirscope.widgets._base import WidgetBase
 from cirscope.widgets._codec import Array, RowList
 from cirscope.widgets._static import static_file
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cirscope._space import Space
+    from cirscope.space._space import Space
 
 __all__ = ["QueryPanel", "method_specs"]
 
@@ -125,7 +125,7 @@ class QueryPanel(WidgetBase):
     def result(self) -> pd.DataFrame | None:
         """The last search as a DataFrame (not synced; ``result_version`` counts updates).
 
-        A slider move stores the search's arrays (:class:`cirscope._search.Hits`); the
+        A slider move stores the search's arrays (:class:`cirscope.query._search.Hits`); the
         DataFrame is built the first time Python code reads this.
         """
         if self._result is not None and not isinstance(self._result, pd.DataFrame):

@@ -1,0 +1,432 @@
+"""Where images come from in a sharded run: plan the shards of a source, then read one shard.
+
+Sources:
+
+* a folder of images (recursively; ids are paths relative to the folder, as in
+  :meth:`Gallery.from_folder`), a single image file, or a glob of image files;
+* a Parquet or CSV table with a column of encoded bytes, file paths (relative ones are
+  resolved against the table's folder) or http(s) URLs, LAION-style; a struct column
+  ``{bytes, path}`` (Hugging Face's image feature) works too;
+* WebDataset tar shards (``*.tar``): the members sharing a key are one sample, and its
+  first image member is the image.
+
+Planning reads no image (a table's row count comes from its Parquet footer), so it is
+cheap on the driver; each planned shard is a small JSON-able dict that a worker turns into
+``(ids, sources, descriptions)`` with :func:`read_task`. A shard's ``key`` changes when
+its input changes, so a rerun recomputes exactly the shards whose input moved.
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+import hashlib
+import json
+import os
+import tarfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cirscope.gallery._decode import IMAGE_EXTENSIONS, MAX_FILE_BYTES, format_bytes
+
+TABLE_SUFFIXES = (".parquet", ".csv", ".tsv")
+IMAGE_COLUMNS = ("image", "jpg", "png", "bytes", "image_bytes", "img", "url", "URL", "image_url", "path",
+                 "filepath", "file", "file_name", "filename")
+ID_COLUMNS = ("id", "key", "__key__", "uid", "sample_id")
+DEFAULT_SHARD_SIZE = 10_000
+
+
+def _key(*parts: Any) -> str:
+    return hashlib.blake2b(json.dumps(parts, default=str).encode(), digest_size=12).hexdigest()
+
+
+def _abs(path: str | os.PathLike) -> Path:
+    """An absolute path (links kept, as the user named them), so shards open from any directory or node."""
+    return Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+
+
+def _stat_key(path: Path) -> list[Any]:
+    st = path.stat()
+    return [str(path), st.st_size, st.st_mtime_ns]
+
+
+def _stamp(path: Path) -> list[int] | None:
+    """``[st_size, st_mtime_ns]`` of a file (following links); ``None`` when it cannot be stat-ed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _list_images(root: Path) -> list[Path]:
+    """The image files under ``root``, listed as :meth:`Gallery.from_folder` lists them.
+
+    Hidden files and folders are skipped; special files (pipes, devices, dangling links)
+    are kept, so that reading them reports a problem instead of dropping them silently.
+    """
+    from cirscope.gallery._table import _list_files
+
+    return sorted(p for p in _list_files(root, True) if p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def _expand(source: str | os.PathLike) -> tuple[list[Path], Path | None, list[Path], list[Path]]:
+    """(image files, their id root, tables, tar shards) named by one source, all absolute."""
+    text = os.path.expanduser(str(source))
+    path = _abs(text)
+    if path.is_dir():
+        return _list_images(path), path, [], []
+    if any(ch in text for ch in "*?["):
+        matched = sorted(_abs(p) for p in globlib.glob(text, recursive=True))
+        matched = [p for p in matched if not p.is_dir() and not p.name.startswith(".")]
+        root = _abs(text.split("*")[0].split("?")[0].split("[")[0] or ".")
+        root = root if root.is_dir() else root.parent
+    elif path.is_file() or path.is_symlink() or path.exists():
+        matched, root = [path], path.parent
+    else:
+        raise FileNotFoundError(f"{text} not found: pass a folder, an image/Parquet/CSV/tar file or a glob.")
+    images = [p for p in matched if p.suffix.lower() in IMAGE_EXTENSIONS]
+    tables = [p for p in matched if p.suffix.lower() in TABLE_SUFFIXES]
+    tars = [p for p in matched if p.suffix.lower() == ".tar"]
+    if not (images or tables or tars):
+        raise ValueError(
+            f"{text} names no images, tables (.parquet, .csv) or WebDataset shards (.tar); image extensions: "
+            f"{', '.join(sorted(IMAGE_EXTENSIONS))}."
+        )
+    return images, root, tables, tars
+
+
+def _read_csv(path: Path):
+    import pandas as pd
+
+    return pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",", dtype=str, keep_default_na=False)
+
+
+def _stage_csv(path: Path, staging: Path) -> Path:
+    """A Parquet copy of a CSV/TSV table (all columns text), parsed once and reused while the CSV is unchanged.
+
+    Shards then read their row ranges from it like any Parquet table: O(rows) in all, not
+    O(rows x shards).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cirscope._core.atomic import atomic_write
+
+    staged = staging / f"{path.stem}-{_key(_stat_key(path))}.parquet"
+    if not staged.is_file():
+        try:
+            table = pa.Table.from_pandas(_read_csv(path), preserve_index=False)
+        except Exception as exc:
+            raise ValueError(f"{path} is not a readable CSV table ({type(exc).__name__}: {exc})") from None
+        staging.mkdir(parents=True, exist_ok=True)
+        with atomic_write(staged) as fh:
+            pq.write_table(table, fh)
+    return staged
+
+
+def _table_labels(tables: list[Path]) -> dict[Path, str]:
+    """The prefix of a table's default ids (``label:row``): its stem, or its path when stems collide."""
+    stems = [t.stem for t in tables]
+    if len(set(stems)) == len(stems):
+        return dict(zip(tables, stems, strict=True))
+    common = Path(os.path.commonpath([str(t.parent) for t in tables]))
+    return {t: t.relative_to(common).as_posix() for t in tables}
+
+
+def _plan_table(path: Path, label: str, image_column: str | None, id_column: str | None,
+                staging: Path) -> tuple[dict[str, Any], Any]:
+    """The columns, row count and ids of one table (ids read at planning to check that they are unique)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    readable = path if path.suffix.lower() == ".parquet" else _stage_csv(path, staging)
+    try:
+        pf = pq.ParquetFile(readable)
+        names = pf.schema_arrow.names
+        n = pf.metadata.num_rows
+    except Exception as exc:
+        raise ValueError(f"{path} is not a readable Parquet file ({type(exc).__name__}: {exc})") from None
+    try:
+        image_col = _pick(names, image_column, IMAGE_COLUMNS, "image", path)
+    except ValueError:  # reported by the table's shards, which then fail alone (the other sources go on)
+        image_col = image_column
+    id_col = _pick(names, id_column, ID_COLUMNS, "id", path)
+    rows = np.arange(n).astype(str).astype(object)
+    ids = np.array([f"{label}:"] * n, dtype=object) + rows
+    if id_col is not None:
+        col = pq.read_table(readable, columns=[id_col]).column(id_col).cast(pa.string())
+        values = col.to_numpy(zero_copy_only=False).astype(object)
+        given = ~col.is_null().to_numpy(zero_copy_only=False)
+        ids[given] = values[given]
+    info = {"path": str(readable), "origin": str(path), "label": label, "image_column": image_col,
+            "id_column": id_col, "rows": n}
+    return info, ids
+
+
+def _tar_sample_key(name: str) -> str | None:
+    """The WebDataset key of an image member (``folder/stem``), ``None`` for other members."""
+    folder, _, base = name.rpartition("/")
+    stem, dot, ext = base.partition(".")
+    if not dot or stem.startswith(".") or f".{ext.lower()}" not in IMAGE_EXTENSIONS:
+        return None
+    return f"{folder}/{stem}" if folder else stem
+
+
+def _tar_keys(path: Path) -> list[str]:
+    """The sample keys of a tar shard, from its member headers (no image is read)."""
+    keys: dict[str, None] = {}
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for member in tar:
+                key = _tar_sample_key(member.name) if member.isfile() else None
+                if key is not None:
+                    keys[key] = None
+    except (OSError, tarfile.TarError, EOFError):
+        pass  # a damaged tar: its worker reports it
+    return list(keys)
+
+
+def _check_unique(id_parts: list[Any], where: list[str]) -> None:
+    """Raise a clear error, with examples, when an id occurs twice across the planned shards."""
+    import numpy as np
+    import pandas as pd
+
+    if not id_parts:
+        return
+    ids = pd.Series(np.concatenate([np.asarray(p, dtype=object) for p in id_parts]), dtype=object)
+    dup = ids.duplicated(keep=False)
+    if not dup.any():
+        return
+    origin = np.repeat(np.array(where, dtype=object), [len(p) for p in id_parts])
+    shown = pd.DataFrame({"id": ids[dup].to_numpy(), "where": origin[dup.to_numpy()]})
+    examples = "; ".join(
+        f"{item!r} in {', '.join(dict.fromkeys(group['where']))}"
+        for item, group in list(shown.groupby("id", sort=False))[:3]
+    )
+    raise ValueError(
+        f"{shown['id'].nunique()} ids occur more than once (e.g. {examples}); every embedded image needs its own "
+        "id. Fix: for a table, pass id_column= (--id-column) naming a column of unique values, or drop the "
+        "repeated rows; for WebDataset shards, give every sample its own key; for folders, name each folder "
+        "once (images in several folders get ids relative to their common parent)."
+    )
+
+
+def plan_shards(
+    source: str | os.PathLike | Sequence[str | os.PathLike],
+    *,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    image_column: str | None = None,
+    id_column: str | None = None,
+    max_file_bytes: int | None = None,
+    staging: str | os.PathLike | None = None,
+) -> list[dict[str, Any]]:
+    """The shards of ``source`` (one or several folders, files or globs), in a stable order.
+
+    Paths are absolute, so the shards (and their ``source`` column) work from any directory
+    and on any node that sees the same storage. A file's size and modification time are part
+    of its shard's ``key``, so replacing an image under the same name recomputes its shard.
+    Ids are checked to be unique here, before anything is embedded: images from several
+    folders get ids relative to the folders' common parent; repeated id-column values or
+    tar keys raise ``ValueError`` with examples.
+
+    Parameters
+    ----------
+    staging
+        Where CSV/TSV tables are converted (once) to Parquet for the workers to read;
+        :func:`cirscope.embed` uses a folder inside its output. Default: a temporary folder.
+    max_file_bytes
+        Largest image file or tar member read (default :data:`cirscope.gallery._decode.MAX_FILE_BYTES`).
+
+    Examples
+    --------
+    >>> plan_shards("photos/", shard_size=1000)[0]["kind"]  # doctest: +SKIP
+    'files'
+    """
+    if shard_size < 1:
+        raise ValueError(f"shard_size must be at least 1, got {shard_size}")
+    if max_file_bytes is not None and max_file_bytes <= 0:
+        raise ValueError(f"max_file_bytes must be positive, got {max_file_bytes}")
+    sources = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    if not sources:
+        raise ValueError("no source given")
+    expanded = [_expand(src) for src in sources]
+    roots = [root for images, root, _, _ in expanded if images and root is not None]
+    common = Path(os.path.commonpath([str(r) for r in roots])) if len(roots) > 1 else None
+    all_tables = [t for _, _, tables, _ in expanded for t in tables]
+    labels = _table_labels(list(dict.fromkeys(all_tables)))
+    staging_dir = Path(staging) if staging is not None else None
+    tasks: list[dict[str, Any]] = []
+    id_parts: list[Any] = []
+    where: list[str] = []
+
+    def add(task: dict[str, Any], ids: Any) -> None:
+        task["name"] = f"shard-{len(tasks):05d}"
+        task["max_file_bytes"] = max_file_bytes
+        tasks.append(task)
+        id_parts.append(ids)
+        where.append(task.get("origin") or task.get("path") or task["name"])
+
+    for images, root, tables, tars in expanded:
+        if images:
+            assert root is not None
+            base = common or root
+            ids = [p.relative_to(base).as_posix() if p.is_relative_to(base) else str(p) for p in images]
+            for i in range(0, len(images), shard_size):
+                chunk_ids, chunk = ids[i : i + shard_size], images[i : i + shard_size]
+                paths = [str(p) for p in chunk]
+                stamps = [_stamp(p) for p in chunk]
+                add({"kind": "files", "ids": chunk_ids, "paths": paths, "origin": str(root),
+                     "key": _key("files", chunk_ids, paths, stamps, max_file_bytes)}, chunk_ids)
+        for table in tables:
+            if staging_dir is None:
+                import tempfile
+
+                staging_dir = Path(tempfile.mkdtemp(prefix="cirscope-tables-"))
+            info, ids = _plan_table(table, labels[table], image_column, id_column, staging_dir)
+            stat = _stat_key(table)
+            for start in range(0, info["rows"], shard_size):
+                stop = min(info["rows"], start + shard_size)
+                add({"kind": "table", "path": info["path"], "origin": info["origin"], "label": info["label"],
+                     "start": start, "stop": stop, "image_column": info["image_column"],
+                     "id_column": info["id_column"],
+                     "key": _key("table", stat, start, stop, info["image_column"], info["id_column"],
+                                 info["label"], max_file_bytes)}, ids[start:stop])
+        for tar in tars:
+            add({"kind": "tar", "path": str(tar), "key": _key("tar", _stat_key(tar), max_file_bytes)},
+                _tar_keys(tar))
+    if not tasks:
+        raise ValueError(f"No images found in {sources}.")
+    _check_unique(id_parts, where)
+    return tasks
+
+
+# ---------------------------------------------------------------------- reading one shard
+Item = tuple[str, Any, str]  # id, what the decoder reads (path, URL, bytes, dict), description
+Problem = tuple[str, str, str]  # id, description, reason
+
+
+def _pick(columns: Sequence[str], wanted: str | None, candidates: Sequence[str], what: str, path: Path) -> str | None:
+    if wanted is not None:
+        if wanted not in columns:
+            raise ValueError(f"{path} has no column {wanted!r} (columns: {list(columns)})")
+        return wanted
+    lowered = {c.lower(): c for c in columns}
+    for cand in candidates:
+        if cand.lower() in lowered:
+            return lowered[cand.lower()]
+    if what == "image":
+        raise ValueError(
+            f"{path}: no image column found among {list(columns)}; name it with image_column=... "
+            f"(--image-column): a column of bytes, paths or URLs."
+        )
+    return None
+
+
+def _limit(task: dict[str, Any]) -> int:
+    cap = task.get("max_file_bytes")
+    return MAX_FILE_BYTES if cap is None else int(cap)
+
+
+def _too_large(size: int, cap: int) -> str:
+    return (f"file too large ({format_bytes(size)}; the limit is {format_bytes(cap)}, raise it with "
+            "max_file_bytes= or --max-file-mb)")
+
+
+def _read_table_slice(task: dict[str, Any]) -> tuple[list[Item], list[Problem]]:
+    """Rows ``[start, stop)`` of a planned table (a Parquet file; CSVs were converted once at planning)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(task["path"])
+    origin = Path(task.get("origin") or path)
+    label = task.get("label") or origin.stem
+    start, stop = int(task["start"]), int(task["stop"])
+    cap = _limit(task)
+    pf = pq.ParquetFile(path)
+    names = pf.schema_arrow.names
+    image_col = _pick(names, task.get("image_column"), IMAGE_COLUMNS, "image", origin)
+    id_col = _pick(names, task.get("id_column"), ID_COLUMNS, "id", origin)
+    columns = [c for c in dict.fromkeys([image_col, id_col]) if c is not None]
+    # read only the row groups that overlap [start, stop)
+    groups, offset, first = [], 0, None
+    for g in range(pf.num_row_groups):
+        rows = pf.metadata.row_group(g).num_rows
+        if offset + rows > start and offset < stop:
+            groups.append(g)
+            first = offset if first is None else first
+        offset += rows
+    table = pf.read_row_groups(groups, columns=columns).slice(start - (first or 0), stop - start)
+    images = table.column(image_col).to_pylist()
+    ids = table.column(id_col).cast(pa.string()).to_pylist() if id_col else None
+    items: list[Item] = []
+    problems: list[Problem] = []
+    for k, value in enumerate(images):
+        row = start + k
+        item_id = str(ids[k]) if ids is not None and ids[k] is not None else f"{label}:{row}"
+        where = f"{origin.name}#{row}"
+        if value is None or (isinstance(value, (str, bytes)) and len(value) == 0):
+            problems.append((item_id, where, "empty image cell"))
+        elif isinstance(value, (bytes, bytearray)):
+            if len(value) > cap:
+                problems.append((item_id, where, _too_large(len(value), cap)))
+            else:
+                items.append((item_id, bytes(value), where))
+        elif isinstance(value, dict):
+            described = str(value.get("path") or where)
+            items.append((item_id, value, described))
+        else:
+            text = str(value)
+            if not text.startswith(("http://", "https://")) and not os.path.isabs(text):
+                text = str(origin.parent / text)
+            items.append((item_id, text, text))
+    return items, problems
+
+
+def _read_tar(task: dict[str, Any]) -> tuple[list[Item], list[Problem]]:
+    path = Path(task["path"])
+    cap = _limit(task)
+    samples: dict[str, tuple[str, bytes | None, str | None]] = {}
+    problems: list[Problem] = []
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for member in tar:
+                key = _tar_sample_key(member.name) if member.isfile() else None
+                if key is None or key in samples:
+                    continue
+                if member.size > cap:  # never read: a huge member cannot exhaust the worker's memory
+                    samples[key] = (member.name, None, _too_large(member.size, cap))
+                    continue
+                try:
+                    fh = tar.extractfile(member)
+                    data = fh.read(cap + 1) if fh is not None else None
+                    if data is not None and len(data) > cap:
+                        samples[key] = (member.name, None, _too_large(len(data), cap))
+                    else:
+                        samples[key] = (member.name, data, None if data is not None else "unreadable tar member")
+                except (OSError, tarfile.TarError) as exc:
+                    samples[key] = (member.name, None, f"unreadable tar member ({exc})")
+    except (OSError, tarfile.TarError, EOFError) as exc:  # a truncated tar: keep the members read so far
+        problems.append((f"{path.name}", str(path), f"tar shard damaged after {len(samples)} samples ({exc})"))
+    items: list[Item] = []
+    for key, (name, data, reason) in samples.items():
+        where = f"{path.name}/{name}"
+        if data is None:
+            problems.append((key, where, reason or "unreadable tar member"))
+        else:
+            items.append((key, data, where))
+    return items, problems
+
+
+def read_task(task: dict[str, Any]) -> tuple[list[Item], list[Problem]]:
+    """The items of one planned shard, and the problems found while reading it (never raises for one bad item)."""
+    kind = task["kind"]
+    if kind == "files":
+        return [(i, p, p) for i, p in zip(task["ids"], task["paths"], strict=True)], []
+    if kind == "table":
+        return _read_table_slice(task)
+    if kind == "tar":
+        return _read_tar(task)
+    raise ValueError(f"unknown shard kind {kind!r}")
+

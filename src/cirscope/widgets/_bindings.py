@@ -124,7 +124,7 @@ class GridBinding:
     Examples
     --------
     >>> binding = GridBinding(grid, space)     # doctest: +SKIP
-    >>> grid.rows = [5, 2]                     # doctest: +SKIP  (fetches two thumbnails)
+    >>> grid.rows = [5, 2]  # fetches two thumbnails  # doctest: +SKIP
     """
 
     def __init__(self, grid: NeighborGrid, space: Space):

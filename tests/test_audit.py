@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 
@@ -65,6 +66,20 @@ def test_report_html_is_standalone(report, tmp_path):
     assert "Skipped" in text and "one source only" in text
     with pytest.raises(ValueError, match=r"\.html"):
         report.to_html(tmp_path / "audit.pdf")
+
+
+def test_report_shows_the_method_of_every_diagnostic(report, tmp_path):
+    """Each section opens with the description of the function that made it (found beside its result class)."""
+    from cirscope._core.text import html_text
+
+    text = report.to_html(tmp_path / "methods.html", thumbnails=False).read_text(encoding="utf-8")
+    docs = re.findall(r"<pre class='doc'>(.*?)</pre>", text, flags=re.DOTALL)
+    assert len(docs) == len(report.results)
+    for (name, result), doc in zip(report.results.items(), docs, strict=True):
+        func = getattr(cs.diagnostics, result.name)
+        first = inspect.getdoc(func).splitlines()[0]
+        assert doc.startswith(html_text(first)), name
+        assert "Parameters" not in doc and "Examples" not in doc
 
 
 @pytest.fixture(scope="module")

@@ -118,10 +118,12 @@ def _plotly_js() -> str:
 
 
 def _doc(result: Any) -> str:
-    """The description and formula of the function that made ``result`` (its docstring up to Parameters)."""
-    from cirscope import diagnostics
+    """The description and formula of the function that made ``result`` (its docstring up to Parameters).
 
-    func = getattr(diagnostics, result.name, None)
+    That function is named ``result.name`` and lives in the module of the result's class
+    (:func:`~cirscope.diagnostics.skew` beside ``SkewResult``): the renderer needs no registry.
+    """
+    func = getattr(inspect.getmodule(type(result)), result.name, None)
     text = (inspect.getdoc(func) or "") if callable(func) else ""
     return text.split("\nParameters\n")[0].strip()
 

@@ -15,8 +15,10 @@ from cirscope.eval._metrics import (
     recall_subset_at_k,
     relevance,
 )
+from cirscope.eval._pdv_sweep import PDVSweep
+from cirscope.eval._prepare import Prepared, benchmark_gallery, prepare
 from cirscope.eval._readers import FASHIONIQ_CATEGORIES, read_circo, read_cirr, read_fashioniq
-from cirscope.eval._runner import PDVSweep, Prepared, benchmark_gallery, evaluate, prepare, score, sweep_pdv
+from cirscope.eval._runner import evaluate, score, sweep_pdv
 from cirscope.eval._shapes import PHRASINGS, make_shapes_benchmark, phrase
 
 __all__ = [

@@ -76,3 +76,27 @@ def test_only_the_package_face_imports_the_audit_and_the_renderer_imports_no_dia
     assert graph["cirscope.diagnostics._html"] == set()
     assert {m for m, targets in graph.items() if "cirscope.diagnostics._audit" in targets} == {"cirscope.diagnostics"}
     assert not any("cirscope.diagnostics" in targets for targets in graph.values())
+
+
+def test_results_and_the_report_are_frozen_dataclasses_with_their_own_repr(toy_space):
+    import dataclasses
+
+    report = cs.audit(toy_space, attribute="color", k=(10,), progress=False,
+                      weat=({"shape": "star"}, {"shape": "circle"}, ["a yellow shape"], ["a blue shape"]))
+    assert dataclasses.is_dataclass(report) and report.space is toy_space
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        report.results = {}
+    assert repr(report).startswith("AuditReport(300 images, attribute='color', results=['skew', ")
+    for name, result in report.results.items():
+        assert dataclasses.is_dataclass(result), name
+        first = dataclasses.fields(result)[0].name
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(result, first, None)
+        # the repr is the headline numbers, not the arrays; equality is identity
+        summary = result.summary()
+        assert repr(result).startswith(f"{type(result).__name__}({next(iter(summary))}="), name
+        assert len(repr(result)) < 2_000 and "array(" not in repr(result), name
+        assert result == result and result != dataclasses.replace(result), name
+    outliers = report["outliers"]
+    assert outliers.flags.sum() == outliers.summary()["outliers"] and outliers.flags is outliers.flags
+    assert report["duplicates"].edges[0] <= report["duplicates"].nearest.min()

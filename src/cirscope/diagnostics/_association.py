@@ -138,21 +138,21 @@ def weat(
             "s_x": s_x, "s_y": s_y, "exact": exact, "n_partitions": int(stats.size)}
 
 
+@dataclass(frozen=True, repr=False, eq=False)
 class AssociationResult(DiagnosticResult):
     """The result of :func:`association`: WEAT effect size, p-value and per-target scores."""
 
     name = "association"
     title = "Association test (WEAT)"
 
-    def __init__(self, targets: tuple[Concept, Concept], attributes: tuple[Concept, Concept], out: dict[str, Any]):
-        self.targets = targets
-        self.attributes = attributes
-        self.effect_size = out["effect_size"]
-        self.p_value = out["p_value"]
-        self.statistic = out["statistic"]
-        self.exact = out["exact"]
-        self.n_partitions = out["n_partitions"]
-        self.s = (out["s_x"], out["s_y"])
+    targets: tuple[Concept, Concept]
+    attributes: tuple[Concept, Concept]
+    effect_size: float
+    p_value: float
+    statistic: float
+    exact: bool
+    n_partitions: int
+    s: tuple[np.ndarray, np.ndarray]
 
     def to_frame(self) -> pd.DataFrame:
         """One row per target: ``set`` (X or Y), ``index``, ``kind``, ``label``, ``row`` (-1 for texts), ``s``."""
@@ -269,7 +269,8 @@ def association(
     if len(x.labels) + len(y.labels) < 3:
         raise ValueError("WEAT needs at least three targets in X and Y together to estimate a spread")
     out = weat(x.vectors, y.vectors, a.vectors, b.vectors, n_permutations=n_permutations, seed=seed)
-    return AssociationResult((x, y), (a, b), out)
+    return AssociationResult((x, y), (a, b), out["effect_size"], out["p_value"], out["statistic"],
+                             out["exact"], out["n_partitions"], (out["s_x"], out["s_y"]))
 
 
 def _name(spec: Any, default: str) -> str:

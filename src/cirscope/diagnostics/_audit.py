@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["AuditReport", "audit"]
 
 
+@dataclass(frozen=True, repr=False, eq=False)
 class AuditReport:
     """The diagnostics of one audit: results by name, what was skipped and why, a summary, HTML.
 
@@ -38,14 +40,14 @@ class AuditReport:
         Diagnostics that could not run on this space, with the reason.
     info : dict
         What was audited (gallery size, model, attribute).
+    space : Space or None
+        The audited space (the report's thumbnails come from its gallery).
     """
 
-    def __init__(self, results: dict[str, DiagnosticResult], skipped: dict[str, str], info: dict[str, Any],
-                 space: Space | None = None):
-        self.results = results
-        self.skipped = skipped
-        self.info = info
-        self.space = space
+    results: dict[str, DiagnosticResult]
+    skipped: dict[str, str]
+    info: dict[str, Any]
+    space: Space | None = None
 
     def __getitem__(self, name: str) -> DiagnosticResult:
         if name not in self.results:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -85,26 +86,24 @@ def cone(vectors: np.ndarray) -> float:
     return _cone_from_sum(*unit_sum(vectors))
 
 
+@dataclass(frozen=True, repr=False, eq=False)
 class GapResult(DiagnosticResult):
     """The result of :func:`modality_gap`."""
 
     name = "modality_gap"
     title = "Modality gap"
 
-    def __init__(self, gap_norm: float, delta: np.ndarray, cone_images: float, cone_texts: float,
-                 texts: list[str], coords_images: np.ndarray, coords_texts: np.ndarray, plot_rows: np.ndarray,
-                 n_images: int, n_texts: int, image_text_cosine: float):
-        self.gap = gap_norm
-        self.delta = delta
-        self.cone_images = cone_images
-        self.cone_texts = cone_texts
-        self.texts = texts
-        self.coords_images = coords_images
-        self.coords_texts = coords_texts
-        self.plot_rows = plot_rows
-        self.n_images = n_images
-        self.n_texts = n_texts
-        self.image_text_cosine = image_text_cosine
+    gap: float
+    delta: np.ndarray
+    cone_images: float
+    cone_texts: float
+    texts: list[str]
+    coords_images: np.ndarray
+    coords_texts: np.ndarray
+    plot_rows: np.ndarray
+    n_images: int
+    n_texts: int
+    image_text_cosine: float
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy: ``quantity``, ``modality``, ``value``."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -72,6 +74,7 @@ def group_pairs(n: int, neighbors: list[np.ndarray]) -> np.ndarray:
     return group
 
 
+@dataclass(frozen=True, repr=False, eq=False)
 class DuplicatesResult(DiagnosticResult):
     """The result of :func:`duplicates`.
 
@@ -88,12 +91,15 @@ class DuplicatesResult(DiagnosticResult):
     name = "duplicates"
     title = "Near-duplicates"
 
-    def __init__(self, threshold: float, pairs: pd.DataFrame, group: np.ndarray, nearest: np.ndarray):
-        self.threshold = threshold
-        self.pairs = pairs
-        self.group = group
-        self.nearest = nearest
-        self.edges = histogram_bins(np.concatenate([nearest, [threshold]]), 40)
+    threshold: float
+    pairs: pd.DataFrame
+    group: np.ndarray
+    nearest: np.ndarray
+
+    @cached_property
+    def edges(self) -> np.ndarray:
+        """Bin edges of the nearest-distance histogram (the threshold inside them)."""
+        return histogram_bins(np.concatenate([self.nearest, [self.threshold]]), 40)
 
     def to_frame(self) -> pd.DataFrame:
         """The pairs below the threshold, closest first."""
@@ -230,20 +236,28 @@ def duplicates(space: Space, threshold: float | None = None) -> DuplicatesResult
     return DuplicatesResult(threshold, pairs, group, nearest[:, 0])
 
 
+@dataclass(frozen=True, repr=False, eq=False)
 class OutliersResult(DiagnosticResult):
     """The result of :func:`outliers`."""
 
     name = "outliers"
     title = "Outliers"
 
-    def __init__(self, k: int, factor: float, scores: np.ndarray, cutoff: float, ids: np.ndarray):
-        self.k = k
-        self.factor = factor
-        self.scores = scores
-        self.cutoff = cutoff
-        self.flags = scores > cutoff
-        self.edges = histogram_bins(np.concatenate([scores, [cutoff]]), 40)
-        self._ids = ids
+    k: int
+    factor: float
+    scores: np.ndarray
+    cutoff: float
+    _ids: np.ndarray
+
+    @cached_property
+    def flags(self) -> np.ndarray:
+        """Whether each image is an outlier (its score above the cutoff)."""
+        return self.scores > self.cutoff
+
+    @cached_property
+    def edges(self) -> np.ndarray:
+        """Bin edges of the score histogram (the cutoff inside them)."""
+        return histogram_bins(np.concatenate([self.scores, [self.cutoff]]), 40)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per image: ``row``, ``id``, ``score``, ``outlier``; highest score first."""
@@ -326,17 +340,21 @@ def uniqueness_scores(d: np.ndarray) -> np.ndarray:
     return raw / top if top > 0 else np.zeros_like(raw)
 
 
+@dataclass(frozen=True, repr=False, eq=False)
 class UniquenessResult(DiagnosticResult):
     """The result of :func:`uniqueness`."""
 
     name = "uniqueness"
     title = "Uniqueness"
 
-    def __init__(self, scores: np.ndarray, distances: np.ndarray, ids: np.ndarray):
-        self.scores = scores
-        self.distances = distances
-        self.edges = histogram_bins(scores, 40)
-        self._ids = ids
+    scores: np.ndarray
+    distances: np.ndarray
+    _ids: np.ndarray
+
+    @cached_property
+    def edges(self) -> np.ndarray:
+        """Bin edges of the uniqueness histogram."""
+        return histogram_bins(self.scores, 40)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per image: ``row``, ``id``, ``uniqueness``, ``d1``, ``d2``, ``d3``; least unique first."""

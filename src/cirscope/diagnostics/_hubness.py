@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -140,6 +141,7 @@ def _neighbors(queries: np.ndarray, gallery: np.ndarray, k: int, self_pairs: boo
     return out
 
 
+@dataclass(frozen=True, repr=False, eq=False)
 class HubnessResult(DiagnosticResult):
     """The result of :func:`hubness`.
 
@@ -159,17 +161,14 @@ class HubnessResult(DiagnosticResult):
     name = "hubness"
     title = "Hubness"
 
-    def __init__(self, k: int, queries: str, query_labels: list[str], query_rows: np.ndarray | None,
-                 n_k: dict[str, np.ndarray], neighbors: dict[str, np.ndarray], ids: np.ndarray,
-                 params: dict[str, Any]):
-        self.k = k
-        self.queries = queries
-        self.query_labels = query_labels
-        self.query_rows = query_rows
-        self.n_k = n_k
-        self.neighbors = neighbors
-        self.params = params
-        self._ids = ids
+    k: int
+    queries: str
+    query_labels: list[str]
+    query_rows: np.ndarray | None
+    n_k: dict[str, np.ndarray]
+    neighbors: dict[str, np.ndarray]
+    _ids: np.ndarray
+    params: dict[str, Any]
 
     @property
     def methods(self) -> list[str]:

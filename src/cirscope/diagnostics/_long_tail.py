@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,22 +45,21 @@ def head_tail_gap(counts: np.ndarray, accuracy: np.ndarray, tail: float = 0.2) -
     return float(accuracy[~is_tail].mean() - accuracy[is_tail].mean()), is_tail
 
 
+@dataclass(frozen=True, repr=False, eq=False)
 class LongTailResult(DiagnosticResult):
     """The result of :func:`long_tail`."""
 
     name = "long_tail"
     title = "Long tail"
 
-    def __init__(self, attribute: str, template: str, frame: pd.DataFrame, spearman: float, spearman_p: float,
-                 gap: float, labels: np.ndarray, predicted: np.ndarray):
-        self.attribute = attribute
-        self.template = template
-        self.frame = frame
-        self.spearman = spearman
-        self.spearman_p = spearman_p
-        self.gap = gap
-        self._labels = labels
-        self._predicted = predicted
+    attribute: str
+    template: str
+    frame: pd.DataFrame
+    spearman: float
+    spearman_p: float
+    gap: float
+    _labels: np.ndarray
+    _predicted: np.ndarray
 
     def to_frame(self) -> pd.DataFrame:
         """One row per label: ``label``, ``count``, ``log_count``, ``accuracy``, ``prompt``, ``tail``."""

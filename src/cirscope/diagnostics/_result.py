@@ -23,6 +23,10 @@ class DiagnosticResult:
     :meth:`summary` (the headline numbers) and :meth:`rows_for` (the gallery rows behind a
     number). In the figure, every clickable trace carries ``meta={"keys": [...]}`` and one
     ``customdata`` entry per point, so :meth:`rows_at` maps a click to rows.
+
+    The results are frozen dataclasses with ``repr=False`` (the repr shows the headline
+    numbers of :meth:`summary`) and ``eq=False`` (they hold arrays: two results are equal
+    only when they are the same object).
     """
 
     #: Short machine name ("skew", "hubness", ...).

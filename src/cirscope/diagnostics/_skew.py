@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -156,6 +157,7 @@ def ndkl(ranked_labels: Sequence[str], desired: pd.Series | Mapping[str, float],
     return float(np.sum(kl * discount) / np.sum(discount))
 
 
+@dataclass(frozen=True, repr=False, eq=False)
 class SkewResult(DiagnosticResult):
     """The result of :func:`skew`.
 
@@ -178,17 +180,14 @@ class SkewResult(DiagnosticResult):
     name = "skew"
     title = "Retrieval skew"
 
-    def __init__(self, attribute: str, desired_name: str, desired: pd.Series, ks: tuple[int, ...],
-                 per_label: pd.DataFrame, per_query: pd.DataFrame, rankings: dict[str, np.ndarray],
-                 labels: np.ndarray):
-        self.attribute = attribute
-        self.desired_name = desired_name
-        self.desired = desired
-        self.ks = ks
-        self.per_label = per_label
-        self.per_query = per_query
-        self.rankings = rankings
-        self._labels = labels
+    attribute: str
+    desired_name: str
+    desired: pd.Series
+    ks: tuple[int, ...]
+    per_label: pd.DataFrame
+    per_query: pd.DataFrame
+    rankings: dict[str, np.ndarray]
+    _labels: np.ndarray
 
     @property
     def queries(self) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -63,6 +64,7 @@ def relative_delta(m_a: float, m_b: float) -> float:
     return float(2.0 * (m_a - m_b) / total * 100.0) if total > 0 else float("nan")
 
 
+@dataclass(frozen=True, repr=False, eq=False)
 class SourceBiasResult(DiagnosticResult):
     """The result of :func:`source_bias`.
 
@@ -79,17 +81,14 @@ class SourceBiasResult(DiagnosticResult):
     name = "source_bias"
     title = "Source bias"
 
-    def __init__(self, k: int, source_column: str, compare: tuple[str, str], per_query: pd.DataFrame,
-                 twin_share: float | None, top: dict[str, np.ndarray], relevant: dict[str, np.ndarray],
-                 sources: np.ndarray):
-        self.k = k
-        self.source_column = source_column
-        self.compare = compare
-        self.per_query = per_query
-        self.twin_share = twin_share
-        self._top = top
-        self._relevant = relevant
-        self._sources = sources
+    k: int
+    source_column: str
+    compare: tuple[str, str]
+    per_query: pd.DataFrame
+    twin_share: float | None
+    _top: dict[str, np.ndarray]
+    _relevant: dict[str, np.ndarray]
+    _sources: np.ndarray
 
     def to_frame(self) -> pd.DataFrame:
         """Per query, source and metric: the value (tidy)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,6 +24,7 @@ DEFAULT_ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.round(np.arange(-
 _SCALES = {"both": ("alpha_t", "alpha_i"), "alpha_t": ("alpha_t",), "alpha_i": ("alpha_i",)}
 
 
+@dataclass(frozen=True, repr=False, eq=False)
 class SweepResult(DiagnosticResult):
     """The result of :func:`direction_sweep`.
 
@@ -41,19 +43,16 @@ class SweepResult(DiagnosticResult):
     name = "direction_sweep"
     title = "Direction sweep"
 
-    def __init__(self, query: str, attribute: str, k: int, scale: str, alphas: np.ndarray,
-                 frame: pd.DataFrame, rankings: dict[float, np.ndarray], ndkl_values: pd.Series,
-                 labels: np.ndarray, params: dict[str, float]):
-        self.query = query
-        self.attribute = attribute
-        self.k = k
-        self.scale = scale
-        self.alphas = alphas
-        self.frame = frame
-        self.rankings = rankings
-        self.ndkl = ndkl_values
-        self.params = params
-        self._labels = labels
+    query: str
+    attribute: str
+    k: int
+    scale: str
+    alphas: np.ndarray
+    frame: pd.DataFrame
+    rankings: dict[float, np.ndarray]
+    ndkl: pd.Series
+    _labels: np.ndarray
+    params: dict[str, float]
 
     def to_frame(self) -> pd.DataFrame:
         """One row per (alpha, label): ``count`` and ``share`` of the label in the top K."""

@@ -14,13 +14,15 @@ from PIL import Image
 import cirscope as cs
 from cirscope.diagnostics import (
     _association,
+    _duplicates,
     _gap,
-    _health,
     _hubness,
     _long_tail,
+    _outliers,
     _skew,
     _source_bias,
     _sweep,
+    _uniqueness,
 )
 from cirscope.diagnostics._result import rows_in_bin
 
@@ -38,7 +40,8 @@ def unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-@pytest.mark.parametrize("module", [_skew, _sweep, _association, _hubness, _gap, _health, _long_tail, _source_bias])
+@pytest.mark.parametrize("module", [_skew, _sweep, _association, _hubness, _gap, _duplicates, _outliers, _uniqueness, _long_tail,
+                                    _source_bias])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
@@ -323,7 +326,7 @@ def test_duplicates_finds_planted_pairs_only():
 def test_group_pairs_is_greedy():
     """0-1, 1-2 close but 0-2 not: 1 has most duplicates and leads {0, 1, 2}; 3-4 form a second group."""
     nb = [np.array([1]), np.array([0, 2]), np.array([1]), np.array([4]), np.array([3])]
-    assert _health.group_pairs(5, nb).tolist() == [0, 0, 0, 1, 1]
+    assert _duplicates.group_pairs(5, nb).tolist() == [0, 0, 0, 1, 1]
 
 
 def test_outliers_flags_the_isolated_point():

@@ -26,22 +26,17 @@ Examples
 
 from cirscope.diagnostics._association import AssociationResult, association, weat
 from cirscope.diagnostics._audit import AuditReport, audit
+from cirscope.diagnostics._duplicates import DuplicatesResult, duplicates
 from cirscope.diagnostics._gap import GapResult, modality_gap
-from cirscope.diagnostics._health import (
-    DuplicatesResult,
-    OutliersResult,
-    UniquenessResult,
-    duplicates,
-    outliers,
-    uniqueness,
-)
 from cirscope.diagnostics._hubness import HubnessResult, hubness, hubness_stats, k_occurrence, robin_hood
 from cirscope.diagnostics._long_tail import LongTailResult, long_tail
+from cirscope.diagnostics._outliers import OutliersResult, outliers
 from cirscope.diagnostics._registry import DIAGNOSTICS, attribute_columns, run_diagnostic
 from cirscope.diagnostics._result import DiagnosticResult
 from cirscope.diagnostics._skew import SkewResult, label_skew, ndkl, skew
 from cirscope.diagnostics._source_bias import SourceBiasResult, source_bias
 from cirscope.diagnostics._sweep import SweepResult, direction_sweep
+from cirscope.diagnostics._uniqueness import UniquenessResult, uniqueness
 
 __all__ = [
     "DIAGNOSTICS",

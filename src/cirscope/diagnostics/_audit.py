@@ -13,14 +13,16 @@ import pandas as pd
 from cirscope._core.text import html_text
 from cirscope.diagnostics._association import association
 from cirscope.diagnostics._common import check_space, labels_of, progress_bar
+from cirscope.diagnostics._duplicates import duplicates
 from cirscope.diagnostics._gap import modality_gap
-from cirscope.diagnostics._health import duplicates, outliers, uniqueness
 from cirscope.diagnostics._hubness import hubness
 from cirscope.diagnostics._long_tail import long_tail
+from cirscope.diagnostics._outliers import outliers
 from cirscope.diagnostics._registry import run_diagnostic
 from cirscope.diagnostics._result import DiagnosticResult
 from cirscope.diagnostics._source_bias import source_bias
 from cirscope.diagnostics._sweep import direction_sweep
+from cirscope.diagnostics._uniqueness import uniqueness
 
 if TYPE_CHECKING:  # pragma: no cover
     from cirscope.space._space import Space

@@ -198,6 +198,22 @@ def ranking(space: Space, query: Query, k: int | None, mask: np.ndarray | None =
     return rows
 
 
+def knn_distances(emb: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine distances and rows of every image's ``k`` nearest *other* images (scikit-learn, brute force).
+
+    In float64: scikit-learn computes in the input's precision, and float32 distances are
+    off by about 1e-7.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    if len(emb) <= k:
+        raise ValueError(f"The gallery has {len(emb)} images; this needs more than k={k}")
+    emb = np.asarray(emb, dtype=np.float64)
+    nn = NearestNeighbors(n_neighbors=k, metric="cosine", algorithm="brute").fit(emb)
+    dist, ind = nn.kneighbors()  # no X: each point's neighbours exclude itself
+    return np.clip(dist, 0.0, 2.0), ind
+
+
 def n_rankable(space: Space, query: Query, mask: np.ndarray | None) -> int:
     """How many rows can appear in ``query``'s ranking."""
     allowed = np.ones(len(space.gallery), dtype=bool) if mask is None else mask.copy()

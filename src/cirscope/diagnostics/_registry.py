@@ -9,13 +9,15 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from cirscope.diagnostics._common import check_ks, default_prompts, labels_of
+from cirscope.diagnostics._duplicates import duplicates
 from cirscope.diagnostics._gap import modality_gap
-from cirscope.diagnostics._health import duplicates, outliers, uniqueness
 from cirscope.diagnostics._hubness import hubness
 from cirscope.diagnostics._long_tail import long_tail
+from cirscope.diagnostics._outliers import outliers
 from cirscope.diagnostics._result import DiagnosticResult
 from cirscope.diagnostics._skew import skew
 from cirscope.diagnostics._sweep import direction_sweep
+from cirscope.diagnostics._uniqueness import uniqueness
 
 if TYPE_CHECKING:  # pragma: no cover
     from cirscope.space._space import Space

@@ -1,4 +1,4 @@
-"""Gallery health: near-duplicates, uniqueness and outliers, from cosine distances between images."""
+"""Near-duplicate images: pairs closer than a cosine distance, grouped greedily."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from cirscope._core.text import plotly_text
-from cirscope.diagnostics._common import check_space
+from cirscope.diagnostics._common import check_space, knn_distances
 from cirscope.diagnostics._result import (
     DiagnosticResult,
     base_layout,
@@ -24,33 +24,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from cirscope.space._space import Space
 
 __all__ = [
+    "DEFAULT_DUPLICATE_THRESHOLD",
+    "MODEL_DUPLICATE_THRESHOLDS",
     "DuplicatesResult",
-    "OutliersResult",
-    "UniquenessResult",
+    "default_duplicate_threshold",
     "duplicates",
     "group_pairs",
-    "outliers",
-    "uniqueness",
-    "uniqueness_scores",
 ]
 
 _MAX_PLOTTED_PAIRS = 100
-
-
-def _knn_distances(emb: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine distances and rows of every image's ``k`` nearest *other* images (scikit-learn, brute force).
-
-    In float64: scikit-learn computes in the input's precision, and float32 distances are
-    off by about 1e-7.
-    """
-    from sklearn.neighbors import NearestNeighbors
-
-    if len(emb) <= k:
-        raise ValueError(f"The gallery has {len(emb)} images; this needs more than k={k}")
-    emb = np.asarray(emb, dtype=np.float64)
-    nn = NearestNeighbors(n_neighbors=k, metric="cosine", algorithm="brute").fit(emb)
-    dist, ind = nn.kneighbors()  # no X: each point's neighbours exclude itself
-    return np.clip(dist, 0.0, 2.0), ind
 
 
 def group_pairs(n: int, neighbors: list[np.ndarray]) -> np.ndarray:
@@ -232,185 +214,5 @@ def duplicates(space: Space, threshold: float | None = None) -> DuplicatesResult
     same = group[a] == group[b]
     pairs = pd.DataFrame({"row_a": a, "row_b": b, "id_a": ids[a], "id_b": ids[b], "distance": d,
                           "group": np.where(same, group[a], -1)})
-    nearest, _ = _knn_distances(emb, 1)
+    nearest, _ = knn_distances(emb, 1)
     return DuplicatesResult(threshold, pairs, group, nearest[:, 0])
-
-
-@dataclass(frozen=True, repr=False, eq=False)
-class OutliersResult(DiagnosticResult):
-    """The result of :func:`outliers`."""
-
-    name = "outliers"
-    title = "Outliers"
-
-    k: int
-    factor: float
-    scores: np.ndarray
-    cutoff: float
-    _ids: np.ndarray
-
-    @cached_property
-    def flags(self) -> np.ndarray:
-        """Whether each image is an outlier (its score above the cutoff)."""
-        return self.scores > self.cutoff
-
-    @cached_property
-    def edges(self) -> np.ndarray:
-        """Bin edges of the score histogram (the cutoff inside them)."""
-        return histogram_bins(np.concatenate([self.scores, [self.cutoff]]), 40)
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per image: ``row``, ``id``, ``score``, ``outlier``; highest score first."""
-        df = pd.DataFrame({"row": np.arange(self.scores.size), "id": self._ids, "score": self.scores,
-                           "outlier": self.flags})
-        return df.sort_values(["score", "row"], ascending=[False, True], kind="stable").reset_index(drop=True)
-
-    def summary(self) -> dict[str, Any]:
-        return {"k": self.k, "cutoff": self.cutoff, "outliers": int(self.flags.sum()),
-                "outlier_share": float(self.flags.mean()), "max_score": float(self.scores.max())}
-
-    def rows_for(self, outlier: bool | None = None, lo: float | None = None, hi: float | None = None) -> np.ndarray:
-        """``outlier=True``: flagged rows, most isolated first; ``lo=, hi=``: rows with a score in ``[lo, hi)``."""
-        if lo is not None and hi is not None:
-            return rows_in_bin(self.scores, lo, hi, float(self.edges[-1]))
-        if outlier is None:
-            raise TypeError("Pass outlier=True/False, or lo= and hi=")
-        rows = np.flatnonzero(self.flags == bool(outlier))
-        return rows[np.argsort(-self.scores[rows], kind="stable")]
-
-    def figure(self) -> Any:
-        """The distribution of outlier scores with the Q3 + 1.7 IQR cut-off."""
-        import plotly.graph_objects as go
-
-        fig = go.Figure(histogram_trace(self.scores, self.edges, "images", "#4C78A8"))
-        fig.add_vline(x=self.cutoff, line_dash="dot", line_color="#E45756",
-                      annotation_text=f"Q3 + {self.factor:g} IQR")
-        fig.update_xaxes(title_text=f"mean cosine distance to the {self.k} nearest")
-        fig.update_yaxes(title_text="images")
-        return base_layout(fig, "Outliers", f"{int(self.flags.sum())} images above {self.cutoff:.4g}")
-
-
-def outliers(space: Space, k: int = 10, factor: float = 1.7) -> OutliersResult:
-    """Images far from their neighbours.
-
-    Score = mean cosine distance to the ``k`` nearest other images (default 10); an image
-    is an outlier when its score is above ``Q3 + factor * IQR`` of all scores (Tukey's
-    fences with the factor 1.7 used by embedding-audit tools).
-
-    Parameters
-    ----------
-    space
-        The :class:`~cirscope.Space`.
-    k
-        Neighbours averaged (default 10).
-    factor
-        IQR multiple of the cut-off (default 1.7).
-
-    Returns
-    -------
-    OutliersResult
-        ``.to_frame()`` (row, id, score, outlier), ``.figure()``, ``.rows_for(outlier=True)``.
-
-    Examples
-    --------
-    >>> res = cs.diagnostics.outliers(space)  # doctest: +SKIP
-    >>> res.rows_for(outlier=True)[:5]        # doctest: +SKIP
-    """
-    space = check_space(space)
-    if isinstance(k, bool) or int(k) != k or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    dist, _ = _knn_distances(np.asarray(space.image_embeddings), int(k))
-    scores = dist.mean(axis=1)
-    q1, q3 = np.percentile(scores, [25, 75])
-    cutoff = float(q3 + float(factor) * (q3 - q1))
-    return OutliersResult(int(k), float(factor), scores, cutoff, space.gallery.ids)
-
-
-def uniqueness_scores(d: np.ndarray) -> np.ndarray:
-    """``u = 0.6 d1 + 0.3 d2 + 0.1 d3`` from each row's three nearest distances, divided by its maximum.
-
-    Examples
-    --------
-    >>> uniqueness_scores(np.array([[0.1, 0.2, 0.3], [0.2, 0.4, 0.6]])).round(4).tolist()
-    [0.5, 1.0]
-    """
-    d = np.sort(np.asarray(d, dtype=np.float64), axis=1)[:, :3]
-    raw = d @ np.array([0.6, 0.3, 0.1])
-    top = raw.max()
-    return raw / top if top > 0 else np.zeros_like(raw)
-
-
-@dataclass(frozen=True, repr=False, eq=False)
-class UniquenessResult(DiagnosticResult):
-    """The result of :func:`uniqueness`."""
-
-    name = "uniqueness"
-    title = "Uniqueness"
-
-    scores: np.ndarray
-    distances: np.ndarray
-    _ids: np.ndarray
-
-    @cached_property
-    def edges(self) -> np.ndarray:
-        """Bin edges of the uniqueness histogram."""
-        return histogram_bins(self.scores, 40)
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per image: ``row``, ``id``, ``uniqueness``, ``d1``, ``d2``, ``d3``; least unique first."""
-        df = pd.DataFrame({"row": np.arange(self.scores.size), "id": self._ids, "uniqueness": self.scores,
-                           "d1": self.distances[:, 0], "d2": self.distances[:, 1], "d3": self.distances[:, 2]})
-        return df.sort_values(["uniqueness", "row"], kind="stable").reset_index(drop=True)
-
-    def summary(self) -> dict[str, Any]:
-        return {"median": float(np.median(self.scores)), "least": float(self.scores.min()),
-                "below_0.1": int((self.scores < 0.1).sum())}
-
-    def rows_for(self, least: int | None = None, most: int | None = None, lo: float | None = None,
-                 hi: float | None = None) -> np.ndarray:
-        """``least=n`` / ``most=n``: the n least / most unique images; ``lo=, hi=``: a score range."""
-        order = np.argsort(self.scores, kind="stable")
-        if least is not None:
-            return order[: int(least)]
-        if most is not None:
-            return order[::-1][: int(most)]
-        if lo is not None and hi is not None:
-            return rows_in_bin(self.scores, lo, hi, float(self.edges[-1]))
-        raise TypeError("Pass least=n, most=n, or lo= and hi=")
-
-    def figure(self) -> Any:
-        """The distribution of uniqueness."""
-        import plotly.graph_objects as go
-
-        fig = go.Figure(histogram_trace(self.scores, self.edges, "images", "#54A24B"))
-        fig.update_xaxes(title_text="uniqueness (1 = the most isolated image)")
-        fig.update_yaxes(title_text="images")
-        return base_layout(fig, "Uniqueness", f"median {np.median(self.scores):.3f}")
-
-
-def uniqueness(space: Space) -> UniquenessResult:
-    """How unique every image is among the gallery.
-
-    A common definition (as in embedding-audit tools such as FiftyOne's
-    ``compute_uniqueness``): with ``d1 <= d2 <= d3`` the cosine distances to the three
-    nearest other images, ``u = 0.6 d1 + 0.3 d2 + 0.1 d3``, divided by the gallery's
-    maximum so the most isolated image has 1.
-
-    Parameters
-    ----------
-    space
-        The :class:`~cirscope.Space` (at least four images).
-
-    Returns
-    -------
-    UniquenessResult
-        ``.to_frame()`` (least unique first), ``.figure()``, ``.rows_for(least=n)``.
-
-    Examples
-    --------
-    >>> res = cs.diagnostics.uniqueness(space)  # doctest: +SKIP
-    >>> res.rows_for(least=10)                  # doctest: +SKIP
-    """
-    space = check_space(space)
-    dist, _ = _knn_distances(np.asarray(space.image_embeddings), 3)
-    return UniquenessResult(uniqueness_scores(dist), dist, space.gallery.ids)

@@ -40,11 +40,13 @@ def unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-@pytest.mark.parametrize("module", [_skew, _sweep, _association, _hubness, _gap, _duplicates, _outliers, _uniqueness, _long_tail,
-                                    _source_bias])
-def test_docstring_examples(module):
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0
+@pytest.mark.parametrize("module", [_skew, _sweep, _association, _hubness, _gap, _duplicates, _outliers, _uniqueness,
+                                    _long_tail, _source_bias])
+def test_docstring_examples(module, _doctest_space):
+    """The examples run with the names the suite's doctests get (``cs``, ``np``, a toy-model ``space``)."""
+    names = {"cs": cs, "np": np, "space": _doctest_space, "gallery": _doctest_space.gallery}
+    result = doctest.testmod(module, extraglobs=names, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
 
 
 # ---------------------------------------------------------------------------------------------- skew

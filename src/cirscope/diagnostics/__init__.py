@@ -17,11 +17,15 @@ maps a click on the chart to them).
 
 Examples
 --------
->>> import cirscope as cs
->>> space = cs.Space(cs.datasets.shapes(300), cs.Embedder.toy())        # doctest: +SKIP
->>> res = cs.diagnostics.skew(space, "a star", "color", k=(10, 50))     # doctest: +SKIP
->>> res.to_frame()                                                      # doctest: +SKIP
->>> cs.audit(space, attribute="color").to_html("audit.html")            # doctest: +SKIP
+``space`` is a :class:`~cirscope.Space`, e.g. ``cs.Space(cs.datasets.shapes(120), cs.Embedder.toy())``:
+
+>>> res = cs.diagnostics.skew(space, "a star", "color", k=(10, 50))
+>>> res.to_frame().columns.tolist()
+['query', 'k', 'max_skew', 'max_label', 'min_skew', 'min_label', 'ndkl']
+>>> res.to_frame()["k"].tolist()
+[10, 50]
+>>> sorted(res.summary())[:3]
+['MaxSkew@10', 'MaxSkew@50', 'MinSkew@10']
 """
 
 from cirscope.diagnostics._association import AssociationResult, association, weat

@@ -253,8 +253,11 @@ def association(
     Examples
     --------
     >>> res = cs.diagnostics.association(space, {"shape": "star"}, {"shape": "circle"},
-    ...                                  ["a yellow shape"], ["a blue shape"])  # doctest: +SKIP
-    >>> res.effect_size, res.p_value                                           # doctest: +SKIP
+    ...                                  ["a yellow shape"], ["a blue shape"])
+    >>> res.summary()["X"], res.summary()["A"]
+    ('shape=star (18 images)', 'a yellow shape (1 texts)')
+    >>> bool(-2 <= res.effect_size <= 2 and 0 <= res.p_value <= 1)
+    True
     """
     space = check_space(space)
     x = resolve_concept(space, targets_x, _name(targets_x, "X"))

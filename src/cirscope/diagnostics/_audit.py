@@ -161,8 +161,17 @@ def audit(
 
     Examples
     --------
-    >>> report = cs.audit(space, attribute="color")   # doctest: +SKIP
-    >>> report.to_html("audit.html")                  # doctest: +SKIP
+    >>> report = cs.audit(space, attribute="color", progress=False)
+    >>> list(report.results)  # doctest: +NORMALIZE_WHITESPACE
+    ['skew', 'long_tail', 'hubness_images', 'hubness_texts', 'modality_gap', 'duplicates',
+     'outliers', 'uniqueness']
+    >>> report.summary().columns.tolist()
+    ['diagnostic', 'quantity', 'value']
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = report.to_html(f"{folder}/audit.html", thumbnails=False)
+    ...     path.name, path.stat().st_size > 3_000_000  # plotly.js inlined: it opens offline
+    ('audit.html', True)
     """
     space = check_space(space)
     labels_of(space, attribute)  # an unknown column fails now, with the list of columns

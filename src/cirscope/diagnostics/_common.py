@@ -34,8 +34,9 @@ def labels_of(space: Space, attribute: str | Sequence[Any] | np.ndarray | pd.Ser
 
     Examples
     --------
-    >>> labels_of(space, "color")  # doctest: +SKIP
-    (array(['red', 'blue', ...], dtype=object), 'color')
+    >>> labels, name = labels_of(space, "color")
+    >>> name, len(labels) == len(space), sorted(set(labels))[:3]
+    ('color', True, ['blue', 'cyan', 'green'])
     """
     n = len(space.gallery)
     if isinstance(attribute, str):
@@ -65,8 +66,9 @@ def selector_rows(space: Space, selector: Any, what: str = "selector") -> np.nda
 
     Examples
     --------
-    >>> selector_rows(space, {"shape": "star", "color": ["red", "blue"]})  # doctest: +SKIP
-    array([ 3, 17, ...])
+    >>> rows = selector_rows(space, {"shape": "star", "color": ["red", "blue"]})
+    >>> sorted(set(zip(space.gallery.column("shape").iloc[rows], space.gallery.column("color").iloc[rows])))
+    [('star', 'blue'), ('star', 'red')]
     """
     n = len(space.gallery)
     if isinstance(selector, Mapping):

@@ -134,8 +134,11 @@ def long_tail(
 
     Examples
     --------
-    >>> res = cs.diagnostics.long_tail(space, "color")  # doctest: +SKIP
-    >>> res.to_frame()[["label", "count", "accuracy"]]  # doctest: +SKIP
+    >>> res = cs.diagnostics.long_tail(space, "color")
+    >>> res.to_frame().columns.tolist()
+    ['label', 'count', 'log_count', 'accuracy', 'prompt', 'tail']
+    >>> int(res.to_frame()["count"].sum()), res.summary()["labels"]
+    (120, 8)
     """
     from scipy.stats import spearmanr
 

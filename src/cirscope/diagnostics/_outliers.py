@@ -103,8 +103,10 @@ def outliers(space: Space, k: int = 10, factor: float = 1.7) -> OutliersResult:
 
     Examples
     --------
-    >>> res = cs.diagnostics.outliers(space)  # doctest: +SKIP
-    >>> res.rows_for(outlier=True)[:5]        # doctest: +SKIP
+    >>> res = cs.diagnostics.outliers(space)
+    >>> rows = res.rows_for(outlier=True)  # most isolated first
+    >>> len(rows) == res.summary()["outliers"], bool((res.scores[rows] > res.cutoff).all())
+    (True, True)
     """
     space = check_space(space)
     if isinstance(k, bool) or int(k) != k or k < 1:

@@ -103,7 +103,8 @@ def run_diagnostic(space: Space, name: str, attribute: str | None = None, **opti
 
     Examples
     --------
-    >>> run_diagnostic(space, "skew", "color", queries=["a star"], k=(10, 50))  # doctest: +SKIP
+    >>> run_diagnostic(space, "skew", "color", queries=["a star"], k=(10, 50))  # doctest: +ELLIPSIS
+    SkewResult(attribute='color', desired='uniform', queries=1, MaxSkew@10=..., NDKL@50=...)
     """
     if name not in DIAGNOSTICS:
         raise ValueError(f"Unknown diagnostic {name!r}; choose one of {list(DIAGNOSTICS)}")

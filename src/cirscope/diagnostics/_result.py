@@ -51,10 +51,11 @@ class DiagnosticResult:
 
         Examples
         --------
-        >>> res = cs.diagnostics.outliers(space)       # doctest: +SKIP
-        >>> fig = res.figure()                         # doctest: +SKIP
-        >>> res.rows_at(fig, curve=0, point=3)         # doctest: +SKIP
-        array([...])
+        >>> res = cs.diagnostics.outliers(space)
+        >>> fig = res.figure()
+        >>> rows = res.rows_at(fig, curve=0, point=3)  # the images of the histogram's fourth bar
+        >>> len(rows) == int(fig.data[0].y[3])
+        True
         """
         trace = figure.data[int(curve)]
         meta = trace.meta if isinstance(trace.meta, dict) else {}

@@ -329,9 +329,12 @@ def skew(
 
     Examples
     --------
-    >>> res = cs.diagnostics.skew(space, ["a star", "a circle"], "color", k=(10, 50))  # doctest: +SKIP
-    >>> res.to_frame()[["query", "k", "max_skew", "max_label", "ndkl"]]               # doctest: +SKIP
-    >>> res.rows_for(query="a star", label="yellow", k=10)                             # doctest: +SKIP
+    >>> res = cs.diagnostics.skew(space, ["a star", "a circle"], "color", k=(10, 50))
+    >>> res.to_frame()[["query", "k"]].values.tolist()
+    [['a star', 10], ['a star', 50], ['a circle', 10], ['a circle', 50]]
+    >>> rows = res.rows_for(query="a star", label="yellow", k=10)  # the yellow images of its top 10
+    >>> set(space.gallery.metadata["color"].iloc[rows]) <= {"yellow"}
+    True
     """
     space = check_space(space)
     ks = check_ks(k)

@@ -181,7 +181,7 @@ def source_bias(
     space
         The :class:`~cirscope.Space`.
     source_column
-        The column naming each image's source (e.g. real / generated).
+        The column naming each image's source (e.g. real / generated), or one label per image.
     queries
         ``{query: relevant}`` or ``[(query, relevant), ...]``: a text or
         :class:`~cirscope.ComposedQuery` and its relevant images as ``{column: value}``,
@@ -203,8 +203,12 @@ def source_bias(
 
     Examples
     --------
-    >>> qs = {"a red star": {"shape": "star", "color": "red"}}                          # doctest: +SKIP
-    >>> cs.diagnostics.source_bias(space, "source", qs, k=10, compare=("photo", "render"))  # doctest: +SKIP
+    The shapes world has one source; pretend every other image was generated:
+
+    >>> source = np.where(np.arange(len(space)) % 2 == 0, "real", "generated")
+    >>> res = cs.diagnostics.source_bias(space, source, {"a star": {"shape": "star"}}, k=10)
+    >>> res.compare, sorted(res.deltas())
+    (('real', 'generated'), ['NDCG@10', 'R@10'])
     """
     space = check_space(space)
     if isinstance(k, bool) or int(k) != k or k < 1:

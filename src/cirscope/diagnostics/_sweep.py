@@ -152,9 +152,12 @@ def direction_sweep(
 
     Examples
     --------
-    >>> q = cs.ComposedQuery(0, "turn it into a star")                      # doctest: +SKIP
-    >>> res = cs.diagnostics.direction_sweep(space, q, "color", k=30)       # doctest: +SKIP
-    >>> res.shares().round(2)                                               # doctest: +SKIP
+    >>> q = cs.ComposedQuery(0, "turn it into a star")
+    >>> res = cs.diagnostics.direction_sweep(space, q, "color", k=30)
+    >>> res.shares().shape  # one row per alpha (-0.5 to 2 by 0.25), one column per colour
+    (11, 8)
+    >>> bool(np.allclose(res.shares().sum(axis=1), 1.0))
+    True
     """
     from cirscope.query._composed import ComposedQuery, ResolvedQuery
     from cirscope.query._methods import METHODS

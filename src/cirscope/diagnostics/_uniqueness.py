@@ -109,8 +109,10 @@ def uniqueness(space: Space) -> UniquenessResult:
 
     Examples
     --------
-    >>> res = cs.diagnostics.uniqueness(space)  # doctest: +SKIP
-    >>> res.rows_for(least=10)                  # doctest: +SKIP
+    >>> res = cs.diagnostics.uniqueness(space)
+    >>> least = res.rows_for(least=10)  # the ten least unique images, least first
+    >>> len(least), bool(np.all(np.diff(res.scores[least]) >= 0)), float(res.scores.max())
+    (10, True, 1.0)
     """
     space = check_space(space)
     dist, _ = knn_distances(np.asarray(space.image_embeddings), 3)

@@ -187,7 +187,7 @@ def benchmark_gallery(benchmark: CIRBenchmark) -> Gallery:
 
     Examples
     --------
-    >>> g = benchmark_gallery(read_cirr("data/cirr"))  # doctest: +SKIP
+    >>> g = benchmark_gallery(cs.eval.read_cirr("data/cirr"))  # needs CIRR on disk  # doctest: +SKIP
     """
     from cirscope.gallery._table import Gallery
 

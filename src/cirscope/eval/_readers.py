@@ -45,7 +45,7 @@ def read_cirr(root: str | os.PathLike, split: str = "val", version: str = "rc2")
 
     Examples
     --------
-    >>> bench = read_cirr("data/cirr", split="val")  # doctest: +SKIP
+    >>> bench = read_cirr("data/cirr", split="val")  # needs CIRR on disk  # doctest: +SKIP
     """
     root = Path(root)
     caps = _load_json(root / "captions" / f"cap.{version}.{split}.json", "CIRR captions")
@@ -95,7 +95,7 @@ def read_circo(root: str | os.PathLike, split: str = "val") -> CIRBenchmark:
 
     Examples
     --------
-    >>> bench = read_circo("data/CIRCO", split="val")  # doctest: +SKIP
+    >>> bench = read_circo("data/CIRCO", split="val")  # needs CIRCO on disk  # doctest: +SKIP
     """
     root = Path(root)
     anns = _load_json(root / "annotations" / f"{split}.json", "CIRCO annotations")
@@ -140,7 +140,7 @@ def read_fashioniq(root: str | os.PathLike, category: str = "dress", split: str 
 
     Examples
     --------
-    >>> bench = read_fashioniq("data/fashionIQ", category="dress")  # doctest: +SKIP
+    >>> bench = read_fashioniq("data/fashionIQ", category="dress")  # needs FashionIQ on disk  # doctest: +SKIP
     """
     if category not in FASHIONIQ_CATEGORIES:
         raise ValueError(f"Unknown FashionIQ category {category!r}; choose one of {list(FASHIONIQ_CATEGORIES)}")

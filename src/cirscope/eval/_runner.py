@@ -114,8 +114,13 @@ def evaluate(
 
     Examples
     --------
-    >>> table = evaluate(space, bench)  # doctest: +SKIP
-    >>> table.loc["pdv", "R@10"]  # doctest: +SKIP
+    >>> from cirscope.eval import make_shapes_benchmark
+    >>> bench = make_shapes_benchmark(space.gallery.metadata, n_queries=20)
+    >>> table = evaluate(space, bench, progress=False)
+    >>> table.index.tolist()
+    ['image', 'text', 'sum', 'weimocir', 'slerp', 'pdv']
+    >>> table.columns.tolist()[:4], table.attrs["queries"]
+    (['params', 'R@1', 'R@5', 'R@10'], 20)
     """
     if prepared is None:
         if space is None or benchmark is None:
@@ -166,8 +171,11 @@ def sweep_pdv(
 
     Examples
     --------
-    >>> sweep = sweep_pdv(space, bench, mode="tied")  # doctest: +SKIP
-    >>> sweep.best, sweep.write_html("pdv.html")  # doctest: +SKIP
+    >>> from cirscope.eval import make_shapes_benchmark
+    >>> bench = make_shapes_benchmark(space.gallery.metadata, n_queries=20)
+    >>> sweep = sweep_pdv(space, bench, mode="tied", progress=False)
+    >>> len(sweep.table), sorted(sweep.best)  # 11 alphas x 11 betas; sweep.write_html("pdv.html") saves the heatmap
+    (121, ['alpha_i', 'alpha_t', 'beta'])
     """
     from tqdm.auto import tqdm
 

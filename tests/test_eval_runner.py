@@ -178,6 +178,18 @@ def test_sweep_identities_and_heatmap(tmp_path, five):
     assert sum(bool(t.visible) for t in fig.data) == 1
 
 
+def test_prepared_and_sweep_are_frozen_and_compare_by_identity(five):
+    import dataclasses
+
+    bench = CIRBenchmark("t", [CIRQuery("0", "g0", "x", ("g3",))], Protocol(True, (1,), (), ()))
+    prep = prepare(five, bench, reference_text="neutral", progress=False)
+    sweep = sweep_pdv(prepared=prep, alphas=[0.0], betas=[0.0], progress=False, metric="R@1")
+    for obj in (prep, sweep):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            obj.notes = []
+        assert obj == obj and obj != dataclasses.replace(obj)  # arrays inside: no element-wise comparison
+
+
 def test_sweep_rejects_bad_arguments(five):
     bench = CIRBenchmark("t", [CIRQuery("0", "g0", "x", ("g3",))], Protocol(True, (1,), (), ()))
     prep = prepare(five, bench, reference_text="neutral", progress=False)

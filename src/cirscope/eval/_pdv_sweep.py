@@ -16,9 +16,12 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["PDVSweep"]
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class PDVSweep:
-    """The result of :func:`~cirscope.eval.sweep_pdv`: one row per setting, the best one and a heatmap."""
+    """The result of :func:`~cirscope.eval.sweep_pdv`: one row per setting, the best one and a heatmap.
+
+    Frozen; equality is identity (it holds a table).
+    """
 
     table: pd.DataFrame
     metric: str

@@ -32,9 +32,12 @@ __all__ = ["REFERENCE_TEXT_POLICIES", "Prepared", "benchmark_gallery", "prepare"
 REFERENCE_TEXT_POLICIES = ("auto", "caption", "zero-shot", "neutral")
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Prepared:
-    """A benchmark resolved against a space: rows, targets and the four embeddings per query."""
+    """A benchmark resolved against a space: rows, targets and the four embeddings per query.
+
+    Frozen; equality is identity (it holds arrays).
+    """
 
     benchmark: CIRBenchmark
     embeddings: np.ndarray

@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from cirscope._core.atomic import atomic_write
 from cirscope._core.text import html_text
 from cirscope.diagnostics._association import association
 from cirscope.diagnostics._common import check_space, labels_of, progress_bar
 from cirscope.diagnostics._duplicates import duplicates
 from cirscope.diagnostics._gap import modality_gap
+from cirscope.diagnostics._html import render_report
 from cirscope.diagnostics._hubness import hubness
 from cirscope.diagnostics._long_tail import long_tail
 from cirscope.diagnostics._outliers import outliers
@@ -73,9 +75,6 @@ class AuditReport:
 
         Clicking a bar or a point of a chart shows the images behind it under the chart.
         """
-        from cirscope._core.atomic import atomic_write
-        from cirscope.diagnostics._html import render_report
-
         path = Path(path)
         if path.suffix.lower() not in (".html", ".htm"):
             raise ValueError(f"The report is an HTML file: give a path ending in .html, got {path.name!r}")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from cirscope.neighbors._index import top_positions
+from cirscope._core.arrays import top_k
 from cirscope.query._composed import ComposedQuery, ResolvedQuery
 from cirscope.query._methods import METHODS
 
@@ -54,7 +54,7 @@ def exact_neighbors(
             scores[~mask] = -np.inf
         if exclude:
             scores[np.asarray(exclude, dtype=np.int64)] = -np.inf
-    order = top_positions(scores, k)
+    order = top_k(scores, k, finite_only=True)
     return order.astype(np.int64), scores[order].astype(np.float32)
 
 

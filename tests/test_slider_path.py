@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import cirscope as cs
-from cirscope.projection._compute import place
+from cirscope.projection._place import place
 from cirscope.query._search import Hits
 from cirscope.widgets import Explorer
 

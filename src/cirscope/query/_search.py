@@ -250,7 +250,7 @@ def search_hits(
 
     Takes the same arguments as :func:`search`; ``search(...)`` equals
     ``search_hits(...).to_frame()``. The hits carry the query vector, so placing the query
-    on a map (:func:`cirscope.projection._compute.place` with ``rows=``/``scores=``) needs no second search.
+    on a map (:func:`cirscope.projection._place.place` with ``rows=``/``scores=``) needs no second search.
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")

@@ -2,7 +2,7 @@
 
 * a click on a map point or a thumbnail makes it the panel's reference;
 * each finished search highlights the top-k on the map, places the query there (with
-  :func:`cirscope.projection._compute.place`) and fills the grid;
+  :func:`cirscope.projection._place.place`) and fills the grid;
 * a box/lasso selection on the map, or the rows a diagnostics panel shows
   (its ``shown_rows`` trait), fill the grid too; the grid's toggle flips between the two.
 """
@@ -45,7 +45,7 @@ def query_position(
     rows: np.ndarray | None = None,
     scores: np.ndarray | None = None,
 ) -> list[float]:
-    """Where a query falls on the map (``[]`` for none), via :func:`cirscope.projection._compute.place`.
+    """Where a query falls on the map (``[]`` for none), via :func:`cirscope.projection._place.place`.
 
     Pass the search's top rows and scores (``rows=``, ``scores=``) to place it from them
     without a second neighbour search (what the Explorer does on every slider move); a bare
@@ -59,7 +59,7 @@ def query_position(
     >>> query_position(space, space.image_embeddings[0], xy)  # doctest: +SKIP
     [0.12, -0.4]
     """
-    from cirscope.projection._compute import place
+    from cirscope.projection._place import place
 
     if rows is not None and scores is not None:
         if len(rows) == 0:

@@ -56,6 +56,14 @@ def sampled_digest(path: Path) -> str:
     tree, and since every candidate is re-scored exactly against the embeddings (whose fingerprint
     is checked), that can only lower recall, never return wrong scores. ``NeighborIndex.load(verify="full")`` hashes
     the whole file.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "x.bin"
+    >>> _ = path.write_bytes(bytes(range(256)) * 1024)
+    >>> sampled_digest(path) == sampled_digest(path), len(sampled_digest(path))
+    (True, 32)
     """
     size = path.stat().st_size
     n_blocks = -(-size // _SAMPLE_BLOCK)

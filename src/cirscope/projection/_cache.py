@@ -35,7 +35,18 @@ def map_cache_path(cache_dir: str | os.PathLike, fingerprint: str, params: dict[
 
 
 def read_cache(path: Path, n: int) -> np.ndarray | None:
-    """The cached coordinates, or ``None`` when the file is missing, unreadable or the wrong shape."""
+    """The cached coordinates, or ``None`` when the file is missing, unreadable or the wrong shape.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = map_cache_path(tempfile.mkdtemp(), "abc", {"method": "pca"})
+    >>> read_cache(path, 3) is None
+    True
+    >>> write_cache(path, np.zeros((3, 2), np.float32))
+    >>> read_cache(path, 3).shape, read_cache(path, 4) is None
+    ((3, 2), True)
+    """
     if not path.is_file():
         return None
     try:

@@ -39,6 +39,11 @@ def pca(x: np.ndarray, dims: int, seed: int | None, fit_rows: int | None = None)
 
     With ``fit_rows`` the components are fitted on that many random rows and every row is
     then projected, in chunks (the fit's cost stops growing with the gallery).
+
+    Examples
+    --------
+    >>> pca(np.eye(3, 4), 2, seed=0).shape, pca(np.eye(3, 4), 5, seed=0)[:, 3:].any()
+    ((3, 2), np.False_)
     """
     from sklearn.decomposition import PCA
 
@@ -73,7 +78,13 @@ def cuml_umap() -> Any:
 
 def fit_plan(n: int, sample: int | str | None, umap_kwargs: dict[str, Any]) -> tuple[Any, int]:
     """``(cuML UMAP class or None, points fitted)``: cuML fits all points; a user's own
-    ``precomputed_knn`` covers all points, so it is fitted on all too."""
+    ``precomputed_knn`` covers all points, so it is fitted on all too.
+
+    Examples
+    --------
+    >>> fit_plan(1_000, "auto", {})[1], fit_plan(1_000_000, 5_000, {"precomputed_knn": None})[1]
+    (1000, 1000000)
+    """
     if "precomputed_knn" in umap_kwargs:
         return None, n
     gpu = cuml_umap()

@@ -94,6 +94,7 @@ class Searching:
 
     @property
     def dim(self) -> int:
+        """The embeddings' dimensions."""
         return int(self.embeddings.shape[1])
 
     def __len__(self) -> int:

@@ -54,8 +54,8 @@ class NeighborGrid(WidgetBase, ClickEvents):
 
     Examples
     --------
-    >>> grid = NeighborGrid(space, rows=[3, 1, 4])  # doctest: +SKIP
-    >>> grid.to_dataframe()["id"].tolist()          # doctest: +SKIP
+    >>> grid = NeighborGrid(space, rows=[3, 1, 4])
+    >>> grid.to_dataframe()["id"].tolist()
     ['shape-0-00003', 'shape-0-00001', 'shape-0-00004']
     >>> NeighborGrid().to_dataframe().empty
     True
@@ -112,8 +112,11 @@ class GridBinding(Binding):
 
     Examples
     --------
-    >>> binding = GridBinding(grid, space)     # doctest: +SKIP
-    >>> grid.rows = [5, 2]  # fetches two thumbnails  # doctest: +SKIP
+    >>> grid = NeighborGrid()
+    >>> binding = GridBinding(grid, space)
+    >>> grid.rows = [5, 2]  # fetches two thumbnails
+    >>> grid.ids, len(grid.thumbnails)
+    (['shape-0-00005', 'shape-0-00002'], 2)
     """
 
     def __init__(self, grid: NeighborGrid, space: Space):

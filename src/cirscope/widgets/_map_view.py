@@ -87,11 +87,12 @@ class MapView(WidgetBase, ClickEvents):
 
     Examples
     --------
-    >>> import cirscope as cs
-    >>> view = cs.MapView(space, map="pca", color_by="color")  # doctest: +SKIP
-    >>> view                                                   # doctest: +SKIP
-    >>> view.selected  # after a drag                          # doctest: +SKIP
-    [12, 40, 41]
+    >>> view = cs.MapView(space, map="pca", color_by="color")
+    >>> view.coords.shape, view.color_by
+    ((120, 2), 'color')
+    >>> view.selected = [12, 40, 41]  # what a drag in the browser sets
+    >>> view.selected, view.selected_ids[0]
+    ([12, 40, 41], 'shape-0-00012')
     >>> MapView(coords=np.zeros((3, 2))).coords.dtype
     dtype('float32')
     """
@@ -144,7 +145,8 @@ class MapView(WidgetBase, ClickEvents):
 
         Examples
         --------
-        >>> view.selected_ids  # doctest: +SKIP
+        >>> view = MapView(space, map="pca", selected=[12, 40])
+        >>> view.selected_ids
         ['shape-0-00012', 'shape-0-00040']
         """
         if self.binding is None:
@@ -193,9 +195,13 @@ class MapBinding(Binding):
 
     Examples
     --------
-    >>> view = MapView()                                     # doctest: +SKIP
-    >>> binding = MapBinding(view, space, map="pca")         # doctest: +SKIP
-    >>> view.color_by = "color"  # recolours                 # doctest: +SKIP
+    >>> view = MapView()
+    >>> binding = MapBinding(view, space, map="pca")
+    >>> view.coords.shape, view.color_by
+    ((120, 2), 'shape')
+    >>> view.color_by = "color"  # recolours
+    >>> sum(item["count"] for item in view.legend)
+    120
     """
 
     def __init__(self, view: MapView, space: Space, *, map: Any = "auto", color_by: str | None = None):

@@ -179,10 +179,11 @@ class QueryBinding(Binding):
 
     Examples
     --------
-    >>> panel = QueryPanel()                      # doctest: +SKIP
-    >>> binding = QueryBinding(panel, space)      # doctest: +SKIP
-    >>> panel.reference = 0; panel.text = "make it blue"  # doctest: +SKIP
-    >>> panel.result[["rank", "id", "score"]]     # doctest: +SKIP
+    >>> panel = QueryPanel()
+    >>> binding = QueryBinding(panel, space)
+    >>> panel.reference = 0; panel.text = "make it blue"
+    >>> list(panel.result.columns[:3]), len(panel.results), binding.hits.method
+    (['rank', 'row', 'id'], 20, 'pdv')
     """
 
     WATCH = ("text", "method", "alpha_t", "alpha_i", "beta", "a", "k", "reference_text_override",

@@ -15,8 +15,9 @@ import traitlets as t
 
 from cirscope.widgets._base import ClickEvents, WidgetBase
 from cirscope.widgets._binding import Binding
-from cirscope.widgets._codec import Array, RowList, check_rows
+from cirscope.widgets._codec import Array, RowList
 from cirscope.widgets._map_data import MetadataText
+from cirscope.widgets._rowset import check_rows
 from cirscope.widgets._static import static_file
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -14,8 +14,15 @@ import traitlets as t
 
 from cirscope.widgets._base import ClickEvents, WidgetBase
 from cirscope.widgets._binding import Binding
-from cirscope.widgets._codec import Array, RowSet
-from cirscope.widgets._map_data import MetadataText, color_columns, color_encoding, default_color_column, map_coords
+from cirscope.widgets._codec import Array
+from cirscope.widgets._map_data import (
+    MetadataText,
+    color_columns,
+    color_encoding,
+    default_color_column,
+    map_coords,
+)
+from cirscope.widgets._rowset import RowSet
 from cirscope.widgets._static import static_file
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -70,7 +70,7 @@ def test_sync_rewrites_a_stale_copy_and_check_reports_it(tmp_path, capsys):
 
 
 def test_sync_refuses_a_block_without_a_shared_file():
-    with pytest.raises(KeyError, match="js/_shared/nope.js"):
+    with pytest.raises(KeyError, match=r"js/_shared/nope\.js"):
         synced("// shared:nope begin\n// shared:nope end\n", {"dom": ""})
 
 

@@ -14,7 +14,8 @@
 // SETTLE_MS (or at once when a pan drag ends).
 // Arrays come from Python as {dtype, shape, data: DataView} (see cirscope/widgets/_codec.py);
 // the selection travels both ways as int32 rows or, when that is smaller, as a bitmask of one
-// bit per point (encodeSelection / decodeSelection).
+// bit per point (encodeSelection / decodeSelection; cirscope/widgets/_rowset.py in Python).
+// The pure helpers (no DOM) are exported by name and tested alone in node (tests/test_map_view_js.py).
 
 // shared:codec begin: copied from js/_shared/codec.js by `python -m cirscope.widgets._sync_js`; edit it there
 const ARRAY_TYPES = {

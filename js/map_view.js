@@ -430,6 +430,23 @@ function wantsDensity(visible, W, H, threshold) {
   return threshold >= 0 && (visible > threshold || visible > W * H);
 }
 
+/**
+ * Count a frame in `stats` (the base canvas's dataset, read by the browser tests and the
+ * widget benchmark): frames, fast (gesture) frames, crisp full frames, their costs in ms and
+ * when (`now`) the last crisp full frame was drawn.
+ */
+function countFrame(stats, plan, crisp, ms, now) {
+  stats.frames = String(Number(stats.frames || 0) + 1);
+  if (plan.fast) stats.fastFrames = String(Number(stats.fastFrames || 0) + 1);
+  stats.frameMs = ms.toFixed(1);
+  stats.crisp = String(crisp);
+  if (plan.full && crisp) {
+    stats.fullFrames = String(Number(stats.fullFrames || 0) + 1);
+    stats.fullFrameMs = ms.toFixed(1);
+    stats.crispAt = String(now);
+  }
+}
+
 /** Do two views {scale, cx, cy} show the same? (false when either is missing) */
 function sameView(a, b) {
   return !!a && !!b && a.scale === b.scale && a.cx === b.cx && a.cy === b.cy;
@@ -631,6 +648,32 @@ function fillLegend(legend, colorbar, items, colorBy) {
   }
 }
 
+/** Show the model's title, colour columns (and choice) and select mode in the toolbar. */
+function fillToolbar({ root, title, colorSelect, modes }, model) {
+  title.textContent = model.get("title");
+  colorSelect.replaceChildren();
+  const none = h("option", null, "(none)");
+  none.value = "";
+  colorSelect.append(none);
+  for (const c of model.get("color_columns") || []) {
+    const o = h("option", null, c);
+    o.value = c;
+    colorSelect.append(o);
+  }
+  colorSelect.value = model.get("color_by");
+  const mode = model.get("select_mode");
+  root.dataset.mode = mode;
+  for (const [m, b] of Object.entries(modes)) b.setAttribute("aria-pressed", String(m === mode));
+}
+
+/** Size a canvas to a W x H css px stage at device pixel ratio `dpr`. */
+function sizeCanvas(canvas, W, H, dpr) {
+  canvas.width = Math.round(W * dpr);
+  canvas.height = Math.round(H * dpr);
+  canvas.style.width = `${W}px`;
+  canvas.style.height = `${H}px`;
+}
+
 /** The map's elements: toolbar (title, colour menu, modes, reset, clear, info), stage (canvases, card), legend. */
 function buildMap(model) {
   const root = h("div", "cirscope cirscope-map");
@@ -730,15 +773,7 @@ function render({ model, el }) {
     const crisp = sameView(projected, view);
     const ms = performance.now() - started;
     if (plan.full && crisp) lastFullMs = ms;
-    base.dataset.frames = String(Number(base.dataset.frames || 0) + 1);
-    if (plan.fast) base.dataset.fastFrames = String(Number(base.dataset.fastFrames || 0) + 1);
-    base.dataset.frameMs = ms.toFixed(1);
-    base.dataset.crisp = String(crisp);
-    if (plan.full && crisp) {
-      base.dataset.fullFrames = String(Number(base.dataset.fullFrames || 0) + 1);
-      base.dataset.fullFrameMs = ms.toFixed(1);
-      base.dataset.crispAt = String(performance.now());
-    }
+    countFrame(base.dataset, plan, crisp, ms, performance.now());
   }
   function viewChanged() { schedule(["project"]); }
   // a pan/zoom step: when full frames are slow (a density image, or many points), move the last
@@ -842,12 +877,7 @@ function render({ model, el }) {
     if (w === W && hgt === H && ratio === dpr) return false;
     W = w; H = hgt; dpr = ratio;
     projected = null; // the cached images are for the old size
-    for (const c of [base, sel, top, baseCache, selCache]) {
-      c.width = Math.round(W * dpr);
-      c.height = Math.round(H * dpr);
-      c.style.width = `${W}px`;
-      c.style.height = `${H}px`;
-    }
+    for (const c of [base, sel, top, baseCache, selCache]) sizeCanvas(c, W, H, dpr);
     view = viewAfterResize(view, userMoved, bounds, W, H);
     return true;
   }
@@ -904,22 +934,7 @@ function render({ model, el }) {
   }
   // ------------------------------------------------------------------ legend, toolbar
   function renderLegend() { fillLegend(legend, model.get("colorbar"), model.get("legend"), model.get("color_by")); }
-  function renderToolbar() {
-    title.textContent = model.get("title");
-    colorSelect.replaceChildren();
-    const none = h("option", null, "(none)");
-    none.value = "";
-    colorSelect.append(none);
-    for (const c of model.get("color_columns") || []) {
-      const o = h("option", null, c);
-      o.value = c;
-      colorSelect.append(o);
-    }
-    colorSelect.value = model.get("color_by");
-    const mode = model.get("select_mode");
-    root.dataset.mode = mode;
-    for (const [m, b] of Object.entries(modes)) b.setAttribute("aria-pressed", String(m === mode));
-  }
+  function renderToolbar() { fillToolbar({ root, title, colorSelect, modes }, model); }
   colorSelect.addEventListener("change", () => { model.set("color_by", colorSelect.value); model.save_changes(); });
 
   // ------------------------------------------------------------------ hover card
@@ -1096,7 +1111,7 @@ function render({ model, el }) {
 export default { render };
 // the helpers, for tests in node (anywidget uses the default export only)
 export {
-  autoRadius, binDensity, buildGrid, cardLeft, cardTop, cssColor, dataBounds, decodeArray, decodeSelection, densityPixels,
+  autoRadius, binDensity, buildGrid, cardLeft, countFrame, cardTop, cssColor, dataBounds, decodeArray, decodeSelection, densityPixels,
   discStamp, dragKind, dragMoved, encodeArray, encodeSelection, fitView, hoverWait, keyAction, layerPlan, movesLastImage,
   nearestPoint, packColors, panView, pointInPolygon, pointRadius, projectPoints, rowsInRange, sameView, selectBox,
   selectionDiscs, selectPolygon, stampPoints, starPoints, toScreen, unionRows, useBitmask, viewAfterResize,

@@ -332,3 +332,16 @@ out.colour = m.cssColor(Uint8Array.from([1, 2, 3, 200, 100, 50]), 1); out.none =
     np.testing.assert_allclose(r, [10, 4] * 5, atol=1e-9)  # tips and notches alternate
     assert star[0] == pytest.approx([10, 10])  # the first tip points up (y grows downwards)
     assert out["colour"] == "rgb(200,100,50)" and out["none"] == "#1f77b4"
+
+
+def test_frame_counters_count_fast_and_crisp_full_frames(tmp_path):
+    out = run_node(tmp_path, """
+const stats = {};
+m.countFrame(stats, m.layerPlan({ base: true, sel: false, top: true, fast: false }), true, 12.34, 1000);
+m.countFrame(stats, m.layerPlan({ base: false, sel: false, top: false, fast: true }), false, 2.01, 1100);
+m.countFrame(stats, m.layerPlan({ base: true, sel: true, top: true, fast: false }), false, 30, 1200);
+out.stats = stats;
+""")
+    # three frames; one fast; one full frame drawn for the current view (crisp), at t=1000
+    assert out["stats"] == {"frames": "3", "fastFrames": "1", "frameMs": "30.0", "crisp": "false",
+                            "fullFrames": "1", "fullFrameMs": "12.3", "crispAt": "1000"}

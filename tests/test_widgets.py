@@ -328,7 +328,7 @@ def test_bad_input_leaves_every_widget_consistent(toy_space, pca, monkeypatch):
     assert "outside the gallery" in panel.error and len(panel.results) == 20  # the text query still runs
     panel = QueryPanel(toy_space, reference=0, text="make it blue")
     version = panel.result_version
-    monkeypatch.setattr("cirscope.widgets._bindings.search_hits",
+    monkeypatch.setattr("cirscope.widgets._query_panel.search_hits",
                         lambda *a, **k: (_ for _ in ()).throw(ValueError("boom")))
     panel.text = "make it red"
     assert panel.error == "ValueError: boom" and panel.results == [] and panel.result_version > version

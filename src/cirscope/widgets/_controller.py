@@ -56,8 +56,10 @@ def query_position(
     >>> xy = np.array([[0.0, 0.0], [1.0, 1.0]])
     >>> query_position(None, None, xy, rows=np.array([1, 0]), scores=np.array([0.9, 0.9]))
     [0.5, 0.5]
-    >>> query_position(space, space.image_embeddings[0], xy)  # doctest: +SKIP
-    [0.12, -0.4]
+    >>> coords = space.map("pca")
+    >>> x, y = query_position(space, space.image_embeddings[0], coords)
+    >>> bool(coords[:, 0].min() <= x <= coords[:, 0].max())
+    True
     """
     from cirscope.projection._place import place
 
@@ -90,9 +92,12 @@ class ExplorerController:
 
     Examples
     --------
-    >>> ctl = ExplorerController(space, MapView(space), QueryPanel(space), NeighborGrid(space))  # doctest: +SKIP
-    >>> ctl.panel.reference = 0                         # doctest: +SKIP
-    >>> ctl.grid.to_dataframe()[["rank", "id", "score"]]  # doctest: +SKIP
+    >>> from cirscope.widgets import MapView, NeighborGrid, QueryPanel
+    >>> ctl = ExplorerController(space, MapView(space, map="pca"), QueryPanel(space), NeighborGrid(space))
+    >>> ctl.panel.reference = 0  # an image query: its top 20 fill the grid, the map highlights them
+    >>> ctl.grid.rows == ctl.panel.results, len(ctl.map.highlighted), ctl.map.reference
+    (True, 20, 0)
+    >>> ctl.close()
     """
 
     def __init__(

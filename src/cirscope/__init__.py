@@ -26,7 +26,7 @@ from cirscope._version import __version__
 _LAZY = {
     "Gallery": "cirscope.gallery._table",
     "Embedder": "cirscope.embedding._embedder",
-    "embed": "cirscope.embedding._api",
+    "embed": "cirscope.space._embed",
     "EmbedResult": "cirscope.embedding._embedder",
     "ModelLoadError": "cirscope._core.errors",
     "DamagedFileError": "cirscope._core.errors",

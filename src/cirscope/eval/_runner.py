@@ -20,14 +20,9 @@ import pandas as pd
 
 from cirscope._core.arrays import top_k
 from cirscope.eval._benchmark import CIRBenchmark
-from cirscope.query._composed import (
-    DEFAULT_TEMPLATE,
-    NEUTRAL_PROMPT,
-    Vocabulary,
-    fill_template,
-    zero_shot_captions,
-)
+from cirscope.query._composed import DEFAULT_TEMPLATE, NEUTRAL_PROMPT, fill_template
 from cirscope.query._methods import METHODS, compose
+from cirscope.query._vocabulary import Vocabulary, zero_shot_captions
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go

@@ -205,10 +205,12 @@ class Hits:
 
     Examples
     --------
-    >>> hits = search_hits(space, cs.ComposedQuery(0, "make it blue"), k=5)  # doctest: +SKIP
-    >>> hits.rows.shape, hits.vector.shape                                   # doctest: +SKIP
-    ((5,), (128,))
-    >>> hits.to_frame()[["rank", "id", "score"]]                             # doctest: +SKIP
+    >>> hits = search_hits(space, cs.ComposedQuery(0, "make it blue"), k=5)
+    >>> hits.rows.shape, hits.vector.shape, hits.method, 0 in hits.rows  # the reference is left out
+    ((5,), (128,), 'pdv', False)
+    >>> frame = hits.to_frame()
+    >>> frame["row"].tolist() == hits.rows.tolist(), np.array_equal(frame.attrs["vector"], hits.vector)
+    (True, True)
     """
 
     rows: np.ndarray
@@ -222,7 +224,11 @@ class Hits:
         return int(self.rows.size)
 
     def to_frame(self) -> pd.DataFrame:
-        """The hits as :func:`search` returns them: rank, row, id, score, then the metadata columns."""
+        """The hits as :func:`search` returns them: rank, row, id, score, then the metadata columns.
+
+        ``attrs["query"]`` holds the resolved query and ``attrs["vector"]`` the query vector (a
+        tuple of its float32 values: a tuple, so frames with attrs still concatenate).
+        """
         rows, columns = self.rows, self._columns
         out = pd.DataFrame(
             {
@@ -234,6 +240,7 @@ class Hits:
             }
         )
         out.attrs["query"] = dict(self.info)
+        out.attrs["vector"] = tuple(self.vector.tolist())
         return out
 
 
@@ -308,13 +315,20 @@ def search(
     pandas.DataFrame
         Columns ``rank`` (1-based), ``row`` (gallery position), ``id``, ``score`` (cosine),
         then the gallery's metadata columns. ``df.attrs["query"]`` holds the resolved query
-        (texts, their sources, method, params). Thumbnails: ``space.gallery.thumbnail(row)``.
+        (texts, their sources, method, params) and ``df.attrs["vector"]`` the query vector the
+        gallery was ranked by (``np.asarray(df.attrs["vector"], np.float32)``; one search made
+        both). Thumbnails: ``space.gallery.thumbnail(row)``.
 
     Examples
     --------
-    >>> import cirscope as cs
-    >>> space = cs.Space(cs.datasets.shapes(300), cs.Embedder.toy())  # doctest: +SKIP
-    >>> q = cs.ComposedQuery(0, "make it blue")  # doctest: +SKIP
-    >>> space.search(q, method="pdv", k=5, alpha_t=1.2, alpha_i=1.4, beta=0.75)  # doctest: +SKIP
+    >>> q = cs.ComposedQuery(0, "make it blue")
+    >>> df = space.search(q, method="pdv", k=5, alpha_t=1.2, alpha_i=1.4, beta=0.75)
+    >>> df.columns[:4].tolist(), df["rank"].tolist(), df.attrs["query"]["params"]["beta"]
+    (['rank', 'row', 'id', 'score'], [1, 2, 3, 4, 5], 0.75)
+    >>> vector = np.asarray(df.attrs["vector"], np.float32)
+    >>> np.allclose(vector, q.vector(space, "pdv", alpha_t=1.2, alpha_i=1.4, beta=0.75))
+    True
+    >>> space.search("a red star", k=2)[["shape", "color"]].values.tolist()
+    [['star', 'red'], ['star', 'red']]
     """
     return search_hits(space, query, method, k, exclude_reference, mask, **params).to_frame()

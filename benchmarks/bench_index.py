@@ -111,7 +111,8 @@ def bench(
 ) -> dict:
     """Latency and recall at one size. ``main_baseline``: compare with plain numpy (default BLAS
     threads); otherwise with the index's own exact mode (one BLAS thread), as the crossover does."""
-    from cirscope.neighbors._index import FILTER_EXACT_FRACTION, NeighborIndex
+    from cirscope.neighbors._index import NeighborIndex
+    from cirscope.neighbors._search import FILTER_EXACT_FRACTION
 
     data = synthetic_embeddings(n + n_queries, dim, seed)
     emb, queries = data[:n], data[n:]

@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
 
     from cirscope.neighbors._index import NeighborIndex
-    from cirscope.projection._compute import PCA_ABOVE, compute_map, place
+    from cirscope.projection._compute import PCA_ABOVE, compute_map
+    from cirscope.projection._place import place
 
     sizes = [int(s) for s in args.sizes.split(",") if s]
     result: dict = {

@@ -107,9 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import cirscope as cs
-    from cirscope.embedding._api import embed
     from cirscope.embedding._ray_engine import connect
     from cirscope.embedding._shard_sources import plan_shards
+    from cirscope.space._embed import embed
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="cirscope-bench-ray-"))
     photos = work / "photos"

@@ -341,7 +341,7 @@ def crossover(sizes: list[int], dim: int, queries: int = 100, seed: int = 0,
     """Exact search against the default backend (faiss HNSW, calibrated) at small sizes, single
     queries interleaved in a rotating order; at the largest size also filtered queries: the HNSW
     filtered walk against the exact search over the kept rows. Sets ``EXACT_BELOW`` and
-    ``FILTER_EXACT_FRACTION`` in :mod:`cirscope.neighbors._index`."""
+    ``FILTER_EXACT_FRACTION`` in :mod:`cirscope.neighbors._search`."""
     from cirscope.neighbors._calibrate import realistic_queries
     from cirscope.neighbors._index import NeighborIndex
 

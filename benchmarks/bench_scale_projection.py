@@ -79,8 +79,10 @@ def run(
 
     ``peer`` (default: ``n <= 100,000``) runs the full-fit peers and the sample-size sweep.
     """
-    from cirscope.neighbors._index import embeddings_fingerprint
-    from cirscope.projection._compute import _normalise_rows, _pca, compute_map
+    from cirscope._core.arrays import unit_rows
+    from cirscope._core.hashing import embeddings_fingerprint
+    from cirscope.projection._compute import compute_map
+    from cirscope.projection._fit import pca
     from cirscope.projection._quality import neighborhood_preservation, sampled_fit_preservation
     from cirscope.projection._sample import SAMPLE_ABOVE, SAMPLE_FRACTION, choose_sample, sample_size
 
@@ -195,7 +197,7 @@ def run(
 
         # the other placement: umap-learn's own transform of the points outside a sample
         m = int(transform_fraction * n)
-        xp = _normalise_rows(_pca(_normalise_rows(x), 50, None, fit_rows=50_000))
+        xp = unit_rows(pca(unit_rows(x), 50, None, fit_rows=50_000))
         rows = choose_sample(n, m, None)
         rest = np.setdiff1d(np.arange(n), rows)
         with warnings.catch_warnings():

@@ -14,9 +14,10 @@
 // SETTLE_MS (or at once when a pan drag ends).
 // Arrays come from Python as {dtype, shape, data: DataView} (see cirscope/widgets/_codec.py);
 // the selection travels both ways as int32 rows or, when that is smaller, as a bitmask of one
-// bit per point (encodeSelection / decodeSelection).
+// bit per point (encodeSelection / decodeSelection; cirscope/widgets/_rowset.py in Python).
+// The pure helpers (no DOM) are exported by name and tested alone in node (tests/test_map_view_js.py).
 
-// codec:begin
+// shared:codec begin: copied from js/_shared/codec.js by `python -m cirscope.widgets._sync_js`; edit it there
 const ARRAY_TYPES = {
   float32: Float32Array, int32: Int32Array, uint32: Uint32Array, int16: Int16Array,
   uint16: Uint16Array, int8: Int8Array, uint8: Uint8Array,
@@ -37,15 +38,21 @@ function encodeArray(typed, shape) {
   const dtype = Object.keys(ARRAY_TYPES).find((k) => typed instanceof ARRAY_TYPES[k]);
   return { dtype, shape: shape || [typed.length], data: new DataView(typed.buffer, typed.byteOffset, typed.byteLength) };
 }
-// codec:end
+// shared:codec end
 
-// thumbs:begin
+// shared:thumbs begin: copied from js/_shared/thumbs.js by `python -m cirscope.widgets._sync_js`; edit it there
 /** A Blob URL for image bytes (a DataView), typed by its magic number; null for empty input. */
 function imageURL(view) {
   if (!view || view.byteLength === 0) return null;
   const b0 = view.getUint8(0);
   const type = b0 === 0x89 ? "image/png" : b0 === 0xff ? "image/jpeg" : b0 === 0x52 ? "image/webp" : "image/gif";
   return URL.createObjectURL(new Blob([view], { type }));
+}
+
+/** Revoke the Blob URL `old` (if any) and return a new one for image bytes `view` (null when empty). */
+function replaceImageURL(old, view) {
+  if (old) URL.revokeObjectURL(old);
+  return imageURL(view);
 }
 
 /** Fill `dl` with key/value rows using textContent only (metadata is never parsed as HTML). */
@@ -59,7 +66,43 @@ function fillMetadata(dl, meta) {
     dl.append(dt, dd);
   }
 }
-// thumbs:end
+// shared:thumbs end
+
+// shared:dom begin: copied from js/_shared/dom.js by `python -m cirscope.widgets._sync_js`; edit it there
+/** An element with an optional class name and text (set as textContent, never parsed as HTML). */
+function h(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+/** A <button type="button"> with a label and an optional tooltip. */
+function button(label, title) {
+  const b = h("button", null, label);
+  b.type = "button";
+  if (title) b.title = title;
+  return b;
+}
+
+/**
+ * Subscribe `handlers` ({"change:a change:b": callback, ...}) to the model's events; returns
+ * the function that unsubscribes them all (for render's cleanup).
+ */
+function listen(model, handlers) {
+  const each = (fn) => Object.entries(handlers).forEach(([evs, cb]) => evs.split(" ").forEach((ev) => fn(ev, cb)));
+  each((ev, cb) => model.on(ev, cb));
+  return () => each((ev, cb) => model.off(ev, cb));
+}
+
+/**
+ * The left edge (px) of a card `width` wide beside an item: at `right` when it fits inside a
+ * stage `W` wide, else ending at `left` (never past the stage's left edge).
+ */
+function cardLeft(left, right, width, W) {
+  return right + width > W ? Math.max(0, left - width) : right;
+}
+// shared:dom end
 
 const HOVER_RADIUS = 8; // px
 const HOVER_GAP_MS = 50;
@@ -67,13 +110,6 @@ const CELL = 16; // px, hover index cell
 const DENSITY_MIN_ALPHA = 0.45; // the faintest occupied density pixel (a lone outlier stays visible)
 const FAST_FRAME_MS = 16; // full frames slower than this: gestures move the last image instead
 const SETTLE_MS = 130; // input idle this long ends a gesture (the points are drawn again, crisp)
-
-function h(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 // ---------------------------------------------------------------------- pure helpers
 // (no DOM: tested alone with node, see tests/test_map_view_js.py)
@@ -394,7 +430,252 @@ function wantsDensity(visible, W, H, threshold) {
   return threshold >= 0 && (visible > threshold || visible > W * H);
 }
 
-function render({ model, el }) {
+/**
+ * Count a frame in `stats` (the base canvas's dataset, read by the browser tests and the
+ * widget benchmark): frames, fast (gesture) frames, crisp full frames, their costs in ms and
+ * when (`now`) the last crisp full frame was drawn.
+ */
+function countFrame(stats, plan, crisp, ms, now) {
+  stats.frames = String(Number(stats.frames || 0) + 1);
+  if (plan.fast) stats.fastFrames = String(Number(stats.fastFrames || 0) + 1);
+  stats.frameMs = ms.toFixed(1);
+  stats.crisp = String(crisp);
+  if (plan.full && crisp) {
+    stats.fullFrames = String(Number(stats.fullFrames || 0) + 1);
+    stats.fullFrameMs = ms.toFixed(1);
+    stats.crispAt = String(now);
+  }
+}
+
+/** Do two views {scale, cx, cy} show the same? (false when either is missing) */
+function sameView(a, b) {
+  return !!a && !!b && a.scale === b.scale && a.cx === b.cx && a.cy === b.cy;
+}
+
+/** Where data point (x, y) is drawn under `view` on a W x H stage: [x, y] in css px, y down. */
+function toScreen(view, W, H, x, y) {
+  return [(x - view.cx) * view.scale + W / 2, H / 2 - (y - view.cy) * view.scale];
+}
+
+/**
+ * Should a pan/zoom step move the last full image instead of drawing every point? Yes when
+ * there is such an image and full frames are slow: a density image, or over FAST_FRAME_MS.
+ */
+function movesLastImage(density, lastFullMs, hasImage) {
+  return hasImage && (density || lastFullMs > FAST_FRAME_MS);
+}
+
+/**
+ * What one frame draws for its dirty flags (after projecting): `base` and `sel` are "draw"
+ * (drawn afresh), "move" (the last full image moved to the current view, in a gesture) or
+ * "" (left alone); `top`: redraw the top layer; `full`: a layer is drawn afresh; `fast`: a
+ * gesture frame that only moved images.
+ */
+function layerPlan(dirty) {
+  const full = dirty.base || dirty.sel;
+  const layer = (drawn) => (drawn ? "draw" : dirty.fast ? "move" : "");
+  return { base: layer(dirty.base), sel: layer(dirty.sel), top: dirty.top || dirty.fast, full, fast: dirty.fast && !full };
+}
+
+/** The point radius (css px): `pointSize` when set (> 0), else by the number of points in view. */
+function pointRadius(pointSize, visible) {
+  return pointSize > 0 ? pointSize : autoRadius(visible);
+}
+
+/** The rows of `rows` inside 0..n-1 (the same array when all are). */
+function rowsInRange(rows, n) {
+  return rows.every((i) => i >= 0 && i < n) ? rows : rows.filter((i) => i >= 0 && i < n);
+}
+
+/**
+ * Disc radii (device px) for the selection layer: `fill` for every selected point and
+ * `outline` (0: none) for a dark ring under them when at most 5,000 are drawn as points.
+ * Over a density image a selected point is a single pixel.
+ */
+function selectionDiscs(density, nSelected, nDrawn, radius, dpr) {
+  if (density) return { fill: 0.5 * dpr, outline: 0 };
+  const r = (nSelected <= 5000 ? Math.max(radius, 1.5) : radius) * dpr;
+  return { fill: r, outline: nDrawn <= 5000 ? r + dpr : 0 };
+}
+
+/** The top edge (px) of a card `height` tall centred on y, kept inside a stage H tall. */
+function cardTop(y, height, H) {
+  return Math.min(Math.max(0, y - height / 2), Math.max(0, H - height));
+}
+
+/** What a key does on the focused map: "clear", "reset", a zoom factor (a number) or null. */
+function keyAction(key) {
+  if (key === "Escape") return "clear";
+  if (key === "0") return "reset";
+  if (key === "+" || key === "=") return 1.25;
+  if (key === "-") return 1 / 1.25;
+  return null;
+}
+
+/** The zoom factor of a wheel event's deltaY (negative: zoom in). */
+function wheelZoom(deltaY) {
+  return Math.pow(1.0015, -deltaY);
+}
+
+/** The drag a pointer button starts in select `mode`: "pan" (middle button or pan mode), "box" or "lasso"; null: none. */
+function dragKind(button, mode) {
+  if (button !== 0 && button !== 1) return null;
+  return button === 1 || mode === "pan" ? "pan" : mode;
+}
+
+/** Has a drag from (x0, y0) to (x, y) gone far enough (over 3 px) to be a drag, not a click? */
+function dragMoved(x0, y0, x, y) {
+  return Math.abs(x - x0) + Math.abs(y - y0) > 3;
+}
+
+/** How long (ms) to hold a hover request so that at most one goes per HOVER_GAP_MS (0: send now). */
+function hoverWait(lastSent, now) {
+  return Math.max(0, lastSent + HOVER_GAP_MS - now);
+}
+
+/** The CSS colour of row i: its rgb, or the default blue without colours. */
+function cssColor(rgb, i) {
+  return rgb ? `rgb(${rgb[3 * i]},${rgb[3 * i + 1]},${rgb[3 * i + 2]})` : "#1f77b4";
+}
+
+/** The vertices [[x, y], ...] of a five-pointed star centred on (x, y), a point upwards. */
+function starPoints(x, y, outer, inner) {
+  const out = [];
+  for (let j = 0; j < 10; j++) {
+    const r = j % 2 ? inner : outer, a = (Math.PI / 5) * j - Math.PI / 2;
+    out.push([x + r * Math.cos(a), y + r * Math.sin(a)]);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------- drawing (canvas, no state)
+
+const VEIL = ((150 << 24) | (255 << 16) | (255 << 8) | 255) >>> 0; // dims what is not selected
+const OUTLINE = ((255 << 24) | (20 << 16) | (20 << 8) | 20) >>> 0; // rings few selected points
+
+/**
+ * Draw the top layer's marks on a cleared context (css px): lines from the query point to
+ * the highlighted rows, the highlights (the best one largest), the reference square, the
+ * query star, the hover ring and the box/lasso being dragged. `at(i)`: where row i is drawn.
+ */
+function drawMarks(ctx, { n, at, rgb, highlighted, query, reference, hovered, drag }) {
+  if (query && highlighted.length) {
+    ctx.strokeStyle = "rgba(0,0,0,0.25)";
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    for (const i of highlighted) {
+      if (i < 0 || i >= n) continue;
+      ctx.moveTo(query[0], query[1]);
+      ctx.lineTo(...at(i));
+    }
+    ctx.stroke();
+  }
+  for (let k = highlighted.length - 1; k >= 0; k--) {
+    const i = highlighted[k];
+    if (i < 0 || i >= n) continue;
+    ctx.beginPath();
+    const [hx, hy] = at(i);
+    ctx.arc(hx, hy, k === 0 ? 7 : 5, 0, 2 * Math.PI);
+    ctx.fillStyle = cssColor(rgb, i);
+    ctx.fill();
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = "#111";
+    ctx.stroke();
+  }
+  if (reference >= 0 && reference < n) {
+    const [x, y] = at(reference);
+    ctx.lineWidth = 3;
+    ctx.strokeStyle = "#fff";
+    ctx.strokeRect(x - 7, y - 7, 14, 14);
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = "#ff6d00";
+    ctx.strokeRect(x - 7, y - 7, 14, 14);
+  }
+  if (query) {
+    ctx.beginPath();
+    for (const [x, y] of starPoints(query[0], query[1], 10, 4.5)) ctx.lineTo(x, y);
+    ctx.closePath();
+    ctx.fillStyle = "#ffd600";
+    ctx.fill();
+    ctx.lineWidth = 1.5;
+    ctx.strokeStyle = "#111";
+    ctx.stroke();
+  }
+  if (hovered >= 0 && hovered < n) {
+    ctx.beginPath();
+    const [hx, hy] = at(hovered);
+    ctx.arc(hx, hy, 6, 0, 2 * Math.PI);
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = "#e91e63";
+    ctx.stroke();
+  }
+  if (drag && drag.kind !== "pan" && drag.moved) {
+    ctx.lineWidth = 1;
+    ctx.setLineDash([4, 3]);
+    ctx.strokeStyle = "#111";
+    ctx.fillStyle = "rgba(25,118,210,0.12)";
+    ctx.beginPath();
+    if (drag.kind === "box") {
+      ctx.rect(Math.min(drag.x0, drag.x1), Math.min(drag.y0, drag.y1), Math.abs(drag.x1 - drag.x0), Math.abs(drag.y1 - drag.y0));
+    } else {
+      drag.path.forEach(([x, y], j) => (j ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+      ctx.closePath();
+    }
+    ctx.fill();
+    ctx.stroke();
+    ctx.setLineDash([]);
+  }
+}
+
+/** Fill the legend: a colour bar {min, max, stops} for `colorBy`, else one swatch per category. */
+function fillLegend(legend, colorbar, items, colorBy) {
+  legend.replaceChildren();
+  const bar = colorbar || {};
+  if (bar.stops && bar.stops.length) {
+    const lo = h("span", "cs-muted", Number(bar.min).toPrecision(3));
+    const grad = h("span", "cs-colorbar");
+    grad.style.background = `linear-gradient(to right, ${bar.stops.join(", ")})`;
+    const hi = h("span", "cs-muted", Number(bar.max).toPrecision(3));
+    legend.append(h("span", null, colorBy), lo, grad, hi);
+    return;
+  }
+  for (const item of items || []) {
+    const entry = h("span");
+    const sw = h("span", "cs-swatch");
+    sw.style.background = item.color;
+    entry.append(sw, document.createTextNode(`${item.label} (${item.count})`));
+    legend.append(entry);
+  }
+}
+
+/** Show the model's title, colour columns (and choice) and select mode in the toolbar. */
+function fillToolbar({ root, title, colorSelect, modes }, model) {
+  title.textContent = model.get("title");
+  colorSelect.replaceChildren();
+  const none = h("option", null, "(none)");
+  none.value = "";
+  colorSelect.append(none);
+  for (const c of model.get("color_columns") || []) {
+    const o = h("option", null, c);
+    o.value = c;
+    colorSelect.append(o);
+  }
+  colorSelect.value = model.get("color_by");
+  const mode = model.get("select_mode");
+  root.dataset.mode = mode;
+  for (const [m, b] of Object.entries(modes)) b.setAttribute("aria-pressed", String(m === mode));
+}
+
+/** Size a canvas to a W x H css px stage at device pixel ratio `dpr`. */
+function sizeCanvas(canvas, W, H, dpr) {
+  canvas.width = Math.round(W * dpr);
+  canvas.height = Math.round(H * dpr);
+  canvas.style.width = `${W}px`;
+  canvas.style.height = `${H}px`;
+}
+
+/** The map's elements: toolbar (title, colour menu, modes, reset, clear, info), stage (canvases, card), legend. */
+function buildMap(model) {
   const root = h("div", "cirscope cirscope-map");
   root.tabIndex = 0;
   const toolbar = h("div", "cs-toolbar");
@@ -409,18 +690,12 @@ function render({ model, el }) {
     ["lasso", "Lasso", "drag to draw a free selection (shift adds)"],
     ["pan", "Pan", "drag to move the view"],
   ]) {
-    const b = h("button", null, label);
-    b.type = "button";
-    b.title = tip;
+    const b = button(label, tip);
     b.addEventListener("click", () => { model.set("select_mode", mode); model.save_changes(); });
     modes[mode] = b;
   }
-  const reset = h("button", null, "Reset view");
-  reset.type = "button";
-  reset.title = "fit all points (double-click, 0)";
-  const clear = h("button", null, "Clear selection");
-  clear.type = "button";
-  clear.title = "Escape";
+  const reset = button("Reset view", "fit all points (double-click, 0)");
+  const clear = button("Clear selection", "Escape");
   const info = h("span", "cs-muted");
   toolbar.append(title, colorLabel, modes.box, modes.lasso, modes.pan, reset, clear, info);
 
@@ -438,6 +713,12 @@ function render({ model, el }) {
   stage.append(base, sel, top, card);
   const legend = h("div", "cs-legend");
   root.append(toolbar, stage, legend);
+  return { root, title, colorSelect, modes, reset, clear, info, stage, base, sel, top, card, cardImg, cardMeta, legend };
+}
+
+function render({ model, el }) {
+  const { root, title, colorSelect, modes, reset, clear, info, stage, base, sel, top, card, cardImg, cardMeta, legend } =
+    buildMap(model);
   el.append(root);
 
   // ------------------------------------------------------------------ state
@@ -484,32 +765,21 @@ function render({ model, el }) {
       dirty.base = dirty.sel = dirty.top = true;
     }
     if (dirty.hover && !gesture) { dirty.hover = false; if (pointer && !drag) setHover(nearest(pointer[0], pointer[1])); }
-    const full = dirty.base || dirty.sel;
-    if (dirty.base) { dirty.base = false; drawBase(); } else if (dirty.fast) blit(base, baseCache);
-    if (dirty.sel) { dirty.sel = false; drawSel(); } else if (dirty.fast) blit(sel, selCache);
-    if (dirty.top || dirty.fast) { dirty.top = false; drawTop(); }
-    const fast = dirty.fast && !full;
-    dirty.fast = false;
+    const plan = layerPlan(dirty);
+    dirty.base = dirty.sel = dirty.top = dirty.fast = false;
+    if (plan.base === "draw") drawBase(); else if (plan.base === "move") blit(base, baseCache);
+    if (plan.sel === "draw") drawSel(); else if (plan.sel === "move") blit(sel, selCache);
+    if (plan.top) drawTop();
     const crisp = sameView(projected, view);
     const ms = performance.now() - started;
-    if (full && crisp) lastFullMs = ms;
-    base.dataset.frames = String(Number(base.dataset.frames || 0) + 1);
-    if (fast) base.dataset.fastFrames = String(Number(base.dataset.fastFrames || 0) + 1);
-    base.dataset.frameMs = ms.toFixed(1);
-    base.dataset.crisp = String(crisp);
-    if (full && crisp) {
-      base.dataset.fullFrames = String(Number(base.dataset.fullFrames || 0) + 1);
-      base.dataset.fullFrameMs = ms.toFixed(1);
-      base.dataset.crispAt = String(performance.now());
-    }
+    if (plan.full && crisp) lastFullMs = ms;
+    countFrame(base.dataset, plan, crisp, ms, performance.now());
   }
-  function sameView(a, b) { return !!a && a.scale === b.scale && a.cx === b.cx && a.cy === b.cy; }
   function viewChanged() { schedule(["project"]); }
   // a pan/zoom step: when full frames are slow (a density image, or many points), move the last
   // image this frame and draw the points again once input pauses
   function gestureStep() {
-    const slow = density || lastFullMs > FAST_FRAME_MS;
-    if (!slow || !projected) { gesture = false; viewChanged(); return; }
+    if (!movesLastImage(density, lastFullMs, !!projected)) { gesture = false; viewChanged(); return; }
     gesture = true;
     clearTimeout(settleTimer);
     settleTimer = setTimeout(settle, SETTLE_MS);
@@ -584,11 +854,8 @@ function render({ model, el }) {
       schedule(["base", "sel", "top"]);
     }
   }
-  function toScreen(x, y) {
-    return [(x - view.cx) * view.scale + W / 2, H / 2 - (y - view.cy) * view.scale];
-  }
   // where row i is drawn under the current view (also mid-gesture, when sxy is behind)
-  function screenOf(i) { return toScreen(xy[2 * i], xy[2 * i + 1]); }
+  function screenOf(i) { return toScreen(view, W, H, xy[2 * i], xy[2 * i + 1]); }
   function nearest(px, py) {
     ensureProjected();
     if (!grid) {
@@ -610,19 +877,11 @@ function render({ model, el }) {
     if (w === W && hgt === H && ratio === dpr) return false;
     W = w; H = hgt; dpr = ratio;
     projected = null; // the cached images are for the old size
-    for (const c of [base, sel, top, baseCache, selCache]) {
-      c.width = Math.round(W * dpr);
-      c.height = Math.round(H * dpr);
-      c.style.width = `${W}px`;
-      c.style.height = `${H}px`;
-    }
+    for (const c of [base, sel, top, baseCache, selCache]) sizeCanvas(c, W, H, dpr);
     view = viewAfterResize(view, userMoved, bounds, W, H);
     return true;
   }
-  function radius() {
-    const r = model.get("point_size");
-    return r > 0 ? r : autoRadius(visible); // zoomed in on a few points: bigger dots
-  }
+  function radius() { return pointRadius(model.get("point_size"), visible); } // zoomed in on a few points: bigger dots
   function drawBase() {
     const started = performance.now();
     const ctx = base.getContext("2d");
@@ -653,17 +912,11 @@ function render({ model, el }) {
     const bw = sel.width, bh = sel.height;
     const img = ctx.createImageData(bw, bh);
     const px = new Uint32Array(img.data.buffer);
-    px.fill(((150 << 24) | (255 << 16) | (255 << 8) | 255) >>> 0);
-    const inRange = selected.every((i) => i >= 0 && i < n) ? selected : selected.filter((i) => i >= 0 && i < n);
-    const colour = (i) => colors32[i];
-    if (density) {
-      stampPoints(px, bw, bh, sxy, dpr, discStamp(0.5 * dpr), inRange, colour);
-    } else {
-      const r = (selected.length <= 5000 ? Math.max(radius(), 1.5) : radius()) * dpr;
-      const dark = ((255 << 24) | (20 << 16) | (20 << 8) | 20) >>> 0;
-      if (inRange.length <= 5000) stampPoints(px, bw, bh, sxy, dpr, discStamp(r + dpr), inRange, () => dark);
-      stampPoints(px, bw, bh, sxy, dpr, discStamp(r), inRange, colour);
-    }
+    px.fill(VEIL);
+    const inRange = rowsInRange(selected, n);
+    const discs = selectionDiscs(density, selected.length, inRange.length, radius(), dpr);
+    if (discs.outline) stampPoints(px, bw, bh, sxy, dpr, discStamp(discs.outline), inRange, () => OUTLINE);
+    stampPoints(px, bw, bh, sxy, dpr, discStamp(discs.fill), inRange, (i) => colors32[i]);
     present(sel, selCache, img);
   }
   function drawTop() {
@@ -672,136 +925,28 @@ function render({ model, el }) {
     ctx.clearRect(0, 0, top.width, top.height);
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     const hl = decodeArray(model.get("highlighted"));
-    const rowsHl = hl ? hl.data : new Int32Array(0);
+    const highlighted = hl ? hl.data : new Int32Array(0);
     const q = model.get("query_point") || [];
-    const qxy = q.length === 2 ? toScreen(q[0], q[1]) : null;
-    if (qxy && rowsHl.length) {
-      ctx.strokeStyle = "rgba(0,0,0,0.25)";
-      ctx.lineWidth = 1;
-      ctx.beginPath();
-      for (const i of rowsHl) {
-        if (i < 0 || i >= n) continue;
-        ctx.moveTo(qxy[0], qxy[1]);
-        ctx.lineTo(...screenOf(i));
-      }
-      ctx.stroke();
-    }
-    for (let k = rowsHl.length - 1; k >= 0; k--) {
-      const i = rowsHl[k];
-      if (i < 0 || i >= n) continue;
-      const r = k === 0 ? 7 : 5;
-      ctx.beginPath();
-      const [hx, hy] = screenOf(i);
-      ctx.arc(hx, hy, r, 0, 2 * Math.PI);
-      ctx.fillStyle = rgb ? `rgb(${rgb[3 * i]},${rgb[3 * i + 1]},${rgb[3 * i + 2]})` : "#1f77b4";
-      ctx.fill();
-      ctx.lineWidth = 2;
-      ctx.strokeStyle = "#111";
-      ctx.stroke();
-    }
-    top.dataset.nHighlighted = String(rowsHl.length);
+    const query = q.length === 2 ? toScreen(view, W, H, q[0], q[1]) : null;
+    drawMarks(ctx, { n, at: screenOf, rgb, highlighted, query, reference: model.get("reference"), hovered, drag });
+    top.dataset.nHighlighted = String(highlighted.length);
     top.dataset.drawn = String(Number(top.dataset.drawn || 0) + 1);
-    const ref = model.get("reference");
-    if (ref >= 0 && ref < n) {
-      const [x, y] = screenOf(ref);
-      ctx.lineWidth = 3;
-      ctx.strokeStyle = "#fff";
-      ctx.strokeRect(x - 7, y - 7, 14, 14);
-      ctx.lineWidth = 2;
-      ctx.strokeStyle = "#ff6d00";
-      ctx.strokeRect(x - 7, y - 7, 14, 14);
-    }
-    if (qxy) {
-      star(ctx, qxy[0], qxy[1], 10, 4.5);
-      ctx.fillStyle = "#ffd600";
-      ctx.fill();
-      ctx.lineWidth = 1.5;
-      ctx.strokeStyle = "#111";
-      ctx.stroke();
-    }
-    if (hovered >= 0 && hovered < n) {
-      ctx.beginPath();
-      const [hx, hy] = screenOf(hovered);
-      ctx.arc(hx, hy, 6, 0, 2 * Math.PI);
-      ctx.lineWidth = 2;
-      ctx.strokeStyle = "#e91e63";
-      ctx.stroke();
-    }
-    if (drag && drag.kind !== "pan" && drag.moved) {
-      ctx.lineWidth = 1;
-      ctx.setLineDash([4, 3]);
-      ctx.strokeStyle = "#111";
-      ctx.fillStyle = "rgba(25,118,210,0.12)";
-      ctx.beginPath();
-      if (drag.kind === "box") {
-        ctx.rect(Math.min(drag.x0, drag.x1), Math.min(drag.y0, drag.y1), Math.abs(drag.x1 - drag.x0), Math.abs(drag.y1 - drag.y0));
-      } else {
-        drag.path.forEach(([x, y], j) => (j ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
-        ctx.closePath();
-      }
-      ctx.fill();
-      ctx.stroke();
-      ctx.setLineDash([]);
-    }
-  }
-  function star(ctx, x, y, outer, inner) {
-    ctx.beginPath();
-    for (let j = 0; j < 10; j++) {
-      const r = j % 2 ? inner : outer, a = (Math.PI / 5) * j - Math.PI / 2;
-      ctx.lineTo(x + r * Math.cos(a), y + r * Math.sin(a));
-    }
-    ctx.closePath();
   }
   // ------------------------------------------------------------------ legend, toolbar
-  function renderLegend() {
-    legend.replaceChildren();
-    const bar = model.get("colorbar") || {};
-    if (bar.stops && bar.stops.length) {
-      const lo = h("span", "cs-muted", Number(bar.min).toPrecision(3));
-      const grad = h("span", "cs-colorbar");
-      grad.style.background = `linear-gradient(to right, ${bar.stops.join(", ")})`;
-      const hi = h("span", "cs-muted", Number(bar.max).toPrecision(3));
-      legend.append(h("span", null, model.get("color_by")), lo, grad, hi);
-      return;
-    }
-    for (const item of model.get("legend") || []) {
-      const entry = h("span");
-      const sw = h("span", "cs-swatch");
-      sw.style.background = item.color;
-      entry.append(sw, document.createTextNode(`${item.label} (${item.count})`));
-      legend.append(entry);
-    }
-  }
-  function renderToolbar() {
-    title.textContent = model.get("title");
-    colorSelect.replaceChildren();
-    const none = h("option", null, "(none)");
-    none.value = "";
-    colorSelect.append(none);
-    for (const c of model.get("color_columns") || []) {
-      const o = h("option", null, c);
-      o.value = c;
-      colorSelect.append(o);
-    }
-    colorSelect.value = model.get("color_by");
-    const mode = model.get("select_mode");
-    root.dataset.mode = mode;
-    for (const [m, b] of Object.entries(modes)) b.setAttribute("aria-pressed", String(m === mode));
-  }
+  function renderLegend() { fillLegend(legend, model.get("colorbar"), model.get("legend"), model.get("color_by")); }
+  function renderToolbar() { fillToolbar({ root, title, colorSelect, modes }, model); }
   colorSelect.addEventListener("change", () => { model.set("color_by", colorSelect.value); model.save_changes(); });
 
   // ------------------------------------------------------------------ hover card
   function showCard() {
     if (hovered < 0 || model.get("hover_row") !== hovered) { card.style.display = "none"; return; }
-    if (cardURL) URL.revokeObjectURL(cardURL);
-    cardURL = imageURL(model.get("hover_image"));
+    cardURL = replaceImageURL(cardURL, model.get("hover_image"));
     if (cardURL) { cardImg.src = cardURL; cardImg.style.display = ""; } else cardImg.style.display = "none";
     fillMetadata(cardMeta, model.get("hover_meta"));
     const [x, y] = screenOf(hovered);
     card.style.display = "block";
-    const cw = card.offsetWidth, ch = card.offsetHeight;
-    card.style.left = `${x + 14 + cw > W ? Math.max(0, x - 14 - cw) : x + 14}px`;
-    card.style.top = `${Math.min(Math.max(0, y - ch / 2), Math.max(0, H - ch))}px`;
+    card.style.left = `${cardLeft(x - 14, x + 14, card.offsetWidth, W)}px`;
+    card.style.top = `${cardTop(y, card.offsetHeight, H)}px`;
   }
   function setHover(i) {
     if (i === hovered) return;
@@ -823,8 +968,8 @@ function render({ model, el }) {
       model.set("hovered", i);
       model.save_changes();
     };
-    const wait = lastHoverSent + HOVER_GAP_MS - performance.now();
-    if (wait <= 0) send(); else hoverTimer = setTimeout(send, wait);
+    const wait = hoverWait(lastHoverSent, performance.now());
+    if (wait === 0) send(); else hoverTimer = setTimeout(send, wait);
   }
 
   // ------------------------------------------------------------------ pointer
@@ -851,9 +996,9 @@ function render({ model, el }) {
     schedule(["sel"]);
   }
   function onDown(ev) {
-    if (ev.button !== 0 && ev.button !== 1) return;
+    const kind = dragKind(ev.button, model.get("select_mode"));
+    if (!kind) return;
     const [x, y] = local(ev);
-    const kind = ev.button === 1 || model.get("select_mode") === "pan" ? "pan" : model.get("select_mode");
     drag = { kind, x0: x, y0: y, x1: x, y1: y, path: [[x, y]], moved: false, view: { ...view }, add: ev.shiftKey };
     try { top.setPointerCapture(ev.pointerId); } catch (err) { /* a synthetic pointer has nothing to capture */ }
     root.focus({ preventScroll: true });
@@ -864,7 +1009,7 @@ function render({ model, el }) {
     pointer = [x, y];
     if (!drag) { schedule(["hover"]); return; } // hit-tested once per frame
     drag.x1 = x; drag.y1 = y;
-    if (Math.abs(x - drag.x0) + Math.abs(y - drag.y0) > 3) drag.moved = true;
+    if (dragMoved(drag.x0, drag.y0, x, y)) drag.moved = true;
     if (drag.kind === "pan") {
       view = panView(drag, x, y);
       userMoved = true;
@@ -887,11 +1032,14 @@ function render({ model, el }) {
     if (d.kind === "pan") settle(); // the drag is over: draw the points again in the next frame
     schedule(["top"]);
   }
+  function zoomBy(x, y, factor) {
+    view = zoomAt(view, x, y, factor, W, H);
+    userMoved = true;
+  }
   function onWheel(ev) {
     ev.preventDefault();
     const [x, y] = local(ev);
-    view = zoomAt(view, x, y, Math.pow(1.0015, -ev.deltaY), W, H);
-    userMoved = true;
+    zoomBy(x, y, wheelZoom(ev.deltaY));
     // a wheel zoom during a pan drag: re-anchor the drag at the pointer and the new view, so the
     // next pointer move pans from here at the new scale instead of jumping
     if (drag && drag.kind === "pan") { drag.x0 = drag.x1; drag.y0 = drag.y1; drag.view = { ...view }; }
@@ -900,11 +1048,11 @@ function render({ model, el }) {
   function resetView() { fit(); gesture = false; clearTimeout(settleTimer); viewChanged(); }
   function onKey(ev) {
     if (ev.target !== root) return;
-    if (ev.key === "Escape") setSelection(new Int32Array(0));
-    else if (ev.key === "0") resetView();
-    else if (ev.key === "+" || ev.key === "=") { view = zoomAt(view, W / 2, H / 2, 1.25, W, H); userMoved = true; gestureStep(); }
-    else if (ev.key === "-") { view = zoomAt(view, W / 2, H / 2, 1 / 1.25, W, H); userMoved = true; gestureStep(); }
-    else return;
+    const action = keyAction(ev.key);
+    if (action === null) return;
+    if (action === "clear") setSelection(new Int32Array(0));
+    else if (action === "reset") resetView();
+    else { zoomBy(W / 2, H / 2, action); gestureStep(); }
     ev.preventDefault();
   }
   const onLeave = () => { pointer = null; if (!drag) setHover(-1); };
@@ -920,7 +1068,7 @@ function render({ model, el }) {
   clear.addEventListener("click", () => setSelection(new Int32Array(0)));
 
   // ------------------------------------------------------------------ model events
-  const handlers = {
+  const unlisten = listen(model, {
     "change:coords": () => { loadCoords(); loadColors(); loadSelection(); gesture = false; viewChanged(); },
     "change:colors": () => { loadColors(); schedule(["base", "top"]); },
     "change:legend change:colorbar": renderLegend,
@@ -930,9 +1078,7 @@ function render({ model, el }) {
     "change:hover_row change:hover_meta change:hover_image": showCard,
     "change:point_size change:density_threshold": () => schedule(["base", "sel"]),
     "change:height": () => { if (resize()) viewChanged(); },
-  };
-  const each = (fn) => Object.entries(handlers).forEach(([evs, cb]) => evs.split(" ").forEach((ev) => fn(ev, cb)));
-  each((ev, cb) => model.on(ev, cb));
+  });
 
   // where a row is drawn (css px inside the canvas), for automation and tests: [x, y] or null
   top.pointPosition = (i) => {
@@ -952,7 +1098,7 @@ function render({ model, el }) {
   root.dataset.ready = "true";
 
   return () => {
-    each((ev, cb) => model.off(ev, cb));
+    unlisten();
     observer.disconnect();
     if (frame) cancelAnimationFrame(frame);
     clearTimeout(hoverTimer);
@@ -963,9 +1109,11 @@ function render({ model, el }) {
 }
 
 export default { render };
-// the pure helpers, for tests (anywidget uses the default export only)
+// the helpers, for tests in node (anywidget uses the default export only)
 export {
-  autoRadius, binDensity, buildGrid, dataBounds, decodeArray, decodeSelection, densityPixels, discStamp, encodeArray,
-  encodeSelection, fitView, nearestPoint, packColors, panView, pointInPolygon, projectPoints, selectBox,
-  selectPolygon, stampPoints, unionRows, useBitmask, viewAfterResize, viewTransform, wantsDensity, zoomAt,
+  autoRadius, binDensity, buildGrid, cardLeft, countFrame, cardTop, cssColor, dataBounds, decodeArray, decodeSelection, densityPixels,
+  discStamp, dragKind, dragMoved, encodeArray, encodeSelection, fitView, hoverWait, keyAction, layerPlan, movesLastImage,
+  nearestPoint, packColors, panView, pointInPolygon, pointRadius, projectPoints, rowsInRange, sameView, selectBox,
+  selectionDiscs, selectPolygon, stampPoints, starPoints, toScreen, unionRows, useBitmask, viewAfterResize,
+  viewTransform, wantsDensity, wheelZoom, zoomAt,
 };

@@ -4,7 +4,7 @@
 // text (ids, metadata, captions) is inserted with textContent, never parsed as HTML.
 // Arrays come from Python as {dtype, shape, data: DataView} (see cirscope/widgets/_codec.py).
 
-// codec:begin
+// shared:codec begin: copied from js/_shared/codec.js by `python -m cirscope.widgets._sync_js`; edit it there
 const ARRAY_TYPES = {
   float32: Float32Array, int32: Int32Array, uint32: Uint32Array, int16: Int16Array,
   uint16: Uint16Array, int8: Int8Array, uint8: Uint8Array,
@@ -25,15 +25,21 @@ function encodeArray(typed, shape) {
   const dtype = Object.keys(ARRAY_TYPES).find((k) => typed instanceof ARRAY_TYPES[k]);
   return { dtype, shape: shape || [typed.length], data: new DataView(typed.buffer, typed.byteOffset, typed.byteLength) };
 }
-// codec:end
+// shared:codec end
 
-// thumbs:begin
+// shared:thumbs begin: copied from js/_shared/thumbs.js by `python -m cirscope.widgets._sync_js`; edit it there
 /** A Blob URL for image bytes (a DataView), typed by its magic number; null for empty input. */
 function imageURL(view) {
   if (!view || view.byteLength === 0) return null;
   const b0 = view.getUint8(0);
   const type = b0 === 0x89 ? "image/png" : b0 === 0xff ? "image/jpeg" : b0 === 0x52 ? "image/webp" : "image/gif";
   return URL.createObjectURL(new Blob([view], { type }));
+}
+
+/** Revoke the Blob URL `old` (if any) and return a new one for image bytes `view` (null when empty). */
+function replaceImageURL(old, view) {
+  if (old) URL.revokeObjectURL(old);
+  return imageURL(view);
 }
 
 /** Fill `dl` with key/value rows using textContent only (metadata is never parsed as HTML). */
@@ -47,10 +53,10 @@ function fillMetadata(dl, meta) {
     dl.append(dt, dd);
   }
 }
-// thumbs:end
+// shared:thumbs end
 
-const DECODE_WAIT_MS = 50; // swap in new cells once their images are decoded (or after this)
-
+// shared:dom begin: copied from js/_shared/dom.js by `python -m cirscope.widgets._sync_js`; edit it there
+/** An element with an optional class name and text (set as textContent, never parsed as HTML). */
 function h(tag, cls, text) {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
@@ -58,17 +64,44 @@ function h(tag, cls, text) {
   return e;
 }
 
+/** A <button type="button"> with a label and an optional tooltip. */
+function button(label, title) {
+  const b = h("button", null, label);
+  b.type = "button";
+  if (title) b.title = title;
+  return b;
+}
+
+/**
+ * Subscribe `handlers` ({"change:a change:b": callback, ...}) to the model's events; returns
+ * the function that unsubscribes them all (for render's cleanup).
+ */
+function listen(model, handlers) {
+  const each = (fn) => Object.entries(handlers).forEach(([evs, cb]) => evs.split(" ").forEach((ev) => fn(ev, cb)));
+  each((ev, cb) => model.on(ev, cb));
+  return () => each((ev, cb) => model.off(ev, cb));
+}
+
+/**
+ * The left edge (px) of a card `width` wide beside an item: at `right` when it fits inside a
+ * stage `W` wide, else ending at `left` (never past the stage's left edge).
+ */
+function cardLeft(left, right, width, W) {
+  return right + width > W ? Math.max(0, left - width) : right;
+}
+// shared:dom end
+
+const DECODE_WAIT_MS = 50; // swap in new cells once their images are decoded (or after this)
+
 function render({ model, el }) {
   const root = h("div", "cirscope cirscope-grid");
   const head = h("div", "cs-toolbar");
   const toggle = h("span", "cs-toggle");
   toggle.setAttribute("role", "group");
   toggle.setAttribute("aria-label", "what the grid shows");
-  const showResults = h("button", null, "Results");
-  showResults.type = "button";
+  const showResults = button("Results");
   showResults.dataset.mode = "query";
-  const showSelection = h("button");
-  showSelection.type = "button";
+  const showSelection = button();
   showSelection.dataset.mode = "selection";
   toggle.append(showResults, showSelection);
   const title = h("span", "cs-label");
@@ -197,9 +230,7 @@ function render({ model, el }) {
     card.style.display = "block";
     const W = root.clientWidth;
     const x = wrap.offsetLeft + cell.offsetLeft, y = wrap.offsetTop + cell.offsetTop - wrap.scrollTop;
-    const cw = card.offsetWidth;
-    const left = x + cell.offsetWidth + 6 + cw > W ? Math.max(0, x - cw - 6) : x + cell.offsetWidth + 6;
-    card.style.left = `${left}px`;
+    card.style.left = `${cardLeft(x - 6, x + cell.offsetWidth + 6, card.offsetWidth, W)}px`;
     card.style.top = `${y}px`;
   }
   function hideCard() { card.style.display = "none"; }
@@ -243,14 +274,13 @@ function render({ model, el }) {
     "change:reference": markReference,
     "change:mode change:show_toggle change:n_selected change:selection_label change:title change:thumb_size change:max_height": renderToolbar,
   };
-  const each = (fn) => Object.entries(handlers).forEach(([evs, cb]) => evs.split(" ").forEach((ev) => fn(ev, cb)));
-  each((ev, cb) => model.on(ev, cb));
+  const unlisten = listen(model, handlers);
   renderToolbar();
   renderCells();
   root.dataset.ready = "true";
 
   return () => {
-    each((ev, cb) => model.off(ev, cb));
+    unlisten();
     token++;
     for (const entry of cache.values()) if (entry.url) URL.revokeObjectURL(entry.url);
     root.remove();

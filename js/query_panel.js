@@ -4,13 +4,19 @@
 // later positions are merged and sent when it answers (the `served` trait), so dragging a
 // slider never queues up stale searches. Texts are always inserted with textContent.
 
-// thumbs:begin
+// shared:thumbs begin: copied from js/_shared/thumbs.js by `python -m cirscope.widgets._sync_js`; edit it there
 /** A Blob URL for image bytes (a DataView), typed by its magic number; null for empty input. */
 function imageURL(view) {
   if (!view || view.byteLength === 0) return null;
   const b0 = view.getUint8(0);
   const type = b0 === 0x89 ? "image/png" : b0 === 0xff ? "image/jpeg" : b0 === 0x52 ? "image/webp" : "image/gif";
   return URL.createObjectURL(new Blob([view], { type }));
+}
+
+/** Revoke the Blob URL `old` (if any) and return a new one for image bytes `view` (null when empty). */
+function replaceImageURL(old, view) {
+  if (old) URL.revokeObjectURL(old);
+  return imageURL(view);
 }
 
 /** Fill `dl` with key/value rows using textContent only (metadata is never parsed as HTML). */
@@ -24,17 +30,46 @@ function fillMetadata(dl, meta) {
     dl.append(dt, dd);
   }
 }
-// thumbs:end
+// shared:thumbs end
 
-const ACK_TIMEOUT_MS = 3000; // send anyway if Python has not answered by then
-const PARAM_LABELS = { alpha_t: "α text", alpha_i: "α image", beta: "β fusion", a: "weight a" };
-
+// shared:dom begin: copied from js/_shared/dom.js by `python -m cirscope.widgets._sync_js`; edit it there
+/** An element with an optional class name and text (set as textContent, never parsed as HTML). */
 function h(tag, cls, text) {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
   if (text !== undefined) e.textContent = text;
   return e;
 }
+
+/** A <button type="button"> with a label and an optional tooltip. */
+function button(label, title) {
+  const b = h("button", null, label);
+  b.type = "button";
+  if (title) b.title = title;
+  return b;
+}
+
+/**
+ * Subscribe `handlers` ({"change:a change:b": callback, ...}) to the model's events; returns
+ * the function that unsubscribes them all (for render's cleanup).
+ */
+function listen(model, handlers) {
+  const each = (fn) => Object.entries(handlers).forEach(([evs, cb]) => evs.split(" ").forEach((ev) => fn(ev, cb)));
+  each((ev, cb) => model.on(ev, cb));
+  return () => each((ev, cb) => model.off(ev, cb));
+}
+
+/**
+ * The left edge (px) of a card `width` wide beside an item: at `right` when it fits inside a
+ * stage `W` wide, else ending at `left` (never past the stage's left edge).
+ */
+function cardLeft(left, right, width, W) {
+  return right + width > W ? Math.max(0, left - width) : right;
+}
+// shared:dom end
+
+const ACK_TIMEOUT_MS = 3000; // send anyway if Python has not answered by then
+const PARAM_LABELS = { alpha_t: "α text", alpha_i: "α image", beta: "β fusion", a: "weight a" };
 
 function render({ model, el }) {
   const root = h("div", "cirscope cirscope-query");
@@ -47,9 +82,7 @@ function render({ model, el }) {
   const refLabel = h("div", "cs-label", "Reference");
   const refId = h("div", "cs-ref-id");
   const refCaption = h("div", "cs-muted cs-ref-caption");
-  const refClear = h("button", null, "Clear");
-  refClear.type = "button";
-  refClear.title = "no reference: search by text only";
+  const refClear = button("Clear", "no reference: search by text only");
   refInfo.append(refLabel, refId, refCaption, refClear);
   ref.append(refImg, refInfo);
 
@@ -61,8 +94,7 @@ function render({ model, el }) {
   textInput.placeholder = "e.g. make it blue (Enter to search)";
   textInput.dataset.role = "text";
   textInput.setAttribute("aria-label", "modification text");
-  const runButton = h("button", null, "Search");
-  runButton.type = "button";
+  const runButton = button("Search");
   textRow.append(textLabel, textInput, runButton);
 
   // method and k
@@ -96,9 +128,7 @@ function render({ model, el }) {
     input.dataset.role = name;
     input.setAttribute("aria-label", `${label.toLowerCase()} (Enter to use an edited text)`);
     const source = h("span", "cs-source");
-    const auto = h("button", null, "auto");
-    auto.type = "button";
-    auto.title = "go back to the automatic text";
+    const auto = button("auto", "go back to the automatic text");
     row.append(lab, input, source, auto);
     texts.append(row);
     textFields[name] = { input, source, auto };
@@ -144,8 +174,7 @@ function render({ model, el }) {
   function renderReference() {
     const row = model.get("reference");
     root.dataset.reference = String(row);
-    if (refURL) URL.revokeObjectURL(refURL);
-    refURL = imageURL(model.get("reference_thumbnail"));
+    refURL = replaceImageURL(refURL, model.get("reference_thumbnail"));
     refImg.style.visibility = refURL ? "visible" : "hidden";
     if (refURL) refImg.src = refURL;
     refId.textContent = row >= 0 ? `${model.get("reference_id")} (row ${row})` : "none: click an image in the grid or on the map";
@@ -276,8 +305,7 @@ function render({ model, el }) {
     "change:status change:error change:result_version": renderStatus,
     "change:served": onServed,
   };
-  const each = (fn) => Object.entries(handlers).forEach(([evs, cb]) => evs.split(" ").forEach((ev) => fn(ev, cb)));
-  each((ev, cb) => model.on(ev, cb));
+  const unlisten = listen(model, handlers);
   renderReference();
   renderMethods();
   buildSliders();
@@ -289,7 +317,7 @@ function render({ model, el }) {
   root.dataset.ready = "true";
 
   return () => {
-    each((ev, cb) => model.off(ev, cb));
+    unlisten();
     clearTimeout(timer);
     if (refURL) URL.revokeObjectURL(refURL);
     root.remove();

@@ -10,12 +10,10 @@ import warnings
 import numpy as np
 import pytest
 
-from cirscope.neighbors._index import (
-    FILTER_EXACT_FRACTION,
-    IndexRebuilt,
-    NeighborIndex,
-    embeddings_fingerprint,
-)
+from cirscope._core.hashing import embeddings_fingerprint
+from cirscope.neighbors._index import NeighborIndex
+from cirscope.neighbors._persist import IndexRebuilt
+from cirscope.neighbors._search import FILTER_EXACT_FRACTION
 
 N, DIM = 4000, 64
 # A fixed-breadth annoy forest for the save / load tests (no calibration target to miss at 2,000 rows)

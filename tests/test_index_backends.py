@@ -11,8 +11,10 @@ import warnings
 import numpy as np
 import pytest
 
+from cirscope._core.hashing import file_digest
 from cirscope.neighbors._calibrate import realistic_queries, recall_at_k
-from cirscope.neighbors._index import AUTO_BACKEND, IndexRebuilt, NeighborIndex
+from cirscope.neighbors._index import AUTO_BACKEND, NeighborIndex
+from cirscope.neighbors._persist import IndexRebuilt
 from tests.test_index import structured
 
 N, DIM = 8000, 64
@@ -196,7 +198,7 @@ def test_reopening_hashes_sampled_blocks_and_full_verify_reads_all(emb, tmp_path
     """Reopening reads the first, the last and sampled blocks, not the whole file; damage outside
     the sample passes the default check (scores stay exact: candidates are re-scored) but not
     ``verify="full"``; damage inside a sampled block is caught either way."""
-    import cirscope.neighbors._index as ix
+    import cirscope.neighbors._persist as ix
 
     monkeypatch.setattr(ix, "_SAMPLE_BLOCK", 256)  # so a small test file counts as a large one
     small = emb[:3000]
@@ -238,10 +240,10 @@ def test_reopening_hashes_sampled_blocks_and_full_verify_reads_all(emb, tmp_path
     data[skipped * 256 + 128] ^= 0x01
     path.write_bytes(bytes(data))
     # the default check does not see a block outside the sample (what it reaches is re-scored
-    # exactly, see _sampled_digest); the full check does
+    # exactly, see sampled_digest); the full check does
     info = json.loads((tmp_path / "index.json").read_text())
-    assert ix._sampled_digest(path) == info["backend_file_sampled_blake2b"]
-    assert ix._file_digest(path) != info["backend_file_blake2b"]
+    assert ix.sampled_digest(path) == info["backend_file_sampled_blake2b"]
+    assert file_digest(path) != info["backend_file_blake2b"]
     with pytest.warns(IndexRebuilt, match="damaged"):
         assert NeighborIndex.load(tmp_path, small, verify="full").loaded_from is None
     for block in (0, n_blocks - 1, min(inner)):  # inside the sample: caught by default

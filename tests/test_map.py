@@ -7,7 +7,10 @@ import pytest
 
 import cirscope.projection._compute as map_module
 from cirscope.neighbors._index import NeighborIndex
-from cirscope.projection._compute import compute_map, map_cache_path, place, place_rows
+from cirscope.projection._cache import map_cache_path
+from cirscope.projection._compute import compute_map
+from cirscope.projection._fit import cuml_umap
+from cirscope.projection._place import place, place_rows
 from cirscope.projection._quality import neighborhood_preservation
 from cirscope.projection._sample import REFINE_EPOCHS, SAMPLE_ABOVE, choose_sample, sample_size
 
@@ -66,8 +69,8 @@ def test_tiny_and_bad_inputs():
 def test_cache_is_reused_and_keyed_by_fingerprint_and_parameters(tmp_path, monkeypatch):
     x, _ = blobs()
     calls = []
-    real = map_module._pca
-    monkeypatch.setattr(map_module, "_pca", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = map_module.pca
+    monkeypatch.setattr(map_module, "pca", lambda *a, **k: calls.append(1) or real(*a, **k))
     first = compute_map(x, method="pca", cache_dir=tmp_path, fingerprint="abc")
     second = compute_map(x, method="pca", cache_dir=tmp_path, fingerprint="abc")
     assert len(calls) == 1
@@ -226,7 +229,7 @@ def test_cuml_is_optional():
     try:
         import cuml  # noqa: F401
     except Exception:
-        assert map_module._cuml_umap() is None
+        assert cuml_umap() is None
     else:  # pragma: no cover - machines with cuML: only the guard is tested here
         pytest.skip("cuML is installed: the GPU path is not tested on CPU machines")
 

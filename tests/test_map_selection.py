@@ -11,7 +11,7 @@ import pytest
 import traitlets
 
 from cirscope.widgets import Explorer, MapView
-from cirscope.widgets._codec import Rows, check_rows, rowset_from_json, rowset_to_json, use_bitmask
+from cirscope.widgets._rowset import Rows, check_rows, rowset_from_json, rowset_to_json, use_bitmask
 
 
 def browser_message(rows, dtype="int32", shape=None) -> dict:

@@ -239,3 +239,109 @@ out.grabbed = grabbed;
 """)
     for key in ("afterPan", "afterZoom", "afterMore"):
         assert out[key] == pytest.approx(out["grabbed"]), key
+
+
+def test_to_screen_is_the_projection_of_one_point_and_same_view_compares_views(tmp_path):
+    xy = np.random.default_rng(6).normal(size=(50, 2)).astype(np.float32)
+    out = run_node(tmp_path, f"""
+const xy = Float32Array.from({json.dumps(xy.ravel().tolist())});
+const view = m.zoomAt(m.fitView(m.dataBounds(xy), 300, 200), 80, 40, 1.8, 300, 200);
+const sxy = new Float32Array(xy.length);
+m.projectPoints(xy, view, 300, 200, sxy);
+out.sxy = Array.from(sxy);
+out.one = Array.from({{ length: 50 }}, (_, i) => m.toScreen(view, 300, 200, xy[2 * i], xy[2 * i + 1]));
+out.same = [m.sameView(view, {{ ...view }}), m.sameView(view, {{ ...view, cx: view.cx + 1e-9 }}),
+            m.sameView(null, view), m.sameView(view, null)];
+""")
+    np.testing.assert_allclose(np.asarray(out["one"]), np.asarray(out["sxy"]).reshape(-1, 2), rtol=1e-4, atol=1e-3)
+    assert out["same"] == [True, False, False, False]
+
+
+def test_frame_plan_draws_dirty_layers_and_moves_the_last_image_in_a_gesture(tmp_path):
+    out = run_node(tmp_path, """
+const plan = (flags) => m.layerPlan({ base: false, sel: false, top: false, fast: false, ...flags });
+out.idle = plan({});
+out.colours = plan({ base: true, top: true });
+out.gesture = plan({ fast: true });
+out.gestureAndSel = plan({ fast: true, sel: true });
+out.moves = [m.movesLastImage(true, 0, true), m.movesLastImage(false, 40, true), m.movesLastImage(false, 5, true),
+             m.movesLastImage(true, 40, false)];
+""")
+    assert out["idle"] == {"base": "", "sel": "", "top": False, "full": False, "fast": False}
+    assert out["colours"] == {"base": "draw", "sel": "", "top": True, "full": True, "fast": False}
+    assert out["gesture"] == {"base": "move", "sel": "move", "top": True, "full": False, "fast": True}
+    # a selection drawn afresh mid-gesture: the base image is moved, the frame is not a fast one
+    assert out["gestureAndSel"] == {"base": "move", "sel": "draw", "top": True, "full": True, "fast": False}
+    # a density image or slow full frames move the last image; fast frames, or no image yet, draw
+    assert out["moves"] == [True, True, False, False]
+
+
+def test_selection_discs_radii_and_rows_in_range(tmp_path):
+    out = run_node(tmp_path, """
+out.density = m.selectionDiscs(true, 10, 10, 3, 2);
+out.few = m.selectionDiscs(false, 10, 10, 1, 2);
+out.many = m.selectionDiscs(false, 9000, 9000, 1.3, 1);
+out.manyInRange = m.selectionDiscs(false, 9000, 4000, 1.3, 1);
+const rows = Int32Array.from([3, 1, 7]);
+out.same = m.rowsInRange(rows, 8) === rows;
+out.cut = Array.from(m.rowsInRange(Int32Array.from([3, -1, 9, 7]), 8));
+out.radius = [m.pointRadius(0, 100), m.pointRadius(0, 50000), m.pointRadius(4, 50000)];
+""")
+    assert out["density"] == {"fill": 1, "outline": 0}
+    assert out["few"] == {"fill": 3, "outline": 5}  # at least 1.5 px, ringed one device px wider
+    assert out["many"] == {"fill": 1.3, "outline": 0}
+    assert out["manyInRange"] == {"fill": 1.3, "outline": pytest.approx(2.3)}
+    assert out["same"] is True and out["cut"] == [3, 7]
+    assert out["radius"] == [3.5, 1.3, 4]
+
+
+def test_input_decisions_keys_wheel_drags_and_hover_pacing(tmp_path):
+    out = run_node(tmp_path, """
+out.keys = ["Escape", "0", "+", "=", "-", "a"].map(m.keyAction);
+out.wheel = [m.wheelZoom(-100), m.wheelZoom(0), m.wheelZoom(100) * m.wheelZoom(-100)];
+out.kinds = [m.dragKind(0, "box"), m.dragKind(0, "lasso"), m.dragKind(0, "pan"), m.dragKind(1, "box"), m.dragKind(2, "box")];
+out.moved = [m.dragMoved(10, 10, 12, 11), m.dragMoved(10, 10, 12, 12), m.dragMoved(10, 10, 6, 10)];
+out.wait = [m.hoverWait(-Infinity, 1000), m.hoverWait(980, 1000), m.hoverWait(900, 1000)];
+""")
+    assert out["keys"] == ["clear", "reset", 1.25, 1.25, 0.8, None]
+    assert out["wheel"][0] == pytest.approx(1.0015**100) and out["wheel"][1] == 1 and out["wheel"][2] == pytest.approx(1)
+    assert out["kinds"] == ["box", "lasso", "pan", "pan", None]
+    assert out["moved"] == [False, True, True]  # over 3 px (|dx| + |dy|) is a drag, not a click
+    assert out["wait"] == [0, 30, 0]
+
+
+def test_card_placement_stays_inside_the_stage(tmp_path):
+    out = run_node(tmp_path, """
+out.right = m.cardLeft(100 - 14, 100 + 14, 120, 400);   // fits on the right of the point
+out.left = m.cardLeft(350 - 14, 350 + 14, 120, 400);    // would overflow: ends left of the point
+out.clamped = m.cardLeft(60 - 14, 60 + 14, 390, 400);   // wider than either side: at the left edge
+out.tops = [m.cardTop(100, 80, 300), m.cardTop(10, 80, 300), m.cardTop(290, 80, 300), m.cardTop(50, 400, 300)];
+""")
+    assert out["right"] == 114 and out["left"] == 216 and out["clamped"] == 0
+    assert out["tops"] == [60, 0, 220, 0]
+
+
+def test_star_points_and_css_colours(tmp_path):
+    out = run_node(tmp_path, """
+out.star = m.starPoints(10, 20, 10, 4);
+out.colour = m.cssColor(Uint8Array.from([1, 2, 3, 200, 100, 50]), 1); out.none = m.cssColor(null, 5);
+""")
+    star = np.asarray(out["star"])
+    r = np.hypot(star[:, 0] - 10, star[:, 1] - 20)
+    assert star.shape == (10, 2)
+    np.testing.assert_allclose(r, [10, 4] * 5, atol=1e-9)  # tips and notches alternate
+    assert star[0] == pytest.approx([10, 10])  # the first tip points up (y grows downwards)
+    assert out["colour"] == "rgb(200,100,50)" and out["none"] == "#1f77b4"
+
+
+def test_frame_counters_count_fast_and_crisp_full_frames(tmp_path):
+    out = run_node(tmp_path, """
+const stats = {};
+m.countFrame(stats, m.layerPlan({ base: true, sel: false, top: true, fast: false }), true, 12.34, 1000);
+m.countFrame(stats, m.layerPlan({ base: false, sel: false, top: false, fast: true }), false, 2.01, 1100);
+m.countFrame(stats, m.layerPlan({ base: true, sel: true, top: true, fast: false }), false, 30, 1200);
+out.stats = stats;
+""")
+    # three frames; one fast; one full frame drawn for the current view (crisp), at t=1000
+    assert out["stats"] == {"frames": "3", "fastFrames": "1", "frameMs": "30.0", "crisp": "false",
+                            "fullFrames": "1", "fullFrameMs": "12.3", "crispAt": "1000"}

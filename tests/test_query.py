@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -10,7 +12,8 @@ import pytest
 from PIL import Image
 
 import cirscope as cs
-from cirscope.query._composed import ComposedQuery, Vocabulary, fill_template, zero_shot_captions
+from cirscope.query._composed import ComposedQuery, fill_template
+from cirscope.query._vocabulary import Vocabulary, zero_shot_captions
 
 COLORS = ("red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink")
 
@@ -160,6 +163,81 @@ def test_vocabulary_from_metadata_and_shapes():
         Vocabulary({"color": []})
     with pytest.raises(ValueError, match="needs a"):
         Vocabulary({"color": ["red"]}, prompts={"color": "red"})
+
+
+def test_the_old_shapes_call_gives_the_vocabulary_datasets_defines():
+    from cirscope.datasets import ATTRIBUTES
+
+    old = Vocabulary(  # what Vocabulary.shapes() built before it moved to datasets
+        {a: list(v) for a, v in ATTRIBUTES.items()},
+        prompts={"shape": "a {}", "color": "a {} shape", "background": "a shape on a {} background",
+                 "size": "a {} shape"},
+        description="a {size} {color} {shape} on a {background} background",
+    )
+    assert cs.Vocabulary is Vocabulary
+    assert Vocabulary.shapes() == old == cs.datasets.shapes_vocabulary() == Vocabulary.named("shapes")
+    assert Vocabulary.registered()["shapes"] == old
+
+
+def test_query_code_never_imports_the_datasets():
+    import ast
+    from pathlib import Path
+
+    import cirscope.query
+
+    for path in Path(cirscope.query.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n.startswith("cirscope.datasets") for n in names), f"{path.name} imports {names}"
+    code = ("import sys, cirscope.query._search, cirscope.query._composed; "
+            "print('cirscope.datasets' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    # the public name still finds the shapes vocabulary in a fresh process, without touching cs.datasets first
+    code = "import cirscope as cs; print(cs.Vocabulary.shapes().describe(dict(shape='star', color='red', " \
+           "background='black', size='large')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "a large red star on a black background"
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """A scratch copy of the vocabulary registry (the built-in entries included)."""
+    from cirscope.query import _vocabulary
+
+    monkeypatch.setattr(_vocabulary, "_REGISTRY", dict(_vocabulary._REGISTRY))
+    return _vocabulary
+
+
+def test_a_registered_vocabulary_is_the_default_of_the_galleries_it_fits(registry):
+    fruit = pd.DataFrame({"id": list("abc"), "fruit": ["apple", "pear", "apple"], "ripe": ["yes", "no", "no"]})
+    generic = Vocabulary.from_metadata(fruit)
+    assert generic.families == {"fruit": ("apple", "pear"), "ripe": ("no", "yes")} and generic.prompts == {}
+    small = Vocabulary.register("fruit", Vocabulary({"fruit": ["apple", "pear", "plum"]}, prompts={"fruit": "a {}"}))
+    assert Vocabulary.from_metadata(fruit) is small and Vocabulary.named("fruit") is small
+    both = Vocabulary.register("fruit-ripe", {"fruit": ["apple", "pear"], "ripe": ["yes", "no"]})
+    assert Vocabulary.from_metadata(fruit) is both  # the fitting vocabulary with most families wins
+    other = fruit.assign(fruit=["apple", "kiwi", "pear"])  # a word outside both: no registered one fits
+    assert Vocabulary.from_metadata(other).families == {"fruit": ("apple", "kiwi", "pear"), "ripe": ("no", "yes")}
+    assert Vocabulary.from_metadata(cs.datasets.shapes(20).metadata) == Vocabulary.shapes()
+    with pytest.raises(KeyError, match=r"registered: .*'fruit'"):
+        Vocabulary.named("vegetables")
+    with pytest.raises(ValueError, match="empty"):
+        Vocabulary.register("nothing", {})
+    with pytest.raises(ValueError, match="non-empty string"):
+        Vocabulary.register("", {"fruit": ["apple"]})
+
+
+def test_a_registration_refreshes_the_default_vocabulary_of_a_space(registry, small):
+    from cirscope.query._vocabulary import vocabulary_for
+
+    space, _ = small
+    before = vocabulary_for(space)
+    assert before.families["color"] == ("blue", "green", "red") and before is vocabulary_for(space)  # cached
+    registered = Vocabulary.register("scratch", Vocabulary({"color": ["red", "green", "blue"]},
+                                                           prompts={"color": "a {} thing"}))
+    assert vocabulary_for(space) is registered
 
 
 def test_zero_shot_captions_pick_the_best_word_per_family():

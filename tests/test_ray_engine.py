@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 import cirscope as cs
-from cirscope.embedding._api import embed
-from cirscope.space._parquet import space_from_parquet
+from cirscope.space._embed import embed
+from cirscope.space._space import Space
 from tests.sample_images import make_sample_folder
 
 pytestmark = pytest.mark.slow
@@ -66,7 +66,7 @@ def test_folder_job_survives_a_killed_worker_and_reruns_nothing(ray_runtime, pho
 
     # identical to the same shards computed in this process, without a kill ...
     local = embed(folder, toy, out=tmp_path / "local", shard_size=20, progress=False)
-    ray_space, local_space = space_from_parquet(tmp_path / "ray"), space_from_parquet(tmp_path / "local")
+    ray_space, local_space = Space.from_parquet(tmp_path / "ray"), Space.from_parquet(tmp_path / "local")
     assert list(ray_space.gallery.ids) == list(local_space.gallery.ids)
     np.testing.assert_allclose(ray_space.image_embeddings, local_space.image_embeddings, atol=1e-6)
     assert sorted(local.problems["id"]) == sorted(run.problems["id"])
@@ -86,7 +86,7 @@ def test_folder_job_survives_a_killed_worker_and_reruns_nothing(ray_runtime, pho
     (tmp_path / "ray" / "shard-00004.parquet").unlink()
     third = embed(folder, toy, out=tmp_path / "ray", engine="ray", shard_size=20, progress=False)
     assert third.computed == ["shard-00004"] and third.rows == 160
-    np.testing.assert_allclose(space_from_parquet(tmp_path / "ray").image_embeddings,
+    np.testing.assert_allclose(Space.from_parquet(tmp_path / "ray").image_embeddings,
                                local_space.image_embeddings, atol=1e-6)
 
 
@@ -115,7 +115,7 @@ def test_cli_job_over_a_table_of_bytes_and_a_webdataset_shard(ray_runtime, photo
     assert report["shards"] == 4 and report["embedded"] == 80 and report["skipped"] == 2
     assert {p["id"] for p in report["problems"]} == {"t50", "w999"}
 
-    opened = space_from_parquet(tmp_path / "out")
+    opened = Space.from_parquet(tmp_path / "out")
     reference = cs.Embedder.toy(num_workers=0).embed_gallery(cs.Gallery.from_paths(files), cache=False,
                                                               progress=False)
     np.testing.assert_allclose(_aligned(opened, [f"t{i}" for i in range(50)]), reference.embeddings, atol=1e-5)

@@ -158,6 +158,23 @@ def test_search_hits_are_the_frame_as_arrays_with_the_query_vector(space):
     assert 3 not in hits.rows.tolist()
 
 
+def test_search_returns_its_query_vector_with_the_results(space):
+    """The frame carries the vector it was ranked by (one search made both), for every query kind."""
+    q = ComposedQuery(3, "make it blue")
+    df = search(space, q, method="slerp", k=5, a=0.3)
+    vector = np.asarray(df.attrs["vector"], np.float32)
+    np.testing.assert_array_equal(vector, q.resolve(space).vector("slerp", a=0.3))  # exact: float32 round trip
+    np.testing.assert_allclose(df["score"].to_numpy(), space.image_embeddings[df["row"].to_numpy()] @ vector,
+                               atol=1e-5)
+    text = search(space, "a red thing", k=3)
+    np.testing.assert_array_equal(np.asarray(text.attrs["vector"], np.float32), space.encode_text("a red thing")[0])
+    row = search(space, 5, k=3)
+    np.testing.assert_array_equal(np.asarray(row.attrs["vector"], np.float32), space.image_embeddings[5])
+    # frames with the vector in their attrs still concatenate (an array there would make pandas fail)
+    both = pd.concat([df, search(space, q, method="slerp", k=5, a=0.3)])
+    assert len(both) == 10 and both.attrs["vector"] == df.attrs["vector"]
+
+
 def test_one_row_float_array_is_a_vector_and_an_image_array_is_an_image(space):
     """(1, D) float is a query vector (not an image); (H, W, 3) is an image; (m, D) floats are refused."""
     calls = []

@@ -15,10 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 
 import cirscope as cs
-from cirscope.embedding._api import embed
 from cirscope.embedding._shard_sources import plan_shards, read_task
 from cirscope.embedding._shards import MANIFEST, MixedModelsError, ShardError, open_shards, write_shard
-from cirscope.space._parquet import space_from_parquet
+from cirscope.space._embed import embed
+from cirscope.space._space import Space
 from tests.conftest import photo_bytes
 
 
@@ -56,7 +56,7 @@ def test_local_run_matches_the_in_process_pipeline_and_reports_problems(folder, 
 
     reference = toy.embed_gallery(cs.Gallery.from_folder(folder), cache=False, progress=False)
     ids = np.asarray(cs.Gallery.from_folder(folder).ids)[reference.rows]
-    space = space_from_parquet(tmp_path / "out")
+    space = Space.from_parquet(tmp_path / "out")
     got = _by_id(space)
     assert sorted(got) == sorted(ids)
     np.testing.assert_allclose(np.stack([got[i] for i in ids]), reference.embeddings, atol=1e-5)
@@ -76,7 +76,7 @@ def test_rerun_skips_finished_shards_and_recomputes_only_changed_input(folder, t
     (folder / "zzz.png").write_bytes(photo_bytes(99, fmt="PNG"))  # sorts last: only the last shard changes
     third = embed(folder, toy, out=out, shard_size=4, progress=False)
     assert third.computed == ["shard-00002"] and third.rows == 11
-    assert "zzz.png" in set(space_from_parquet(out).gallery.ids)
+    assert "zzz.png" in set(Space.from_parquet(out).gallery.ids)
 
 
 def test_a_changed_model_never_mixes_with_old_shards(folder, tmp_path, toy, tiny_model_name, tiny_checkpoint):
@@ -88,7 +88,7 @@ def test_a_changed_model_never_mixes_with_old_shards(folder, tmp_path, toy, tiny
     assert open_shards(out).model["model"] == "cirscope-toy"  # nothing was touched
     run = embed(folder, other, out=out, shard_size=4, overwrite=True, progress=False)
     assert run.computed == ["shard-00000", "shard-00001", "shard-00002"]
-    assert space_from_parquet(out).model["model"] == tiny_model_name
+    assert Space.from_parquet(out).model["model"] == tiny_model_name
 
 
 def test_damaged_shards_and_manifests_are_detected(folder, tmp_path, toy):
@@ -103,7 +103,7 @@ def test_damaged_shards_and_manifests_are_detected(folder, tmp_path, toy):
     with pytest.raises(ShardError, match="checksum"):
         open_shards(out)
     shard.write_bytes(good)
-    space = space_from_parquet(out)  # builds the memory-mapped matrix
+    space = Space.from_parquet(out)  # builds the memory-mapped matrix
     assert len(space) == 10
 
     shard.write_bytes(good[:-10])  # truncated after the matrix exists: caught by the size check
@@ -163,7 +163,7 @@ def test_tables_and_webdataset_shards_with_bad_items(tmp_path, toy):
     assert [i[0] for i in items] == ["k4", "k5"] and problems == [("k6", "table.parquet#6", "empty image cell")]
 
     run = embed(str(data / "*"), toy, out=tmp_path / "out", shard_size=4, progress=False)
-    space = space_from_parquet(tmp_path / "out")
+    space = Space.from_parquet(tmp_path / "out")
     assert sorted(space.gallery.ids) == sorted(["k0", "k1", "k2", "k3", "k4", "list:0", "s1", "s2"])
     reasons = dict(zip(run.problems["id"], run.problems["reason"], strict=True))
     assert set(reasons) == {"k5", "k6", "list:1", "list:2", "s3"}
@@ -178,8 +178,8 @@ def test_open_without_torch_and_a_glob_of_foreign_parquet(folder, tmp_path, toy)
     out = tmp_path / "out"
     embed(folder, toy, out=out, shard_size=4, progress=False)
     code = (
-        "import sys, cirscope as cs; cs.embed; from cirscope.space._parquet import space_from_parquet; "
-        f"s = space_from_parquet({str(out)!r}); print(len(s), s.dim, len(s.search(0, k=2)), "
+        "import sys, cirscope as cs; cs.embed; "
+        f"s = cs.Space.from_parquet({str(out)!r}); print(len(s), s.dim, len(s.search(0, k=2)), "
         "*[m in sys.modules for m in ('torch', 'ray', 'open_clip')])"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -188,10 +188,10 @@ def test_open_without_torch_and_a_glob_of_foreign_parquet(folder, tmp_path, toy)
     other = tmp_path / "foreign"
     other.mkdir()
     write_shard(other, "part-0", ["a", "b"], ["a.jpg", "b.jpg"], np.array([[3, 4], [0, 2]], np.float32), "m")
-    space = space_from_parquet(str(other / "*.parquet"))
+    space = Space.from_parquet(str(other / "*.parquet"))
     np.testing.assert_allclose(space.image_embeddings, [[0.6, 0.8], [0, 1]])
     with pytest.raises(FileNotFoundError, match="No Parquet shards"):
-        space_from_parquet(str(tmp_path / "nothing-*.parquet"))
+        Space.from_parquet(str(tmp_path / "nothing-*.parquet"))
 
 
 def test_ray_engine_without_ray_says_how_to_install(folder, tmp_path):
@@ -223,7 +223,7 @@ def test_cli_local_engine_writes_shards(folder, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["embedded"] == 10 and report["shards"] == 3 and report["skipped"] == 1
     assert report["problems"][0]["id"] == "broken.jpg"
-    assert len(space_from_parquet(out)) == 10
+    assert len(Space.from_parquet(out)) == 10
 
 
 def test_an_unreadable_shard_fails_alone_and_is_retried_by_the_next_run(folder, tmp_path, toy):
@@ -231,7 +231,7 @@ def test_an_unreadable_shard_fails_alone_and_is_retried_by_the_next_run(folder, 
     run = embed([folder, tmp_path / "list.csv"], toy, out=tmp_path / "out", shard_size=6, progress=False)
     assert not run.complete and list(run.failed) == ["shard-00002"] and "no image column" in run.failed["shard-00002"]
     assert run.rows == 10 and "shard-00002" in set(run.problems["id"])
-    assert space_from_parquet(tmp_path / "out").shards_missing == ["shard-00002"]
+    assert Space.from_parquet(tmp_path / "out").shards_missing == ["shard-00002"]
     (tmp_path / "list.csv").write_text(f"path\n{folder / 'img0.jpg'}\n")
     again = embed([folder, tmp_path / "list.csv"], toy, out=tmp_path / "out", shard_size=6, progress=False)
     assert again.complete and again.computed == ["shard-00002"] and again.rows == 11
@@ -270,7 +270,7 @@ def test_shards_store_absolute_paths_and_open_from_another_directory(folder, tmp
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    space = space_from_parquet(tmp_path / "out")
+    space = Space.from_parquet(tmp_path / "out")
     row = list(space.gallery.ids).index("img0.jpg")
     assert space.gallery.load_image(row).size == (80, 60) and len(space.gallery.problems) == 0
 
@@ -282,7 +282,7 @@ def test_images_inside_tars_and_table_cells_report_a_clear_problem_instead_of_a_
     pd.DataFrame({"id": ["t0"], "jpg": [photo_bytes(2)]}).to_parquet(tmp_path / "t.parquet")
     embed([tmp_path / "w.tar", tmp_path / "t.parquet"], toy, out=tmp_path / "out", progress=False)
     (tmp_path / "w.tar").unlink()  # nothing may be read from a path named like the source
-    space = space_from_parquet(tmp_path / "out")
+    space = Space.from_parquet(tmp_path / "out")
     assert sorted(space.gallery.metadata["source"]) == ["t.parquet#0", "w.tar/a.jpg"]
     for row in range(2):
         assert len(space.gallery.thumbnail(row)) > 0  # a grey placeholder, no crash
@@ -293,12 +293,12 @@ def test_images_inside_tars_and_table_cells_report_a_clear_problem_instead_of_a_
 def test_a_replaced_image_with_the_same_name_is_embedded_again(folder, tmp_path, toy):
     out = tmp_path / "out"
     embed(folder, toy, out=out, shard_size=4, progress=False)
-    before = _by_id(space_from_parquet(out))["img5.jpg"]
+    before = _by_id(Space.from_parquet(out))["img5.jpg"]
     (folder / "img5.jpg").write_bytes(photo_bytes(77))  # same name, new content
     again = embed(folder, toy, out=out, shard_size=4, progress=False)
     plan = plan_shards(folder, shard_size=4)
     assert again.computed == [t["name"] for t in plan if str(folder / "img5.jpg") in t.get("paths", [])]
-    after = _by_id(space_from_parquet(out))["img5.jpg"]
+    after = _by_id(Space.from_parquet(out))["img5.jpg"]
     assert not np.allclose(before, after)
 
 
@@ -429,11 +429,11 @@ def test_ray_engine_refuses_random_weights_up_front(folder, tmp_path, tiny_model
 def test_parquet_space_fingerprint_comes_from_the_manifest(folder, tmp_path, toy):
     out = tmp_path / "out"
     embed(folder, toy, out=out, shard_size=4, progress=False)
-    space = space_from_parquet(out)
+    space = Space.from_parquet(out)
     assert space._fingerprint is not None and space.fingerprint == open_shards(out).fingerprint
     (folder / "zzz.png").write_bytes(photo_bytes(99, fmt="PNG"))
     embed(folder, toy, out=out, shard_size=4, progress=False)
-    assert space_from_parquet(out).fingerprint != space.fingerprint
+    assert Space.from_parquet(out).fingerprint != space.fingerprint
 
 
 def test_shard_files_are_fsynced_before_they_are_renamed(tmp_path, monkeypatch):

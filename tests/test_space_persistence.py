@@ -23,7 +23,7 @@ from hypothesis.extra import numpy as hnp
 
 import cirscope as cs
 from cirscope._core.errors import DamagedFileError
-from cirscope.space import _files as _space_files
+from cirscope._core.hashing import embeddings_fingerprint, sample_rows
 from tests.conftest import photo_bytes
 
 
@@ -52,7 +52,7 @@ def test_roundtrip_is_memory_mapped_read_only_and_keeps_the_fingerprint(tmp_path
     assert isinstance(back.image_embeddings, np.memmap) and not back.image_embeddings.flags.writeable
     assert back._fingerprint == s.fingerprint  # read from space.json, not recomputed
     np.testing.assert_array_equal(back.image_embeddings, s.image_embeddings)
-    assert back.fingerprint == _space_files.embeddings_fingerprint(np.asarray(back.image_embeddings))
+    assert back.fingerprint == embeddings_fingerprint(np.asarray(back.image_embeddings))
     pd.testing.assert_frame_equal(back.metadata, s.metadata)
     cs.Space.load(tmp_path / "o", verify="full")
     with pytest.raises(ValueError, match='verify must be "sample" or "full"'):
@@ -134,7 +134,7 @@ def test_full_verification_catches_a_swap_outside_the_sample(tmp_path):
     s = cs.Space.from_embeddings(cs.Gallery.from_images([b"x"] * n), _vecs(n), model_name="x")
     s.save(tmp_path / "o")
     info = json.loads((tmp_path / "o" / "space.json").read_text())
-    outside = np.setdiff1d(np.arange(n), _space_files.sample_rows(n, info["verify"]["seed"]))[:2]
+    outside = np.setdiff1d(np.arange(n), sample_rows(n, info["verify"]["seed"]))[:2]
     e = np.load(tmp_path / "o" / "embeddings.npy")
     e[outside] = e[outside[::-1]]
     np.save(tmp_path / "o" / "embeddings.npy", e)

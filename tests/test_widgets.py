@@ -259,8 +259,8 @@ def test_explorer_links_clicks_results_and_map(toy_space, pca):
     assert df["id"].tolist() == expected["id"].tolist()
     assert df["score"].to_numpy() == pytest.approx(expected["score"].to_numpy())
     assert ex.map.highlighted.tolist() == expected["row"].tolist()
-    # the query is placed with cirscope.projection._compute.place from the search's own rows and scores, inside the map
-    from cirscope.projection._compute import place
+    # the query is placed with cirscope.projection._place.place from the search's own rows and scores, inside the map
+    from cirscope.projection._place import place
 
     placed = place(coords=pca, rows=expected["row"].to_numpy(), scores=expected["score"].to_numpy(), k=10)
     assert ex.map.query_point == pytest.approx(placed[0].tolist(), abs=1e-5)
@@ -328,7 +328,7 @@ def test_bad_input_leaves_every_widget_consistent(toy_space, pca, monkeypatch):
     assert "outside the gallery" in panel.error and len(panel.results) == 20  # the text query still runs
     panel = QueryPanel(toy_space, reference=0, text="make it blue")
     version = panel.result_version
-    monkeypatch.setattr("cirscope.widgets._bindings.search_hits",
+    monkeypatch.setattr("cirscope.widgets._query_panel.search_hits",
                         lambda *a, **k: (_ for _ in ()).throw(ValueError("boom")))
     panel.text = "make it red"
     assert panel.error == "ValueError: boom" and panel.results == [] and panel.result_version > version

@@ -9,10 +9,10 @@ import pytest
 
 from cirscope.widgets import MapView, NeighborGrid, QueryPanel
 from cirscope.widgets._static import static_file
+from cirscope.widgets._sync_js import BLOCK, blocks, main, shared_sources, stale, sync, synced
 
 JS = Path(__file__).resolve().parents[1] / "js"
 OURS = ["map_view.js", "neighbor_grid.js", "query_panel.js"]
-BLOCK = re.compile(r"// (\w+):begin\n(.*?)// \1:end", re.S)
 
 
 @pytest.mark.parametrize("widget", [MapView, NeighborGrid, QueryPanel])
@@ -28,15 +28,50 @@ def test_static_file_names_the_fix_for_a_missing_file():
         static_file("nope.js")
 
 
-def test_shared_blocks_are_identical_in_every_module():
-    """The modules are self-contained (no bundler); code they share is copied between markers."""
-    blocks: dict[str, dict[str, str]] = {}
-    for path in sorted(JS.glob("*.js")):
-        for name, body in BLOCK.findall(path.read_text()):
-            blocks.setdefault(name, {})[path.name] = body
-    assert {"codec", "thumbs"} <= set(blocks)
-    for name, copies in blocks.items():
-        assert len(set(copies.values())) == 1, f"the {name!r} block differs between {sorted(copies)}"
+def test_shared_helpers_are_copied_unchanged_into_every_module():
+    """The modules are self-contained (anywidget loads one file each): code they share lives once
+    in js/_shared and is copied between markers by ``python -m cirscope.widgets._sync_js``."""
+    shared = shared_sources(JS)
+    assert {"codec", "dom", "thumbs"} <= set(shared)
+    used: dict[str, set[str]] = {}
+    for name in OURS:
+        text = (JS / name).read_text()
+        for block, body in blocks(text).items():
+            assert body == shared[block], f"{name}: its copy of js/_shared/{block}.js differs; run python -m cirscope.widgets._sync_js"
+            used.setdefault(block, set()).add(name)
+    assert used["dom"] == used["thumbs"] == set(OURS) and used["codec"] == {"map_view.js", "neighbor_grid.js"}
+    assert set(used) == set(shared), "a shared file no module uses"
+    assert stale(JS) == []
+
+
+def test_no_module_defines_a_shared_helper_outside_its_block():
+    """A helper kept in js/_shared is not also written by hand elsewhere in a module."""
+    names = {m for text in shared_sources(JS).values() for m in re.findall(r"^(?:function|const) (\w+)", text, re.M)}
+    assert {"h", "listen", "decodeArray", "imageURL", "ARRAY_TYPES"} <= names
+    for name in OURS:
+        outside = BLOCK.sub("", (JS / name).read_text())
+        defined = set(re.findall(r"^\s*(?:function|const|let) (\w+)\b", outside, re.M))
+        assert not names & defined, f"{name} defines {sorted(names & defined)} again"
+
+
+def test_sync_rewrites_a_stale_copy_and_check_reports_it(tmp_path, capsys):
+    js = tmp_path / "js"
+    (js / "_shared").mkdir(parents=True)
+    for path in [*(JS / "_shared").glob("*.js"), *(JS / n for n in OURS)]:
+        target = js / path.relative_to(JS)
+        target.write_text(path.read_text())
+    grid = js / "neighbor_grid.js"
+    grid.write_text(grid.read_text().replace("function decodeArray(msg) {", "function decodeArray(msg) { // edited"))
+    assert main(["--check", "--js", str(js)]) == 1
+    assert "neighbor_grid.js: out of date" in capsys.readouterr().out
+    assert sync(js) == ["neighbor_grid.js"]
+    assert grid.read_text() == (JS / "neighbor_grid.js").read_text()
+    assert main(["--check", "--js", str(js)]) == 0
+
+
+def test_sync_refuses_a_block_without_a_shared_file():
+    with pytest.raises(KeyError, match=r"js/_shared/nope\.js"):
+        synced("// shared:nope begin\n// shared:nope end\n", {"dom": ""})
 
 
 @pytest.mark.parametrize("name", OURS)

@@ -26,7 +26,7 @@ from cirscope._version import __version__
 _LAZY = {
     "Gallery": "cirscope.gallery._table",
     "Embedder": "cirscope.embedding._embedder",
-    "embed": "cirscope.embedding._api",
+    "embed": "cirscope.space._embed",
     "EmbedResult": "cirscope.embedding._embedder",
     "ModelLoadError": "cirscope._core.errors",
     "DamagedFileError": "cirscope._core.errors",
@@ -34,7 +34,9 @@ _LAZY = {
     "Space": "cirscope.space._space",
     "ImageProblem": "cirscope.gallery._decode",
     "ComposedQuery": "cirscope.query._composed",
-    "Vocabulary": "cirscope.query._composed",
+    # defined in query._vocabulary; reached through datasets, whose import registers the built-in
+    # datasets' vocabularies (Vocabulary.shapes() is Vocabulary.named("shapes"))
+    "Vocabulary": "cirscope.datasets._vocabulary",
     "NeighborIndex": "cirscope.neighbors._index",
     "Explorer": "cirscope.widgets",
     "MapView": "cirscope.widgets",

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_matrix", "check_unit_rows", "normalize_rows"]
+__all__ = ["check_matrix", "check_unit_rows", "normalize_rows", "top_k", "unit_rows"]
 
 _CHUNK = 65536  # rows per block: bounded temporaries at any scale
 
@@ -154,3 +154,78 @@ def check_unit_rows(embeddings: np.ndarray, *, rows: np.ndarray | None = None, t
                 f"{int(bad.sum())} rows of the {what} are not unit vectors (norms e.g. "
                 f"{[float(f'{v:.3g}') for v in norms[bad][:3]]}, first rows: {idx[bad][:5].tolist()})"
             )
+
+
+def unit_rows(arr: np.ndarray) -> np.ndarray:
+    """Rows divided by their L2 norms; all-zero rows stay zero (no error, no NaN).
+
+    Examples
+    --------
+    >>> unit_rows(np.array([[3.0, 4.0], [0.0, 0.0]])).tolist()
+    [[0.6, 0.8], [0.0, 0.0]]
+    """
+    norms = np.linalg.norm(arr, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return arr / norms
+
+
+def top_k(
+    scores: np.ndarray, k: int, *, finite_only: bool = False, with_scores: bool = False
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Positions of the ``k`` largest scores, best first, as ``int64``.
+
+    ``scores`` is a vector ``(n,)`` (returns ``(k,)``) or a matrix ``(m, n)`` (one ranking per
+    row, returns ``(m, k)``); ``k`` is clipped to ``n``. The ``k`` best are found with
+    ``np.argpartition`` (no full sort), then ordered by score, equal scores by position.
+
+    Parameters
+    ----------
+    scores
+        Higher is better; ``-inf`` marks an excluded item.
+    k
+        How many positions to return.
+    finite_only
+        Never return a non-finite score: a vector's result is shorter, a matrix's rows are
+        padded with ``-1`` (and NaN scores).
+    with_scores
+        Also return the scores at those positions (``float32`` when ``finite_only``, else the
+        input's dtype).
+
+    Examples
+    --------
+    >>> top_k(np.array([0.1, 0.9, -np.inf, 0.9]), 5, finite_only=True).tolist()
+    [1, 3, 0]
+    >>> top_k(np.array([[0.2, 0.5, 0.1], [0.3, 0.0, 0.7]]), 2).tolist()
+    [[1, 0], [2, 0]]
+    >>> rows, vals = top_k(np.array([[0.2, 0.5, 0.1], [0.3, -np.inf, -np.inf]]), 2, finite_only=True,
+    ...                    with_scores=True)
+    >>> rows.tolist(), vals[1].tolist()
+    ([[1, 0], [0, -1]], [0.30000001192092896, nan])
+    """
+    if scores.ndim == 1:
+        n = scores.size
+        k = min(int(k), int(np.isfinite(scores).sum()) if finite_only else n)
+        if k <= 0:
+            top = np.empty(0, dtype=np.int64)
+        else:
+            top = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
+            top = top[np.lexsort((top, -scores[top]))].astype(np.int64)
+        if not with_scores:
+            return top
+        vals = scores[top]
+        return top, vals.astype(np.float32) if finite_only else vals
+    m, n = scores.shape
+    k = min(int(k), n)
+    if k <= 0:
+        top, vals = np.empty((m, 0), np.int64), np.empty((m, 0), np.float32 if finite_only else scores.dtype)
+        return (top, vals) if with_scores else top
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < n else np.broadcast_to(np.arange(n), (m, n))
+    vals = np.take_along_axis(scores, top, axis=1)
+    order = np.lexsort((top, -vals), axis=1)
+    top = np.take_along_axis(top, order, axis=1).astype(np.int64)
+    vals = np.take_along_axis(vals, order, axis=1)
+    if finite_only:
+        vals = vals.astype(np.float32)
+        bad = ~np.isfinite(vals)
+        top[bad], vals[bad] = -1, np.nan
+    return (top, vals) if with_scores else top

@@ -53,8 +53,8 @@ def cmd_embed_shards(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     import cirscope as cs
-    from cirscope.embedding._api import embed
     from cirscope.embedding._shard_sources import DEFAULT_SHARD_SIZE
+    from cirscope.space._embed import embed
 
     embedder = cs.Embedder(args.model, args.pretrained, device=args.device, batch_size=args.batch_size,
                            num_workers=args.workers)

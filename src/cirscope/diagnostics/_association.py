@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from cirscope._core.arrays import top_k
 from cirscope._core.text import plotly_text, plotly_texts
 from cirscope.diagnostics._common import check_space, selector_rows
 from cirscope.diagnostics._result import DiagnosticResult, base_layout, clickable
@@ -79,7 +80,7 @@ def _partition_stats(s: np.ndarray, nx: int, n_permutations: int, seed: int) -> 
     for start in range(0, n_permutations, chunk):
         m = min(chunk, n_permutations - start)
         keys = rng.random((m, n))
-        pick = np.argpartition(keys, nx - 1, axis=1)[:, :nx] if nx < n else np.tile(np.arange(n), (m, 1))
+        pick = top_k(-keys, nx)  # the nx smallest random keys: a random subset
         out[start:start + m] = 2.0 * s[pick].sum(axis=1) - total
     return out, False
 

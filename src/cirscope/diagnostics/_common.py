@@ -252,7 +252,7 @@ def default_texts(space: Space) -> list[str]:
 
 def default_prompts(space: Space, exclude: Sequence[str] = ()) -> list[str]:
     """Prompts for every word of the gallery's categorical columns (except ``exclude``)."""
-    from cirscope.query._composed import Vocabulary
+    from cirscope.query._vocabulary import Vocabulary
 
     vocab = Vocabulary.from_metadata(space.gallery.metadata)
     return [vocab.prompt(fam, w) for fam, words in vocab.families.items() if fam not in exclude for w in words]
@@ -260,7 +260,7 @@ def default_prompts(space: Space, exclude: Sequence[str] = ()) -> list[str]:
 
 def prompt_template(space: Space, attribute: str) -> str:
     """The zero-shot prompt template for a column ("a photo of {}" unless the vocabulary knows better)."""
-    from cirscope.query._composed import Vocabulary
+    from cirscope.query._vocabulary import Vocabulary
 
     vocab = Vocabulary.from_metadata(space.gallery.metadata)
     return vocab.prompts.get(attribute, "a photo of {}")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from cirscope._core.arrays import top_k
 from cirscope._core.text import plotly_texts
 from cirscope.diagnostics._common import check_space, default_texts, progress_bar
 from cirscope.diagnostics._result import DiagnosticResult, base_layout, clickable
@@ -80,9 +81,7 @@ def hubness_stats(n_k: np.ndarray, k: int, n_queries: int) -> dict[str, float]:
 
 def _topk(scores: np.ndarray, k: int) -> np.ndarray:
     """Column indices of the ``k`` largest scores of each row, best first."""
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1)
+    return top_k(scores, k)
 
 
 def _mean_topk(sims: np.ndarray, k: int) -> np.ndarray:

@@ -45,6 +45,7 @@ import pandas as pd
 
 from cirscope._core.atomic import atomic_write as _atomic_open
 from cirscope._core.errors import DamagedFileError
+from cirscope._core.hashing import read_rows, sample_hash, sample_rows
 
 FORMAT = "cirscope.shards"
 FORMAT_VERSION = 1
@@ -306,11 +307,9 @@ def _write_npy(fh: Any, files: list[Path], n: int, dim: int) -> None:
 
 def _matrix_record(arr: np.ndarray) -> dict[str, Any]:
     """What the cached matrix is checked against on every open: shape and a hash of sampled rows."""
-    from cirscope.space import _files as files
-
-    rows = files.sample_rows(arr.shape[0], 0)
-    values = files._read_rows(arr, rows) if isinstance(arr, np.memmap) and arr.filename else arr[rows]
-    return {"shape": list(arr.shape), "sample_blake2b": files._sample_hash(rows, values)}
+    rows = sample_rows(arr.shape[0], 0)
+    values = read_rows(arr, rows)
+    return {"shape": list(arr.shape), "sample_blake2b": sample_hash(rows, values)}
 
 
 def open_shards(folder_or_glob: str | os.PathLike, *, verify: bool = False, cache: bool = True) -> ShardSet:

@@ -15,13 +15,8 @@ import numpy as np
 import pandas as pd
 
 from cirscope.eval._benchmark import CIRBenchmark
-from cirscope.query._composed import (
-    DEFAULT_TEMPLATE,
-    NEUTRAL_PROMPT,
-    Vocabulary,
-    fill_template,
-    zero_shot_captions,
-)
+from cirscope.query._composed import DEFAULT_TEMPLATE, NEUTRAL_PROMPT, fill_template
+from cirscope.query._vocabulary import Vocabulary, zero_shot_captions
 
 if TYPE_CHECKING:  # pragma: no cover
     from cirscope.gallery._table import Gallery

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from cirscope._core.arrays import top_k
 from cirscope.eval._benchmark import CIRBenchmark
 from cirscope.eval._pdv_sweep import PDVSweep
 from cirscope.eval._prepare import Prepared, prepare
@@ -48,10 +49,7 @@ def score(prepared: Prepared, queries: np.ndarray) -> dict[str, float]:
         local = np.arange(stop - start)
         if protocol.exclude_reference:
             s[local, prepared.reference_rows[start:stop]] = -np.inf
-        top = np.argpartition(-s, kmax - 1, axis=1)[:, :kmax] if kmax < n else np.tile(np.arange(n), (len(local), 1))
-        top_scores = np.take_along_axis(s, top, axis=1)
-        order = np.argsort(-top_scores, axis=1, kind="stable")
-        ranked = np.take_along_axis(top, order, axis=1)
+        ranked = top_k(s, kmax)
         is_target = np.zeros((stop - start, n), dtype=bool)
         for j, i in enumerate(range(start, stop)):
             is_target[j, prepared.targets[i]] = True

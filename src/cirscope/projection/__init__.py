@@ -1,6 +1,8 @@
 """Stage 3b, the map: 2-D layouts of the embedding space.
 
-``_compute`` runs UMAP or PCA and caches the result; ``_sample`` fits large maps on a
-sample and places the rest; ``_knn`` builds the neighbour graph those steps share;
-``_quality`` measures how well a layout keeps neighbourhoods.
+``_compute`` makes a map (UMAP or PCA) and ``_cache`` keeps it on disk; ``_fit`` runs the
+UMAP stages; ``_sample`` fits large maps on a sample and places and refines the rest;
+``_place`` puts new points on a map from their neighbours; ``_knn`` builds the annoy
+neighbour graph those steps share; ``_quality`` measures how well a layout keeps
+neighbourhoods.
 """

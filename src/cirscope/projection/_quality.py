@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from cirscope.neighbors._index import top_positions
+from cirscope._core.arrays import top_k
 
 __all__ = ["neighborhood_preservation", "sampled_fit_preservation"]
 
@@ -68,8 +68,8 @@ def neighborhood_preservation(
         sims[itself] = -np.inf
         d2[itself] = np.inf
         for j in range(len(rows)):  # per sampled point (at most `sample`), not per gallery row
-            high = top_positions(sims[j], k)
-            low = top_positions(-d2[j], k)
+            high = top_k(sims[j], k, finite_only=True)
+            low = top_k(-d2[j], k, finite_only=True)
             overlap[s + j] = np.intersect1d(high, low).size / k
     return float(overlap.mean())
 

@@ -3,7 +3,7 @@
 A full UMAP fit grows faster than linearly with the number of points (neighbour graph and
 layout epochs); fitting a sample and placing the rest costs one approximate neighbour query
 per remaining point. Each remaining point lands at the softmax-weighted mean of the map
-positions of its ``k`` nearest sample points (:func:`cirscope.projection._compute.place_rows`), the
+positions of its ``k`` nearest sample points (:func:`cirscope.projection._place.place_rows`), the
 out-of-sample initialisation of McInnes et al. 2018 (section 3.3), found through an annoy
 forest over the sample. The optimisation step follows (:func:`refine_layout`): a few UMAP
 layout epochs over the neighbour graph of all points, starting from that map.
@@ -14,6 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from cirscope.projection._knn import knn_graph, query_forest
+from cirscope.projection._place import place_rows
 
 __all__ = [
     "PLACE_K",
@@ -142,9 +145,6 @@ def place_rest(
     ``x`` is L2-normalised; ``forest`` is an annoy forest over ``x[sample_rows]`` (its item
     ``i`` is sample row ``i``); ``sample_coords`` are the sample's map positions.
     """
-    from cirscope.projection._compute import place_rows
-    from cirscope.projection._knn import query_forest
-
     n = len(x)
     out = np.empty((n, 2), dtype=np.float64)
     out[sample_rows] = sample_coords
@@ -179,7 +179,7 @@ def refine_layout(
 
     The refinement step of McInnes et al. 2018 (section 3.3) for points placed outside a
     sampled fit: the fuzzy simplicial set of every point's ``n_neighbors`` nearest neighbours
-    (annoy, :func:`cirscope.projection._compute._knn`, unless ``knn`` = ``(rows, cosine distances)`` is given)
+    (annoy, :func:`cirscope.projection._knn.knn_graph`, unless ``knn`` = ``(rows, cosine distances)`` is given)
     is optimised for ``n_epochs`` epochs with umap-learn's own SGD
     (``optimize_layout_euclidean``). With ``anchor`` only placed points move (edges are kept
     only where the moving end is a placed point; the sample's layout stays as fitted); without,
@@ -192,13 +192,11 @@ def refine_layout(
         optimize_layout_euclidean,
     )
 
-    from cirscope.projection._compute import _knn
-
     n = len(x)
     if n_epochs < 1:
         return np.asarray(coords, dtype=np.float64).copy()
     if knn is None:
-        knn, _ = _knn(x, n_neighbors, seed, n_trees=REFINE_TREES, search_k=REFINE_SEARCH_K)
+        knn, _ = knn_graph(x, n_neighbors, seed, n_trees=REFINE_TREES, search_k=REFINE_SEARCH_K)
     idx, dists = knn
     rs = np.random.RandomState(seed)
     graph, _, _ = fuzzy_simplicial_set(x, n_neighbors, rs, "cosine", knn_indices=idx, knn_dists=dists)

@@ -1,7 +1,8 @@
 """Stage 4, composed queries: a reference image plus a modification text.
 
 ``_methods`` holds the composition formulas (PDV, text-only, image-only, sum, ...);
-``_composed`` holds :class:`~cirscope.ComposedQuery` and :class:`~cirscope.Vocabulary`;
+``_vocabulary`` holds :class:`~cirscope.Vocabulary` (zero-shot captions) and the registry of
+named vocabularies that datasets fill; ``_composed`` holds :class:`~cirscope.ComposedQuery`;
 ``_search`` resolves, composes and searches in one pass, returning rows, scores and the
 query vector.
 """

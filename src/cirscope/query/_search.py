@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from cirscope.neighbors._index import top_positions
+from cirscope._core.arrays import top_k
 from cirscope.query._composed import ComposedQuery, ResolvedQuery
 from cirscope.query._methods import METHODS
 
@@ -54,7 +54,7 @@ def exact_neighbors(
             scores[~mask] = -np.inf
         if exclude:
             scores[np.asarray(exclude, dtype=np.int64)] = -np.inf
-    order = top_positions(scores, k)
+    order = top_k(scores, k, finite_only=True)
     return order.astype(np.int64), scores[order].astype(np.float32)
 
 
@@ -205,10 +205,12 @@ class Hits:
 
     Examples
     --------
-    >>> hits = search_hits(space, cs.ComposedQuery(0, "make it blue"), k=5)  # doctest: +SKIP
-    >>> hits.rows.shape, hits.vector.shape                                   # doctest: +SKIP
-    ((5,), (128,))
-    >>> hits.to_frame()[["rank", "id", "score"]]                             # doctest: +SKIP
+    >>> hits = search_hits(space, cs.ComposedQuery(0, "make it blue"), k=5)
+    >>> hits.rows.shape, hits.vector.shape, hits.method, 0 in hits.rows  # the reference is left out
+    ((5,), (128,), 'pdv', False)
+    >>> frame = hits.to_frame()
+    >>> frame["row"].tolist() == hits.rows.tolist(), np.array_equal(frame.attrs["vector"], hits.vector)
+    (True, True)
     """
 
     rows: np.ndarray
@@ -222,7 +224,11 @@ class Hits:
         return int(self.rows.size)
 
     def to_frame(self) -> pd.DataFrame:
-        """The hits as :func:`search` returns them: rank, row, id, score, then the metadata columns."""
+        """The hits as :func:`search` returns them: rank, row, id, score, then the metadata columns.
+
+        ``attrs["query"]`` holds the resolved query and ``attrs["vector"]`` the query vector (a
+        tuple of its float32 values: a tuple, so frames with attrs still concatenate).
+        """
         rows, columns = self.rows, self._columns
         out = pd.DataFrame(
             {
@@ -234,6 +240,7 @@ class Hits:
             }
         )
         out.attrs["query"] = dict(self.info)
+        out.attrs["vector"] = tuple(self.vector.tolist())
         return out
 
 
@@ -250,7 +257,7 @@ def search_hits(
 
     Takes the same arguments as :func:`search`; ``search(...)`` equals
     ``search_hits(...).to_frame()``. The hits carry the query vector, so placing the query
-    on a map (:func:`cirscope.projection._compute.place` with ``rows=``/``scores=``) needs no second search.
+    on a map (:func:`cirscope.projection._place.place` with ``rows=``/``scores=``) needs no second search.
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
@@ -308,13 +315,20 @@ def search(
     pandas.DataFrame
         Columns ``rank`` (1-based), ``row`` (gallery position), ``id``, ``score`` (cosine),
         then the gallery's metadata columns. ``df.attrs["query"]`` holds the resolved query
-        (texts, their sources, method, params). Thumbnails: ``space.gallery.thumbnail(row)``.
+        (texts, their sources, method, params) and ``df.attrs["vector"]`` the query vector the
+        gallery was ranked by (``np.asarray(df.attrs["vector"], np.float32)``; one search made
+        both). Thumbnails: ``space.gallery.thumbnail(row)``.
 
     Examples
     --------
-    >>> import cirscope as cs
-    >>> space = cs.Space(cs.datasets.shapes(300), cs.Embedder.toy())  # doctest: +SKIP
-    >>> q = cs.ComposedQuery(0, "make it blue")  # doctest: +SKIP
-    >>> space.search(q, method="pdv", k=5, alpha_t=1.2, alpha_i=1.4, beta=0.75)  # doctest: +SKIP
+    >>> q = cs.ComposedQuery(0, "make it blue")
+    >>> df = space.search(q, method="pdv", k=5, alpha_t=1.2, alpha_i=1.4, beta=0.75)
+    >>> df.columns[:4].tolist(), df["rank"].tolist(), df.attrs["query"]["params"]["beta"]
+    (['rank', 'row', 'id', 'score'], [1, 2, 3, 4, 5], 0.75)
+    >>> vector = np.asarray(df.attrs["vector"], np.float32)
+    >>> np.allclose(vector, q.vector(space, "pdv", alpha_t=1.2, alpha_i=1.4, beta=0.75))
+    True
+    >>> space.search("a red star", k=2)[["shape", "color"]].values.tolist()
+    [['star', 'red'], ['star', 'red']]
     """
     return search_hits(space, query, method, k, exclude_reference, mask, **params).to_frame()

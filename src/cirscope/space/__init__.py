@@ -1,6 +1,8 @@
 """The space: a gallery, its embeddings and the model that made them.
 
 ``_space`` holds :class:`~cirscope.Space`, which delegates searching to :mod:`~cirscope.query`
-and maps to :mod:`~cirscope.projection`; ``_files`` saves and verifies a space on disk;
-``_parquet`` opens a folder of Parquet shards as a space.
+and maps to :mod:`~cirscope.projection`; loaders hand it :class:`~cirscope.space._parts.SpaceParts`:
+``_persist`` saves a space to a folder and reads one back (``_files`` checks the files),
+``_parquet`` reads a folder of Parquet shards; ``_embed`` is :func:`cirscope.embed`, which
+embeds a source into such shards.
 """

@@ -20,86 +20,21 @@ import numpy as np
 
 from cirscope._core.arrays import check_unit_rows
 from cirscope._core.errors import DamagedFileError
+from cirscope._core.hashing import (
+    embeddings_fingerprint,
+    file_digest,
+    read_rows,
+    sample_hash,
+    sample_rows,
+)
 
 FORMAT_VERSION = 2
-SAMPLE_SIZE = 256
-_HASH_BLOCK = 1 << 16  # rows per block when hashing every row
 MANAGED = ("embeddings.npy", "gallery.parquet", "space.json", "problems.csv", "derived")
 RESAVE = "Save the space again (space.save(folder)) or re-embed the gallery (`cirscope embed`)."
 
 __all__ = [
-    "FORMAT_VERSION", "MANAGED", "SAMPLE_SIZE", "describe", "embeddings_fingerprint", "file_digest",
-    "read_info", "sample_rows", "verify_embeddings", "verify_file",
+    "FORMAT_VERSION", "MANAGED", "describe", "read_info", "verify_embeddings", "verify_file",
 ]
-
-
-def embeddings_fingerprint(embeddings: np.ndarray) -> str:
-    """blake2b of the shape and float32 bytes, hashed block by block (no whole copy).
-
-    Examples
-    --------
-    >>> a = np.eye(3, dtype=np.float32)
-    >>> embeddings_fingerprint(a) == embeddings_fingerprint(a.copy()) != embeddings_fingerprint(a[::-1])
-    True
-    """
-    h = hashlib.blake2b(digest_size=16)
-    h.update(str(tuple(embeddings.shape)).encode())
-    for start in range(0, embeddings.shape[0], _HASH_BLOCK):
-        h.update(np.ascontiguousarray(embeddings[start : start + _HASH_BLOCK], dtype=np.float32).data)
-    return h.hexdigest()
-
-
-def sample_rows(n: int, seed: int) -> np.ndarray:
-    """The sorted rows checked on every open: first, last and ``SAMPLE_SIZE`` pseudo-random others.
-
-    Examples
-    --------
-    >>> sample_rows(5, 0).tolist()
-    [0, 1, 2, 3, 4]
-    >>> rows = sample_rows(10**6, 7); (rows[0], rows[-1], rows.size <= SAMPLE_SIZE + 2)
-    (np.int64(0), np.int64(999999), True)
-    """
-    if n <= SAMPLE_SIZE + 2:
-        return np.arange(n, dtype=np.int64)
-    picks = np.random.default_rng(seed).choice(np.arange(1, n - 1), size=SAMPLE_SIZE, replace=False)
-    return np.unique(np.concatenate([[0, n - 1], picks])).astype(np.int64)
-
-
-def _sample_hash(rows: np.ndarray, values: np.ndarray) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    h.update(rows.astype("<i8").tobytes())
-    h.update(np.ascontiguousarray(values, dtype="<f4").tobytes())
-    return h.hexdigest()
-
-
-def _read_rows(arr: np.memmap, rows: np.ndarray) -> np.ndarray:
-    """Rows of a memory-mapped float32 ``.npy`` read with ``pread``, not through the map.
-
-    Faulting them in through the map would make the kernel map its whole read-ahead
-    window (megabytes per row on some systems) into the process; ``pread`` keeps the
-    open free of resident memory.
-    """
-    row_bytes = arr.shape[1] * 4
-    out = np.empty((rows.size, arr.shape[1]), dtype="<f4")
-    fd = os.open(arr.filename, os.O_RDONLY)
-    try:
-        for i, r in enumerate(rows.tolist()):
-            data = os.pread(fd, row_bytes, arr.offset + r * row_bytes)
-            if len(data) != row_bytes:
-                raise OSError(f"short read at row {r}")
-            out[i] = np.frombuffer(data, dtype="<f4")
-    finally:
-        os.close(fd)
-    return out
-
-
-def file_digest(path: Path) -> str:
-    """blake2b of a file's bytes, read in blocks."""
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def describe(folder: Path, embeddings: np.ndarray, fingerprint: str, model: dict[str, Any],
@@ -121,7 +56,7 @@ def describe(folder: Path, embeddings: np.ndarray, fingerprint: str, model: dict
         "model": model,
         "embeddings_fingerprint": fingerprint,
         "problems": int(problems),
-        "verify": {"seed": int(seed), "sample_blake2b": _sample_hash(rows, embeddings[rows]), "files": files},
+        "verify": {"seed": int(seed), "sample_blake2b": sample_hash(rows, embeddings[rows]), "files": files},
     }
     info["checksum"] = _record_checksum(info)
     return info
@@ -254,10 +189,10 @@ def verify_embeddings(folder: Path, arr: np.ndarray, info: dict[str, Any], full:
     path = folder / "embeddings.npy"
     rows = sample_rows(arr.shape[0], info["verify"]["seed"])
     try:
-        values = _read_rows(arr, rows) if isinstance(arr, np.memmap) and arr.filename else arr[rows]
+        values = read_rows(arr, rows)
     except OSError as exc:
         raise DamagedFileError(path, f"its rows cannot be read ({exc})", RESAVE) from exc
-    if _sample_hash(rows, values) != info["verify"]["sample_blake2b"]:
+    if sample_hash(rows, values) != info["verify"]["sample_blake2b"]:
         raise DamagedFileError(
             path, "its rows differ from those saved (rows swapped or edited, or the file comes from another save)",
             RESAVE,

@@ -1,4 +1,7 @@
-"""Open a folder (or glob) of embedding shards as a :class:`~cirscope.Space`, without torch."""
+"""Read a folder (or glob) of embedding shards as the parts of a :class:`~cirscope.Space`, without torch.
+
+:meth:`cirscope.Space.from_parquet` assembles the space from :func:`read_shards`.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from cirscope.embedding._embedder import Embedder
 from cirscope.embedding._shards import open_shards
 from cirscope.gallery._decode import ImageProblem
 from cirscope.gallery._table import Gallery
+from cirscope.space._parts import SpaceParts
 
 #: Why an item read from inside a tar shard or a table cell has no thumbnail.
 NOT_KEPT = ("its image was read from inside a WebDataset tar or a table cell, and the shards keep its embedding, "
@@ -57,40 +61,15 @@ class ShardGallery(Gallery):
         return out
 
 
-def space_from_parquet(
-    folder_or_glob: str | os.PathLike,
-    embedder: Embedder | None = None,
-    *,
-    verify: bool = False,
-):
-    """A :class:`~cirscope.Space` over the Parquet shards written by :func:`cirscope.embed`.
+def read_shards(folder_or_glob: str | os.PathLike, embedder: Embedder | None = None, *,
+                verify: bool = False) -> SpaceParts:
+    """Read Parquet embedding shards as the parts of a space (see :meth:`cirscope.Space.from_parquet`).
 
-    Parameters
-    ----------
-    folder_or_glob
-        The output folder of a run, or a glob of shard files (any Parquet files with
-        ``id``, ``embedding`` and, optionally, ``source`` columns work too).
-    embedder
-        The model for text and composed queries; by default the one the manifest names,
-        set up lazily (torch is imported only when a text must be encoded).
-    verify
-        Check every shard against its manifest checksum (always done on the first open).
-
-    The embeddings are memory-mapped from a matrix cached beside the shards (see
-    :mod:`cirscope.embedding._shards`); derived results (index, map) are cached in the folder too,
-    keyed by a fingerprint made from the manifest's shard checksums (so the matrix is never
-    hashed as a whole). Items are in shard order; skipped items are in ``space.problems``.
-    Items whose image was read from inside a tar shard or a table cell have no thumbnail:
-    loading their image reports a problem that says so.
-
-    Examples
-    --------
-    >>> import cirscope as cs
-    >>> space = cs.Space.from_parquet("photos.shards")  # doctest: +SKIP
-    >>> space.search("a red star", k=5)  # doctest: +SKIP
+    The embeddings are the memory-mapped matrix :func:`~cirscope.embedding._shards.open_shards`
+    caches beside the shards (unit float32 rows, checked on every open); the fingerprint
+    comes from the manifest's shard checksums, so the matrix is never hashed as a whole.
+    Without ``embedder``, the model the manifest names is set up lazily.
     """
-    from cirscope.space._space import Space
-
     shards = open_shards(folder_or_glob, verify=verify)
     if len(shards.ids) == 0:
         raise ValueError(f"{folder_or_glob} holds no embedded image (see its problems.parquet)")
@@ -101,10 +80,6 @@ def space_from_parquet(
         embedder = Embedder(model["model"], model.get("pretrained"), fast_jpeg=model.get("preprocessing", "fast") == "fast")
     model = {"model": model.get("model"), "pretrained": model.get("pretrained"),
              "fingerprint": model.get("fingerprint"), **{k: v for k, v in model.items() if k in ("key",)}}
-    # open_shards hands out unit float32 rows, normalised and validated when its matrix was built
-    # (and checked against that matrix's record on every open): use them as they are, memory-mapped
-    space = Space.__new__(Space)
-    space._init(gallery, shards.embeddings, embedder, model, problems=shards.problems, folder=shards.folder,
-                checked=True, fingerprint=shards.fingerprint)
-    space.shards_missing = shards.missing
-    return space
+    return SpaceParts(gallery=gallery, embeddings=shards.embeddings, embedder=embedder, model=model,
+                      folder=shards.folder, fingerprint=shards.fingerprint, problems=shards.problems,
+                      shards_missing=list(shards.missing))

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -13,34 +10,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cirscope._core.arrays import check_matrix, normalize_rows
-from cirscope._core.errors import DamagedFileError, ModelLoadError
 from cirscope.embedding._embedder import Embedder, EmbedResult
 from cirscope.gallery._table import Gallery
 from cirscope.space import _files as files
 from cirscope.space._files import FORMAT_VERSION
+from cirscope.space._parts import SpaceParts, check_embeddings
 
-__all__ = ["FORMAT_VERSION", "Space", "check_embeddings"]
+__all__ = ["FORMAT_VERSION", "Space"]
 
 _TEXT_CACHE_SIZE = 4096
-
-
-def check_embeddings(embeddings: Any, n: int | None = None) -> np.ndarray:
-    """Validate an ``(N, D)`` embedding array and return it L2-normalised as float32 (a new array).
-
-    Normalisation runs in float64 after scaling each row by its largest value, and is
-    validated afterwards (finite, unit rows), so tiny or huge values cannot turn into
-    infinite or all-zero rows.
-
-    Examples
-    --------
-    >>> check_embeddings([[1e-30, 0.0], [0.0, 1e25]]).tolist()
-    [[1.0, 0.0], [0.0, 1.0]]
-    """
-    arr = np.asarray(embeddings)
-    if arr.ndim == 2 and arr.dtype.kind in "fiu" and arr.shape[1] > 0 and (n is None or arr.shape[0] == n):
-        return normalize_rows(arr)
-    return normalize_rows(check_matrix(embeddings, n=n))
 
 
 class Space:
@@ -65,9 +43,9 @@ class Space:
     Examples
     --------
     >>> import cirscope as cs
-    >>> space = cs.Space(cs.datasets.shapes(200), cs.Embedder.toy())  # doctest: +SKIP
-    >>> space.image_embeddings.shape  # doctest: +SKIP
-    (200, 128)
+    >>> small = cs.Space(cs.datasets.shapes(40), cs.Embedder.toy(), cache=False, progress=False)
+    >>> small.image_embeddings.shape, len(small.problems)
+    ((40, 128), 0)
     """
 
     def __init__(
@@ -154,15 +132,56 @@ class Space:
     def from_parquet(
         cls, folder_or_glob: str | os.PathLike, embedder: Embedder | str | None = None, *, verify: bool = False
     ) -> Space:
-        """Open Parquet embedding shards (written by :func:`cirscope.embed`) without torch.
+        """A space over the Parquet embedding shards written by :func:`cirscope.embed`, without torch.
 
-        See :func:`cirscope.space._parquet.space_from_parquet`; the embeddings are memory-mapped.
+        Parameters
+        ----------
+        folder_or_glob
+            The output folder of a run, or a glob of shard files (any Parquet files with
+            ``id``, ``embedding`` and, optionally, ``source`` columns work too).
+        embedder
+            The model for text and composed queries; by default the one the manifest names,
+            set up lazily (torch is imported only when a text must be encoded).
+        verify
+            Check every shard against its manifest checksum (always done on the first open).
+
+        The embeddings are memory-mapped from a matrix cached beside the shards (see
+        :mod:`cirscope.embedding._shards`); derived results (index, map) are cached in the folder
+        too, keyed by a fingerprint made from the manifest's shard checksums. Items are in shard
+        order; skipped items are in ``space.problems``; ``space.shards_missing`` lists planned
+        shards that are not there. Items whose image was read from inside a tar shard or a table
+        cell have no thumbnail: loading their image reports a problem that says so
+        (:mod:`cirscope.space._parquet`).
+
+        Examples
+        --------
+        >>> import pathlib, tempfile
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> images = pathlib.Path(tmp.name, "images")
+        >>> images.mkdir()
+        >>> for row in range(4):
+        ...     gallery.load_image(row).save(images / f"img{row}.png")
+        >>> run = cs.embed(images, space.embedder, out=pathlib.Path(tmp.name, "shards"), progress=False)
+        >>> shards = cs.Space.from_parquet(run.out)
+        >>> len(shards), shards.shards_missing, shards.search("a red star", k=2)["rank"].tolist()
+        (4, [], [1, 2])
+        >>> tmp.cleanup()
         """
-        from cirscope.space._parquet import space_from_parquet
+        from cirscope.space._parquet import read_shards
 
         if isinstance(embedder, str):
             embedder = Embedder(embedder)
-        return space_from_parquet(folder_or_glob, embedder, verify=verify)
+        return cls._from_parts(read_shards(folder_or_glob, embedder, verify=verify))
+
+    @classmethod
+    def _from_parts(cls, parts: SpaceParts) -> Space:
+        """Assemble a space from what a loader read (verified unit rows, used as they are)."""
+        space = cls.__new__(cls)
+        space._init(parts.gallery, parts.embeddings, parts.embedder, parts.model, problems=parts.problems,
+                    folder=parts.folder, checked=True, fingerprint=parts.fingerprint)
+        if parts.shards_missing is not None:
+            space.shards_missing = list(parts.shards_missing)
+        return space
 
     # ------------------------------------------------------------------ basics
     def __len__(self) -> int:
@@ -297,32 +316,10 @@ class Space:
 
         :meth:`load` reopens it without re-embedding and without importing torch.
         """
-        from cirscope._core.atomic import fsync_tree, swap_folder, temp_sibling
+        from cirscope.space._persist import write_space
 
-        target = Path(os.path.abspath(folder))
-        if target.exists() and not target.is_dir():
-            raise NotADirectoryError(f"{target} exists and is not a folder: pass a folder path for the space")
-        fingerprint = self.fingerprint
-        new = temp_sibling(target)
-        try:
-            with open(new / "embeddings.npy", "wb") as fh:
-                np.save(fh, self.image_embeddings, allow_pickle=False)
-            self.gallery.save(new, root=target)
-            files.write_problems(new, self.problems)
-            info = files.describe(new, self.image_embeddings, fingerprint, self.model, len(self.problems),
-                                  files.fresh_seed())
-            (new / "space.json").write_text(json.dumps(info, indent=2))
-            fsync_tree(new)
-            foreign = _foreign_entries(target)
-            if foreign:
-                _replace_in_place(new, target, fingerprint)
-            else:
-                swap_folder(new, target, keep=lambda old, tgt: _keep_derived(old, tgt, fingerprint))
-        finally:
-            if new.exists():
-                shutil.rmtree(new, ignore_errors=True)
-        self.folder = target
-        return target
+        self.folder = write_space(self, folder)
+        return self.folder
 
     @classmethod
     def load(
@@ -368,110 +365,8 @@ class Space:
         folder = Path(os.path.abspath(folder))
         if files.is_shard_folder(folder):  # Parquet shards written by cs.embed / cirscope embed --engine
             return cls.from_parquet(folder, embedder, verify=verify == "full")
-        info = files.read_info(folder)
-        n, dim = info["n"], info["dim"]
-        if info["version"] < 2:
-            embeddings, fingerprint = _load_old_embeddings(folder, info)
-        else:
-            record = info["verify"]["files"]
-            files.verify_file(folder, "gallery.parquet", record["gallery.parquet"])
-            files.verify_file(folder, "problems.csv", record.get("problems.csv"))
-            files.verify_file(folder, "embeddings.npy", {"bytes": record["embeddings.npy"]["bytes"]})
-            embeddings = files.open_embeddings(folder, n, dim, mmap=True)
-            files.verify_embeddings(folder, embeddings, info, full=verify == "full")
-            fingerprint = info["embeddings_fingerprint"]
-        # format 2 checked gallery.parquet's hash above; format 1 had no record, so its ids are checked
-        gallery = Gallery.load(folder, _verified=info["version"] >= 2)
-        if len(gallery) != n:
-            raise DamagedFileError(folder / "gallery.parquet", f"it has {len(gallery)} rows but space.json says {n}",
-                                   files.RESAVE)
-        model = info.get("model", {})
+        from cirscope.space._persist import read_space
+
         if isinstance(embedder, str):
             embedder = Embedder(embedder)
-        if embedder is None and model.get("model") not in (None, "unknown"):
-            try:
-                embedder = Embedder(model["model"], model.get("pretrained"))
-            except ModelLoadError as exc:
-                # a name with no weights: either embeddings given with only a model name (nothing to
-                # rebuild), or a space saved with random weights before they needed opting in
-                if model.get("fingerprint") is not None or model.get("pretrained") is not None:
-                    warnings.warn(f"{folder}: opened without its model ({exc}). Searching by text or image "
-                                  "needs cs.Space.load(folder, embedder=cs.Embedder(...)).", UserWarning,
-                                  stacklevel=2)
-        problems = None
-        if (folder / "problems.csv").is_file():
-            try:
-                problems = pd.read_csv(folder / "problems.csv", dtype=str)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise DamagedFileError(folder / "problems.csv", f"it cannot be read as CSV ({exc})",
-                                       files.RESAVE) from exc
-        space = cls.__new__(cls)
-        space._init(gallery, embeddings, embedder, model, problems=problems, folder=folder, checked=True,
-                    fingerprint=fingerprint)
-        return space
-
-
-def _load_old_embeddings(folder: Path, info: dict[str, Any]) -> tuple[np.ndarray, str]:
-    """Format 1 (before verification records): read, check the whole fingerprint, normalise in memory."""
-    raw = files.open_embeddings(folder, info["n"], info["dim"], mmap=False)
-    fingerprint = files.embeddings_fingerprint(raw)
-    if raw.dtype != np.float32 or fingerprint != info["embeddings_fingerprint"]:
-        raise DamagedFileError(folder / "embeddings.npy", "its rows do not match the fingerprint in space.json "
-                               "(edited, or from another save)", files.RESAVE)
-    try:
-        embeddings = check_embeddings(raw, info["n"])
-    except ValueError as exc:
-        raise DamagedFileError(folder / "embeddings.npy", str(exc), files.RESAVE) from exc
-    warnings.warn(
-        f"{folder} was saved by an older cirscope (space format 1): its embeddings were read into memory and "
-        "normalised; save it again (space.save(folder)) to open it instantly and verified.",
-        UserWarning,
-        stacklevel=3,
-    )
-    return embeddings, files.embeddings_fingerprint(embeddings)
-
-
-def _foreign_entries(target: Path) -> list[str]:
-    """Entries of ``target`` that are not the space's own files (e.g. the user's images)."""
-    if not target.is_dir():
-        return []
-    return sorted(e.name for e in target.iterdir() if e.name not in files.MANAGED)
-
-
-def _keep_derived(old: Path, target: Path, fingerprint: str) -> None:
-    """Carry the derived caches over when the embeddings did not change."""
-    try:
-        same = files.read_info(old)["embeddings_fingerprint"] == fingerprint
-    except (OSError, ValueError):
-        same = False
-    if same and (old / "derived").is_dir() and not (target / "derived").exists():
-        os.rename(old / "derived", target / "derived")
-
-
-def _replace_in_place(new: Path, target: Path, fingerprint: str) -> None:
-    """Move the space's files from ``new`` into ``target`` one by one (``space.json`` last), under a lock."""
-    from cirscope._core.atomic import fsync_dir
-
-    try:
-        import fcntl
-    except ImportError:  # no flock (Windows): saves to one folder of images are not serialised
-        fcntl = None
-    fd = os.open(target, os.O_RDONLY)
-    try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            same = files.read_info(target)["embeddings_fingerprint"] == fingerprint
-        except (OSError, ValueError):
-            same = False
-        for name in ("embeddings.npy", "gallery.parquet", "problems.csv"):
-            if (new / name).exists():
-                os.replace(new / name, target / name)
-            else:
-                (target / name).unlink(missing_ok=True)
-        if not same and (target / "derived").is_dir():
-            shutil.rmtree(target / "derived", ignore_errors=True)
-        os.replace(new / "space.json", target / "space.json")
-        fsync_dir(target)
-    finally:
-        os.close(fd)  # closing releases the lock
+        return cls._from_parts(read_space(folder, embedder, full=verify == "full"))

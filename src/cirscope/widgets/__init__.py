@@ -3,21 +3,26 @@
 :class:`Explorer` links a :class:`MapView` (the 2-D map), a :class:`QueryPanel`
 (reference image, modification text, method and sliders) and a :class:`NeighborGrid`
 (the top-k thumbnails); each is also a widget on its own, to lay out with ipywidgets and
-link with traitlets. The widget classes hold state; :mod:`cirscope.widgets._bindings`
-fills them from a space and :mod:`cirscope.widgets._controller` links them.
+link with traitlets. The widget classes hold state; each widget's module also holds its
+binding (``MapBinding``, ``GridBinding``, ``QueryBinding``), which fills the widget from a
+space, and :mod:`cirscope.widgets._controller` links them.
 
 Examples
 --------
->>> import cirscope as cs
->>> space = cs.Space(cs.datasets.shapes(300), cs.Embedder.toy())  # doctest: +SKIP
->>> cs.Explorer(space)                                            # doctest: +SKIP
+>>> explorer = cs.Explorer(space, map="pca")
+>>> explorer.query.text = "make it blue"
+>>> len(explorer.grid.rows)
+20
+>>> explorer.close()
 
 Parts on their own, linked with traitlets:
 
 >>> import ipywidgets, traitlets
->>> panel, grid = cs.QueryPanel(space, reference=0), cs.NeighborGrid(space)  # doctest: +SKIP
->>> traitlets.dlink((panel, "results"), (grid, "rows"))                       # doctest: +SKIP
->>> ipywidgets.VBox([panel, grid])                                            # doctest: +SKIP
+>>> panel, grid = cs.QueryPanel(space, reference=0), cs.NeighborGrid(space)
+>>> link = traitlets.dlink((panel, "results"), (grid, "rows"))
+>>> grid.rows == panel.results
+True
+>>> box = ipywidgets.VBox([panel, grid])  # shown in a notebook cell
 """
 
 from __future__ import annotations

@@ -67,7 +67,10 @@ class ClickEvents(t.HasTraits):
 
         Examples
         --------
-        >>> grid.on_click(lambda row: print("clicked", row))  # doctest: +SKIP
+        >>> grid = cs.NeighborGrid()
+        >>> grid.on_click(lambda row: print("clicked", row))
+        >>> grid._handle_click_msg(grid, {"event": "click", "row": 7}, [])  # what a click in the browser sends
+        clicked 7
         """
         self._click_dispatcher().register_callback(callback, remove=remove)
 

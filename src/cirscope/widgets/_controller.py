@@ -2,7 +2,7 @@
 
 * a click on a map point or a thumbnail makes it the panel's reference;
 * each finished search highlights the top-k on the map, places the query there (with
-  :func:`cirscope.projection._compute.place`) and fills the grid;
+  :func:`cirscope.projection._place.place`) and fills the grid;
 * a box/lasso selection on the map, or the rows a diagnostics panel shows
   (its ``shown_rows`` trait), fill the grid too; the grid's toggle flips between the two.
 """
@@ -45,7 +45,7 @@ def query_position(
     rows: np.ndarray | None = None,
     scores: np.ndarray | None = None,
 ) -> list[float]:
-    """Where a query falls on the map (``[]`` for none), via :func:`cirscope.projection._compute.place`.
+    """Where a query falls on the map (``[]`` for none), via :func:`cirscope.projection._place.place`.
 
     Pass the search's top rows and scores (``rows=``, ``scores=``) to place it from them
     without a second neighbour search (what the Explorer does on every slider move); a bare
@@ -56,10 +56,12 @@ def query_position(
     >>> xy = np.array([[0.0, 0.0], [1.0, 1.0]])
     >>> query_position(None, None, xy, rows=np.array([1, 0]), scores=np.array([0.9, 0.9]))
     [0.5, 0.5]
-    >>> query_position(space, space.image_embeddings[0], xy)  # doctest: +SKIP
-    [0.12, -0.4]
+    >>> coords = space.map("pca")
+    >>> x, y = query_position(space, space.image_embeddings[0], coords)
+    >>> bool(coords[:, 0].min() <= x <= coords[:, 0].max())
+    True
     """
-    from cirscope.projection._compute import place
+    from cirscope.projection._place import place
 
     if rows is not None and scores is not None:
         if len(rows) == 0:
@@ -90,9 +92,12 @@ class ExplorerController:
 
     Examples
     --------
-    >>> ctl = ExplorerController(space, MapView(space), QueryPanel(space), NeighborGrid(space))  # doctest: +SKIP
-    >>> ctl.panel.reference = 0                         # doctest: +SKIP
-    >>> ctl.grid.to_dataframe()[["rank", "id", "score"]]  # doctest: +SKIP
+    >>> from cirscope.widgets import MapView, NeighborGrid, QueryPanel
+    >>> ctl = ExplorerController(space, MapView(space, map="pca"), QueryPanel(space), NeighborGrid(space))
+    >>> ctl.panel.reference = 0  # an image query: its top 20 fill the grid, the map highlights them
+    >>> ctl.grid.rows == ctl.panel.results, len(ctl.map.highlighted), ctl.map.reference
+    (True, 20, 0)
+    >>> ctl.close()
     """
 
     def __init__(

@@ -54,9 +54,10 @@ class DiagnosticsPanel(ipw.VBox):
 
     Examples
     --------
-    >>> panel = DiagnosticsPanel(space, diagnostic="skew", attribute="color")  # doctest: +SKIP
-    >>> panel.observe(lambda ch: print(ch["new"]), "shown_rows")               # doctest: +SKIP
-    >>> panel.click(curve=0, point=2)                                          # doctest: +SKIP
+    >>> panel = DiagnosticsPanel(space, diagnostic="skew", attribute="color")
+    >>> panel.observe(lambda ch: print("shown", len(ch["new"]), "rows"), "shown_rows")
+    >>> rows = panel.click(curve=0, point=2)  # what a click on the chart does
+    shown 11 rows
     """
 
     shown_rows = t.List(t.Int(), help="Gallery rows behind the clicked element").tag(sync=True)

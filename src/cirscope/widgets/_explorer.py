@@ -73,12 +73,11 @@ class Explorer(ipw.VBox):
 
     Examples
     --------
-    >>> import cirscope as cs
-    >>> space = cs.Space(cs.datasets.shapes(300, seed=0), cs.Embedder.toy())  # doctest: +SKIP
-    >>> ex = cs.Explorer(space)                                               # doctest: +SKIP
-    >>> ex                                                                    # doctest: +SKIP
-    >>> ex.query.reference = 0; ex.query.text = "make it blue"                # doctest: +SKIP
-    >>> ex.grid.to_dataframe().head()                                         # doctest: +SKIP
+    >>> ex = cs.Explorer(space, map="pca")
+    >>> ex.query.reference = 0; ex.query.text = "make it blue"
+    >>> ex.grid.to_dataframe()[["rank", "id", "score"]].shape
+    (20, 3)
+    >>> ex.close()
     """
 
     def __init__(

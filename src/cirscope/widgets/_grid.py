@@ -1,4 +1,8 @@
-"""The neighbour grid: thumbnails of the current results (or of the map selection)."""
+"""The neighbour grid and its binding: thumbnails of the current results (or of the map selection).
+
+:class:`NeighborGrid` holds the traits the browser shows; :class:`GridBinding` fills them
+for its ``rows`` from a space (thumbnails, ids, metadata, the table behind ``to_dataframe()``).
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,16 @@ import pandas as pd
 import traitlets as t
 
 from cirscope.widgets._base import ClickEvents, WidgetBase
+from cirscope.widgets._binding import Binding
 from cirscope.widgets._codec import Array, RowList
+from cirscope.widgets._map_data import MetadataText
+from cirscope.widgets._rowset import check_rows
 from cirscope.widgets._static import static_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from cirscope.space._space import Space
 
-__all__ = ["NeighborGrid"]
+__all__ = ["GridBinding", "NeighborGrid"]
 
 
 class NeighborGrid(WidgetBase, ClickEvents):
@@ -48,8 +55,8 @@ class NeighborGrid(WidgetBase, ClickEvents):
 
     Examples
     --------
-    >>> grid = NeighborGrid(space, rows=[3, 1, 4])  # doctest: +SKIP
-    >>> grid.to_dataframe()["id"].tolist()          # doctest: +SKIP
+    >>> grid = NeighborGrid(space, rows=[3, 1, 4])
+    >>> grid.to_dataframe()["id"].tolist()
     ['shape-0-00003', 'shape-0-00001', 'shape-0-00004']
     >>> NeighborGrid().to_dataframe().empty
     True
@@ -77,10 +84,8 @@ class NeighborGrid(WidgetBase, ClickEvents):
         self._click_dispatcher()
         #: the shown rows as a table, or a function that builds it (what :meth:`to_dataframe` copies); not synced
         self.frame: pd.DataFrame | Callable[[], pd.DataFrame] | None = None
-        self.binding = None
+        self.binding: GridBinding | None = None
         if space is not None:
-            from cirscope.widgets._bindings import GridBinding
-
             self.binding = GridBinding(self, space)
         if rows is not None:
             self.rows = [int(r) for r in rows]
@@ -101,3 +106,77 @@ class NeighborGrid(WidgetBase, ClickEvents):
         if callable(self.frame):  # built on first request, not on every update
             self.frame = self.frame()
         return pd.DataFrame() if self.frame is None else self.frame.copy()
+
+
+class GridBinding(Binding):
+    """Fills a :class:`NeighborGrid` for its rows: thumbnails, ids, metadata and the export table.
+
+    Examples
+    --------
+    >>> grid = NeighborGrid()
+    >>> binding = GridBinding(grid, space)
+    >>> grid.rows = [5, 2]  # fetches two thumbnails
+    >>> grid.ids, len(grid.thumbnails)
+    (['shape-0-00005', 'shape-0-00002'], 2)
+    """
+
+    def __init__(self, grid: NeighborGrid, space: Space):
+        self.grid = grid
+        self.space = space
+        self.metadata = space.gallery.metadata
+        self.ids = space.gallery.ids
+        self.text = MetadataText(self.metadata, skip=("id",))
+        self._filling = False
+        self.follow(grid, self._on_rows, "rows")
+        self.follow(grid, self._on_thumb_size, "thumb_size")
+
+    def _on_rows(self, change: dict) -> None:
+        if not self._filling:
+            try:
+                self.show(change["new"])
+            except (IndexError, TypeError, ValueError):
+                self._filling = True  # put the old rows back without showing them again
+                try:
+                    self.grid.rows = change["old"]
+                finally:
+                    self._filling = False
+                raise
+
+    def _on_thumb_size(self, change: dict) -> None:
+        frame = self.grid.frame
+        scores = self.grid.scores if self.grid.scores is not None and len(self.grid.scores) else None
+        self.show(list(self.grid.rows), scores, title=self.grid.title, frame=frame)
+
+    def table(self, rows: np.ndarray, scores: np.ndarray | None) -> pd.DataFrame:
+        """The default export table: rank, row, id, (score,) then the metadata columns."""
+        frame = self.metadata.iloc[rows].reset_index(drop=True)
+        ids = frame.pop("id")
+        front = {"rank": np.arange(1, len(rows) + 1), "row": rows, "id": ids}
+        if scores is not None:
+            front["score"] = scores
+        return pd.concat([pd.DataFrame(front), frame], axis=1)
+
+    def show(self, rows: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray | None = None, *,
+             title: str | None = None, frame: pd.DataFrame | Callable[[], pd.DataFrame] | None = None) -> None:
+        """Show ``rows`` (and ``scores``) in one update of the grid."""
+        arr = check_rows(rows, len(self.metadata), name="rows", within="gallery")
+        sc = None if scores is None else np.asarray(scores, dtype=np.float32).ravel()
+        if sc is not None and sc.shape != arr.shape:
+            raise ValueError(f"scores has {sc.size} values for {arr.size} rows: pass one score per row")
+        gallery = self.space.gallery
+        size = int(self.grid.thumb_size)
+        grid = self.grid
+        self._filling = True
+        try:
+            with grid.hold_sync():
+                grid.frame = (lambda: self.table(arr, sc)) if frame is None else frame  # built when asked for
+                grid.rows = arr.tolist()
+                grid.ids = [str(i) for i in self.ids[arr]]
+                grid.scores = sc if sc is not None else np.empty(0, np.float32)
+                grid.thumbnails = [gallery.thumbnail(int(r), size=size) for r in arr]
+                grid.metadata = self.text.rows(arr)
+                if title is not None:
+                    grid.title = title
+                grid.version += 1
+        finally:
+            self._filling = False

@@ -1,4 +1,8 @@
-"""The map widget: a scatter of the gallery's 2-D map (canvas drawing in ``js/map_view.js``)."""
+"""The map widget and its binding: a scatter of the gallery's 2-D map (canvas drawing in ``js/map_view.js``).
+
+:class:`MapView` holds the traits the browser draws; :class:`MapBinding` fills them from a
+space (coordinates, colours by ``color_by``, hover cards).
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,28 @@ import numpy as np
 import traitlets as t
 
 from cirscope.widgets._base import ClickEvents, WidgetBase
-from cirscope.widgets._codec import Array, RowSet
+from cirscope.widgets._binding import Binding
+from cirscope.widgets._codec import Array
+from cirscope.widgets._map_data import (
+    MetadataText,
+    color_columns,
+    color_encoding,
+    default_color_column,
+    map_coords,
+)
+from cirscope.widgets._rowset import RowSet
 from cirscope.widgets._static import static_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from cirscope.space._space import Space
 
-__all__ = ["MapView"]
+__all__ = ["HOVER_THUMB", "MapBinding", "MapView"]
 
 # A browser selection arriving this soon after a kernel-side set is answered with the kernel's
 # value (far longer than a round trip, so a crossing on the wire is always caught).
 _RESYNC_SECONDS = 5.0
+#: Size in px of the hover card's thumbnail.
+HOVER_THUMB = 128
 
 
 class MapView(WidgetBase, ClickEvents):
@@ -79,11 +94,12 @@ class MapView(WidgetBase, ClickEvents):
 
     Examples
     --------
-    >>> import cirscope as cs
-    >>> view = cs.MapView(space, map="pca", color_by="color")  # doctest: +SKIP
-    >>> view                                                   # doctest: +SKIP
-    >>> view.selected  # after a drag                          # doctest: +SKIP
-    [12, 40, 41]
+    >>> view = cs.MapView(space, map="pca", color_by="color")
+    >>> view.coords.shape, view.color_by
+    ((120, 2), 'color')
+    >>> view.selected = [12, 40, 41]  # what a drag in the browser sets
+    >>> view.selected, view.selected_ids[0]
+    ([12, 40, 41], 'shape-0-00012')
     >>> MapView(coords=np.zeros((3, 2))).coords.dtype
     dtype('float32')
     """
@@ -124,10 +140,8 @@ class MapView(WidgetBase, ClickEvents):
     def __init__(self, space: Space | None = None, *, map: Any = "auto", color_by: str | None = None, **traits: Any):
         super().__init__(**traits)
         self._click_dispatcher()
-        self.binding = None
+        self.binding: MapBinding | None = None
         if space is not None:
-            from cirscope.widgets._bindings import MapBinding
-
             self.binding = MapBinding(self, space, map=map, color_by=color_by)
         elif color_by is not None:
             self.color_by = color_by
@@ -138,7 +152,8 @@ class MapView(WidgetBase, ClickEvents):
 
         Examples
         --------
-        >>> view.selected_ids  # doctest: +SKIP
+        >>> view = MapView(space, map="pca", selected=[12, 40])
+        >>> view.selected_ids
         ['shape-0-00012', 'shape-0-00040']
         """
         if self.binding is None:
@@ -180,3 +195,66 @@ class MapView(WidgetBase, ClickEvents):
             self._from_browser = False
         if "selected" in sync_data and time.monotonic() - self._kernel_set_at < _RESYNC_SECONDS:
             self.send_state("selected")
+
+
+class MapBinding(Binding):
+    """Keeps a :class:`MapView` in step with a space: coordinates, colours by ``color_by``, hover cards.
+
+    Examples
+    --------
+    >>> view = MapView()
+    >>> binding = MapBinding(view, space, map="pca")
+    >>> view.coords.shape, view.color_by
+    ((120, 2), 'shape')
+    >>> view.color_by = "color"  # recolours
+    >>> sum(item["count"] for item in view.legend)
+    120
+    """
+
+    def __init__(self, view: MapView, space: Space, *, map: Any = "auto", color_by: str | None = None):
+        self.view = view
+        self.space = space
+        self.metadata = space.gallery.metadata
+        self.coords = map_coords(space, map)
+        self.text = MetadataText(self.metadata)
+        columns = color_columns(self.metadata)
+        if color_by is not None and color_by != "" and color_by not in self.metadata.columns:
+            raise KeyError(f"Cannot colour by {color_by!r}: not a metadata column; columns are {list(self.metadata.columns)}")
+        if color_by and color_by not in columns:
+            columns.append(color_by)
+        with view.hold_sync():
+            view.coords = self.coords
+            view.color_columns = columns
+            view.color_by = default_color_column(self.metadata) if color_by is None else color_by
+        self.recolor()
+        self.follow(view, self._on_color_by, "color_by")
+        self.follow(view, self._on_hover, "hovered")
+
+    def recolor(self) -> None:
+        """Recompute point colours and the legend from ``view.color_by``."""
+        name = self.view.color_by
+        if name and name not in self.metadata.columns:
+            raise KeyError(f"Cannot colour by {name!r}: not a metadata column; columns are {list(self.metadata.columns)}")
+        enc = color_encoding(self.metadata[name] if name else None)
+        with self.view.hold_sync():
+            self.view.colors = enc["rgb"]
+            self.view.legend = enc["legend"]
+            self.view.colorbar = enc["colorbar"]
+
+    def _on_color_by(self, change: dict) -> None:
+        try:
+            self.recolor()
+        except KeyError:
+            self.view.color_by = change["old"]  # keep the colours and the menu consistent
+            raise
+
+    def _on_hover(self, change: dict) -> None:
+        row = int(change["new"])
+        if not 0 <= row < len(self.metadata):
+            return
+        meta = self.text.rows([row])[0]
+        image = self.space.gallery.thumbnail(row, size=HOVER_THUMB)
+        with self.view.hold_sync():
+            self.view.hover_image = image
+            self.view.hover_meta = meta
+            self.view.hover_row = row

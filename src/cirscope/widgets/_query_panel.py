@@ -1,22 +1,34 @@
-"""The query panel: reference image, modification text, composing method and its sliders."""
+"""The query panel and its binding: reference image, modification text, composing method and its sliders.
+
+:class:`QueryPanel` holds the traits the browser shows; :class:`QueryBinding` searches the
+space (one neighbour search per change) and writes the results back.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import traitlets as t
 
+from cirscope.query._composed import ComposedQuery
 from cirscope.query._methods import METHODS
+from cirscope.query._search import Hits, search_hits
 from cirscope.widgets._base import WidgetBase
+from cirscope.widgets._binding import Binding
 from cirscope.widgets._codec import Array, RowList
+from cirscope.widgets._query_state import QUERY_ERRORS, query_for
 from cirscope.widgets._static import static_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from cirscope.space._space import Space
 
-__all__ = ["QueryPanel", "method_specs"]
+__all__ = ["REFERENCE_THUMB", "QueryBinding", "QueryPanel", "method_specs"]
+
+#: Size in px of the reference thumbnail.
+REFERENCE_THUMB = 128
 
 
 def method_specs() -> list[dict]:
@@ -115,10 +127,8 @@ class QueryPanel(WidgetBase):
     def __init__(self, space: Space | None = None, **traits: Any):
         super().__init__(**traits)
         self._result: Any = None
-        self.binding = None
+        self.binding: QueryBinding | None = None
         if space is not None:
-            from cirscope.widgets._bindings import QueryBinding
-
             self.binding = QueryBinding(self, space)
 
     @property
@@ -145,3 +155,181 @@ class QueryPanel(WidgetBase):
         {'a': 0.3}
         """
         return {p.name: float(getattr(self, p.name)) for p in METHODS[self.method].params}
+
+
+class QueryBinding(Binding):
+    """Searches the space for a :class:`QueryPanel` whenever its settings change.
+
+    A new :class:`~cirscope.ComposedQuery` is made only when the reference, the text or a
+    typed text changes (it caches its text embeddings), so a slider move costs one vector
+    composition and one neighbour search (:func:`cirscope.query._search.search_hits`): its rows,
+    scores and query vector serve the panel, the grid and the map marker, and
+    ``panel.result`` becomes a DataFrame only when Python code reads it. Every browser request is answered by setting
+    ``panel.served``, which lets the front end drop intermediate slider positions while a
+    search runs.
+
+    Attributes
+    ----------
+    hits : cirscope.query._search.Hits or None
+        The last search's rows, scores and query vector.
+    vector : numpy.ndarray or None
+        The last query vector.
+    elapsed_ms : float
+        How long the last search took.
+
+    Examples
+    --------
+    >>> panel = QueryPanel()
+    >>> binding = QueryBinding(panel, space)
+    >>> panel.reference = 0; panel.text = "make it blue"
+    >>> list(panel.result.columns[:3]), len(panel.results), binding.hits.method
+    (['rank', 'row', 'id'], 20, 'pdv')
+    """
+
+    WATCH = ("text", "method", "alpha_t", "alpha_i", "beta", "a", "k", "reference_text_override",
+             "composed_text_override", "request")  # fmt: skip
+
+    def __init__(self, panel: QueryPanel, space: Space):
+        self.panel = panel
+        self.space = space
+        self.metadata = space.gallery.metadata
+        #: the last search's rows, scores and query vector (``None`` without results)
+        self.hits: Hits | None = None
+        self.vector: np.ndarray | None = None
+        self.elapsed_ms = 0.0
+        self._key: tuple | None = None
+        self._query_key: tuple | None = None
+        self._query: tuple[Any, str] | None = None
+        self.follow(panel, self._on_reference, "reference")
+        self.follow(panel, self._on_change, list(self.WATCH))
+        self._describe_reference(panel.reference)
+        self.run()
+
+    # ------------------------------------------------------------------ events
+    def _on_reference(self, change: dict) -> None:
+        self._describe_reference(int(change["new"]))
+        with self.panel.hold_trait_notifications():
+            # typed texts described the previous reference
+            self.panel.reference_text_override = ""
+            self.panel.composed_text_override = ""
+        self.run()
+
+    def _on_change(self, change: dict) -> None:
+        self.run()
+
+    def _describe_reference(self, row: int) -> None:
+        panel = self.panel
+        n = len(self.metadata)
+        if row >= n:
+            panel.error = f"Reference row {row} is outside the gallery (0..{n - 1})"
+            row = -1
+        with panel.hold_sync():
+            if row >= 0:
+                meta = self.metadata.iloc[row]
+                caption = meta["caption"] if "caption" in meta.index else ""
+                panel.reference_id = str(meta["id"])
+                panel.reference_caption = caption if isinstance(caption, str) else ""
+                panel.reference_thumbnail = self.space.gallery.thumbnail(row, size=REFERENCE_THUMB)
+            else:
+                panel.reference_id = ""
+                panel.reference_caption = ""
+                panel.reference_thumbnail = b""
+
+    # ------------------------------------------------------------------ searching
+    def _state(self) -> tuple:
+        p = self.panel
+        return (p.reference, p.text.strip(), p.method, p.alpha_t, p.alpha_i, p.beta, p.a, p.k,
+                p.reference_text_override.strip(), p.composed_text_override.strip(), p.request)  # fmt: skip
+
+    def current_query(self) -> tuple[Any, str] | None:
+        """``(query, method)`` for the panel's state (``None``: nothing to search)."""
+        p = self.panel
+        if not 0 <= p.reference < len(self.metadata):
+            reference = -1
+        else:
+            reference = p.reference
+        key = (reference, p.text.strip(), p.reference_text_override.strip(), p.composed_text_override.strip())
+        if key != self._query_key:  # a new ComposedQuery only when its inputs change (it caches its texts)
+            self._query = query_for(reference, p.text, p.method, p.reference_text_override,
+                                    p.composed_text_override)
+            self._query_key = key
+        if self._query is None:
+            return None
+        query, method = self._query
+        return query, (p.method if isinstance(query, ComposedQuery) else method)
+
+    def run(self, force: bool = False) -> Hits | None:
+        """Search with the panel's settings (skipped when nothing changed) and write the results back.
+
+        Returns the search's :class:`~cirscope.query._search.Hits` (``None`` without results);
+        ``panel.result`` gives them as a DataFrame.
+        """
+        panel = self.panel
+        key = self._state()
+        try:
+            if key == self._key and not force:
+                return self.hits
+            self._key = key
+            return self._search()
+        finally:
+            panel.served = panel.request
+
+    def _reference_error(self) -> str:
+        """Why the panel's reference cannot be used ("" when it can, or when there is none)."""
+        n, row = len(self.metadata), int(self.panel.reference)
+        return f"Reference row {row} is outside the gallery (0..{n - 1})" if row >= n else ""
+
+    def _clear_results(self, status: str, error: str) -> None:
+        panel = self.panel
+        self.vector = None
+        self.hits = None
+        with panel.hold_sync():
+            panel.result = None
+            panel.results = []
+            panel.scores = np.empty(0, np.float32)
+            panel.error = error
+            panel.status = status
+            panel.result_version += 1
+
+    def _search(self) -> Hits | None:
+        panel = self.panel
+        current = self.current_query()
+        if current is None:
+            self.vector = None
+            self.hits = None
+            with panel.hold_sync():
+                panel.result = None
+                panel.results = []
+                panel.scores = np.empty(0, np.float32)
+                panel.reference_text = panel.composed_text = ""
+                panel.reference_text_source = panel.composed_text_source = ""
+                panel.error = self._reference_error()
+                panel.status = "Click an image (grid or map) to make it the reference, or type a text and press Enter."
+                panel.result_version += 1
+            return None
+        query, method = current
+        params = panel.params() if isinstance(query, ComposedQuery) else {}
+        start = time.perf_counter()
+        try:  # one search: rows, scores and the query vector (no DataFrame, no second composition)
+            hits = search_hits(self.space, query, method=method, k=int(panel.k), **params)
+        except QUERY_ERRORS as exc:  # old results must not look like the answer to this query
+            self._clear_results("The search failed: see the message.", f"{type(exc).__name__}: {exc}")
+            return None
+        self.elapsed_ms = (time.perf_counter() - start) * 1000
+        self.hits = hits
+        self.vector = hits.vector
+        info = hits.info
+        with panel.hold_sync():
+            panel.error = self._reference_error()
+            panel.reference_text = str(info.get("reference_text") or "")
+            panel.reference_text_source = str(info.get("reference_text_source") or "")
+            panel.composed_text = str(info.get("composed_text") or "")
+            panel.composed_text_source = str(info.get("composed_text_source") or "")
+            kind = METHODS[method].title if isinstance(query, ComposedQuery) else f"{method} query"
+            panel.status = f"{kind}: {len(hits)} results in {self.elapsed_ms:.0f} ms"
+            panel.result = hits  # the DataFrame is built when Python code reads panel.result
+            panel.results = hits.rows.tolist()
+            panel.scores = hits.scores
+            panel.served = panel.request  # answered: one message with the results
+            panel.result_version += 1
+        return hits

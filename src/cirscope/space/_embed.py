@@ -1,4 +1,9 @@
-"""``cs.embed``: embed a source into a folder of Parquet shards, in process or on Ray Data."""
+"""``cs.embed``: embed a source into a folder of Parquet shards, in process or on Ray Data.
+
+It runs the embedding stage's shard workers (:mod:`cirscope.embedding`) and hands back an
+:class:`EmbedRun` whose :meth:`EmbedRun.space` opens the shards as a :class:`~cirscope.Space`;
+living beside the space, it may use both stages without an import circle.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ from cirscope.embedding._shards import (
     save_manifest,
     write_problems,
 )
+from cirscope.space._space import Space
 
 ENGINES = ("local", "ray")
 
@@ -61,11 +67,9 @@ class EmbedRun:
             text += f"; {len(self.failed)} shard(s) failed: run again to retry them"
         return text
 
-    def space(self, embedder: Embedder | None = None):
-        """Open the result as a :class:`~cirscope.Space` (see :func:`cirscope.space._parquet.space_from_parquet`)."""
-        from cirscope.space._parquet import space_from_parquet
-
-        return space_from_parquet(self.out, embedder=embedder)
+    def space(self, embedder: Embedder | None = None) -> Space:
+        """Open the result as a :class:`~cirscope.Space` (see :meth:`cirscope.Space.from_parquet`)."""
+        return Space.from_parquet(self.out, embedder=embedder)
 
 
 def _clear(out: Path, manifest: dict[str, Any] | None) -> None:
@@ -151,9 +155,25 @@ def embed(
 
     Examples
     --------
-    >>> import cirscope as cs
-    >>> run = cs.embed("photos/", cs.Embedder.toy(), out="photos.shards", engine="ray")  # doctest: +SKIP
-    >>> space = cs.Space.from_parquet("photos.shards")  # doctest: +SKIP
+    >>> import pathlib, tempfile
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> photos = pathlib.Path(tmp.name, "photos")
+    >>> photos.mkdir()
+    >>> for row in range(6):
+    ...     gallery.load_image(row).save(photos / f"img{row}.png")
+    >>> run = cs.embed(photos, space.embedder, out=pathlib.Path(tmp.name, "photos.shards"), shard_size=4,
+    ...                progress=False)
+    >>> run.rows, run.shards, run.complete, len(run.space())
+    (6, 2, True, 6)
+    >>> cs.embed(photos, space.embedder, out=run.out, shard_size=4, progress=False).reused  # a rerun: nothing to do
+    ['shard-00000', 'shard-00001']
+    >>> tmp.cleanup()
+
+    On a Ray cluster (not run here: it needs a cluster, and Ray workers need weights from a
+    file or a pretrained tag):
+
+    >>> run = cs.embed("photos/", cs.Embedder("ViT-B-32", "openai"), out="photos.shards",
+    ...                engine="ray", address="auto")  # doctest: +SKIP
     """
     from tqdm.auto import tqdm
 

@@ -1,0 +1,41 @@
+"""The shapes world's vocabulary: its four attributes, worded like its captions.
+
+Importing :mod:`cirscope.datasets` registers it as ``"shapes"``, so
+``cs.Vocabulary.shapes()`` (``cs.Vocabulary.named("shapes")``) finds it and the default
+vocabulary of a shapes gallery (:meth:`~cirscope.Vocabulary.from_metadata`) is this one.
+"""
+
+from __future__ import annotations
+
+from cirscope.datasets._shapes import ATTRIBUTES
+from cirscope.query._vocabulary import Vocabulary, register_vocabulary
+
+__all__ = ["shapes_vocabulary"]
+
+_PROMPTS = {
+    "shape": "a {}",
+    "color": "a {} shape",
+    "background": "a shape on a {} background",
+    "size": "a {} shape",
+}
+
+
+def shapes_vocabulary() -> Vocabulary:
+    """The shapes world's vocabulary (shape, color, background, size), worded like its captions.
+
+    Examples
+    --------
+    >>> v = shapes_vocabulary()
+    >>> list(v.families), v.prompt("background", "white")
+    (['shape', 'color', 'background', 'size'], 'a shape on a white background')
+    >>> v.describe({"shape": "star", "color": "red", "background": "black", "size": "large"})
+    'a large red star on a black background'
+    """
+    return Vocabulary(
+        {a: list(v) for a, v in ATTRIBUTES.items()},
+        prompts=_PROMPTS,
+        description="a {size} {color} {shape} on a {background} background",
+    )
+
+
+register_vocabulary("shapes", shapes_vocabulary())

@@ -27,7 +27,8 @@ _LAZY = {
     "Gallery": "cirscope.gallery._table",
     "Embedder": "cirscope.embedding._embedder",
     "embed": "cirscope.embedding._api",
-    "EmbedResult": "cirscope.embedding._embedder",
+    "EmbedResult": "cirscope.embedding._run",
+    "register_model": "cirscope.embedding._models",
     "ModelLoadError": "cirscope._core.errors",
     "DamagedFileError": "cirscope._core.errors",
     "MetadataWarning": "cirscope.gallery._table",
@@ -48,6 +49,10 @@ _LAZY = {
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
+
+# The shipped toy model registers itself through register_model, like any user model
+# (a lazy loader string: nothing heavy is imported).
+from cirscope import toy as _toy  # noqa: E402, F401
 
 
 def __getattr__(name: str) -> Any:

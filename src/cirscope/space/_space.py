@@ -15,7 +15,8 @@ import pandas as pd
 
 from cirscope._core.arrays import check_matrix, normalize_rows
 from cirscope._core.errors import DamagedFileError, ModelLoadError
-from cirscope.embedding._embedder import Embedder, EmbedResult
+from cirscope.embedding._embedder import Embedder
+from cirscope.embedding._run import EmbedResult
 from cirscope.gallery._table import Gallery
 from cirscope.space import _files as files
 from cirscope.space._files import FORMAT_VERSION

@@ -16,8 +16,10 @@ import pytest
 
 import cirscope as cs
 from cirscope.embedding._api import embed
-from cirscope.embedding._shard_sources import plan_shards, read_task
-from cirscope.embedding._shards import MANIFEST, MixedModelsError, ShardError, open_shards, write_shard
+from cirscope.embedding._shard_read import read_task
+from cirscope.embedding._shard_sources import plan_shards
+from cirscope.embedding._shard_write import write_shard
+from cirscope.embedding._shards import MANIFEST, MixedModelsError, ShardError, open_shards
 from cirscope.space._parquet import space_from_parquet
 from tests.conftest import photo_bytes
 

@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 
 from cirscope.embedding._embedder import Embedder
-from cirscope.embedding._shard_sources import read_task
-from cirscope.embedding._shards import PROBLEM_COLUMNS, write_shard
+from cirscope.embedding._shard_read import read_task
+from cirscope.embedding._shard_write import write_shard
+from cirscope.embedding._shards import PROBLEM_COLUMNS
 
 
 def model_spec(embedder: Embedder, *, device: str | None = None) -> dict[str, Any]:

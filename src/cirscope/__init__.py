@@ -31,7 +31,7 @@ _LAZY = {
     "register_model": "cirscope.embedding._models",
     "ModelLoadError": "cirscope._core.errors",
     "DamagedFileError": "cirscope._core.errors",
-    "MetadataWarning": "cirscope.gallery._table",
+    "MetadataWarning": "cirscope.gallery._metadata",
     "Space": "cirscope.space._space",
     "ImageProblem": "cirscope.gallery._decode",
     "ComposedQuery": "cirscope.query._composed",

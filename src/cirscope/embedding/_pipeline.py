@@ -238,11 +238,10 @@ def iterate_batches(
 
     Examples
     --------
-    >>> import numpy as np, open_clip  # doctest: +SKIP
-    >>> _, _, pre = open_clip.create_model_and_transforms("ViT-B-32")  # doctest: +SKIP
-    >>> srcs = [np.zeros((40, 60, 3), np.uint8)] * 3  # doctest: +SKIP
-    >>> [b.shape for _, b, _ in iterate_batches(srcs, range(3), pre, batch_size=2)]  # doctest: +SKIP
-    [torch.Size([2, 3, 224, 224]), torch.Size([1, 3, 224, 224])]
+    >>> pre = cs.Embedder.toy().preprocess  # the toy model's eval transform: 64 x 64 input
+    >>> srcs = [np.zeros((40, 60, 3), np.uint8)] * 3
+    >>> [tuple(b.shape) for _, b, _ in iterate_batches(srcs, range(3), pre, batch_size=2)]
+    [(2, 3, 64, 64), (1, 3, 64, 64)]
     """
     rows = list(rows)
     stats = stats if stats is not None else DecodeStats()

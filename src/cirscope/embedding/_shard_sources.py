@@ -241,8 +241,12 @@ def plan_shards(
 
     Examples
     --------
-    >>> plan_shards("photos/", shard_size=1000)[0]["kind"]  # doctest: +SKIP
-    'files'
+    >>> import pathlib, tempfile
+    >>> photos = pathlib.Path(tempfile.mkdtemp())
+    >>> for i in range(3):
+    ...     gallery.load_image(i).save(photos / f"{i}.png")
+    >>> [(task["kind"], task["ids"]) for task in plan_shards(photos, shard_size=2)]
+    [('files', ['0.png', '1.png']), ('files', ['2.png'])]
     """
     if shard_size < 1:
         raise ValueError(f"shard_size must be at least 1, got {shard_size}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,28 +15,31 @@ import pytest
 
 import cirscope as cs
 from cirscope.embedding._models import registered_model, registered_models, unregister_model
+from cirscope.embedding._shard_worker import model_spec
 from cirscope.toy import WEIGHTS_PATH
+from tests.conftest import FIXTURES, TINY
 
 EMBEDDING = Path(cs.__file__).parent / "embedding"
 
-#: Set by the ``tiny_loader`` fixture for the lazy-string loader below.
-_CHECKPOINT: dict[str, str] = {}
+#: The ``tiny_loader`` fixture names the tiny checkpoint here (read by the loader, also in a child process).
+CHECKPOINT_VAR = "CIRSCOPE_TEST_TINY_CHECKPOINT"
 
 
 def load_tiny(device: str = "cpu"):
     """A user's loader: the tiny test architecture with its local checkpoint, open_clip's way."""
     import open_clip
 
-    model, _, preprocess = open_clip.create_model_and_transforms(
-        _CHECKPOINT["name"], pretrained=_CHECKPOINT["path"], device=device
-    )
+    if TINY not in open_clip.list_models():
+        open_clip.add_model_config(FIXTURES / f"{TINY}.json")
+    model, _, preprocess = open_clip.create_model_and_transforms(TINY, pretrained=os.environ[CHECKPOINT_VAR],
+                                                                 device=device)
     model.eval()
-    return model, preprocess, open_clip.get_tokenizer(_CHECKPOINT["name"])
+    return model, preprocess, open_clip.get_tokenizer(TINY)
 
 
 @pytest.fixture
-def tiny_loader(tiny_model_name, tiny_checkpoint):
-    _CHECKPOINT.update(name=tiny_model_name, path=str(tiny_checkpoint))
+def tiny_loader(tiny_model_name, tiny_checkpoint, monkeypatch):
+    monkeypatch.setenv(CHECKPOINT_VAR, str(tiny_checkpoint))
     yield
     for name in ("my-tiny", "my-tiny-eager", "my-tiny-broken"):
         if registered_model(name) is not None:
@@ -57,6 +62,23 @@ def test_a_user_registered_model_works_through_the_embedder(tiny_loader, tiny_mo
     assert space.image_embeddings.shape == (6, 32)
     np.testing.assert_allclose(np.linalg.norm(space.image_embeddings, axis=1), 1.0, atol=1e-5)
     assert "cs.Embedder('my-tiny'), or --model my-tiny" in _which_weights_text()
+
+
+def test_a_worker_process_rebuilds_a_model_registered_on_the_driver(tiny_loader, tiny_checkpoint, tmp_path):
+    """Ray workers are other processes: the run's model spec carries the registration to them."""
+    cs.register_model("my-tiny", "tests.test_models:load_tiny", aliases=["mt"], weights_file=tiny_checkpoint)
+    driver = cs.Embedder("mt", device="cpu")
+    spec = model_spec(driver, device="cpu")
+    (tmp_path / "spec.json").write_text(json.dumps(spec))  # what crosses to the worker must be plain data
+    code = (
+        "import json, sys\n"
+        "from cirscope.embedding._shard_worker import make_embedder\n"
+        "e = make_embedder(json.load(open(sys.argv[1])))\n"
+        "print(e.registered.name, e.fingerprint, e.encode_text(['a red star']).shape)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "spec.json")], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).parents[1]).stdout
+    assert out.split() == ["my-tiny", driver.fingerprint, "(1,", "32)"]
 
 
 def test_an_eager_loader_and_a_state_fingerprint(tiny_loader):

@@ -263,8 +263,29 @@ class Embedder:
     ) -> EmbedResult:
         """Embed every image of ``gallery``, skipping (and reporting) the ones that fail.
 
-        See :func:`cirscope.embedding._run.embed_gallery` for the cache, resuming and the
-        parameters.
+        With ``cache=True`` embeddings are looked up by image content hash first and every
+        new result is written to the cache as the run goes (every ``flush_every`` images or
+        every ``flush_seconds`` seconds, whichever comes first), so an interrupted run
+        resumes where it stopped. Images that failed because of what they contain (not an
+        image, corrupt or truncated data, too large, not a regular file) are remembered in
+        the cache and reported again without loading the model; failures of the run itself
+        (out of memory, I/O errors, time-outs) are reported for this run only and retried
+        the next time.
+
+        Parameters
+        ----------
+        gallery
+            The images.
+        cache, cache_dir
+            Use the embedding cache, and where it is (see :class:`EmbeddingCache`).
+        progress
+            Show progress bars.
+        flush_every, flush_seconds
+            Write new embeddings to the cache after this many images or seconds.
+        max_file_bytes
+            Largest image file read, in bytes (default: the gallery's ``max_file_bytes``,
+            256 MiB unless set; a value given here is set on the gallery too); larger files
+            are skipped as problems.
 
         Examples
         --------

@@ -112,7 +112,16 @@ class Gallery:
 
         Examples
         --------
-        >>> g = Gallery.from_folder("photos/", metadata="labels.csv")  # doctest: +SKIP
+        >>> import pathlib, tempfile
+        >>> photos = pathlib.Path(tempfile.mkdtemp())
+        >>> for i in range(3):
+        ...     gallery.load_image(i).save(photos / f"{i}.png")
+        >>> import pandas as pd
+        >>> pd.DataFrame({"file": ["0.png", "1.png", "2.png"], "label": ["cat", "dog", "cat"]}).to_csv(
+        ...     photos / "labels.csv", index=False)
+        >>> g = Gallery.from_folder(photos, metadata=photos / "labels.csv")
+        >>> g.metadata[["id", "label"]].values.tolist()
+        [['0.png', 'cat'], ['1.png', 'dog'], ['2.png', 'cat']]
         """
         root = Path(folder)
         if not root.is_dir():

@@ -69,29 +69,8 @@ def embed_gallery(
         gallery.max_file_bytes = int(max_file_bytes)
     max_bytes = gallery.max_file_bytes
     store = EmbeddingCache(cache_dir, embedder.cache_key) if cache else None
-    hashes: dict[int, str] = {}
-    problems: dict[int, str] = {}
-    if store is not None:
-
-        def _hash(row: int) -> tuple[int, str | None, str | None]:
-            try:
-                return row, gallery.content_hash(row), None
-            except ImageProblem as exc:
-                return row, None, exc.reason
-
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            it = pool.map(_hash, range(n))
-            for row, h, reason in tqdm(it, total=n, desc="Hashing images", disable=not progress or n < 2000):
-                if h is None:
-                    problems[row] = reason or "unreadable"
-                else:
-                    hashes[row] = h
-    found = store.lookup(list(hashes.values())) if store is not None else {}
-    result: dict[int, np.ndarray] = {row: found[h] for row, h in hashes.items() if h in found}
+    hashes, problems, result = _look_up_cache(gallery, store, progress)
     n_cached = len(result)
-    if store is not None:  # files that failed before fail again: no need to load the model for them
-        known = store.known_problems([h for row, h in hashes.items() if row not in result])
-        problems.update({row: known[h] for row, h in hashes.items() if h in known and row not in result})
     todo = [r for r in range(n) if r not in result and r not in problems]
     pending_keys: list[str] = []
     pending_vecs: list[np.ndarray] = []
@@ -156,12 +135,7 @@ def embed_gallery(
     ok = np.array(sorted(result), dtype=np.int64)
     dim = next(iter(result.values())).shape[0] if result else 0
     emb = np.stack([result[r] for r in ok]).astype(np.float32) if len(ok) else np.zeros((0, dim), np.float32)
-    ids, sources = (gallery.ids, gallery.sources) if problems else ((), ())  # each an O(n) copy: once
-    prob = pd.DataFrame(
-        [(ids[r], sources[r] if isinstance(sources[r], str) else "<in memory>", reason)
-         for r, reason in sorted(problems.items())],
-        columns=["id", "source", "reason"],
-    )
+    prob = _problem_table(gallery, problems)
     out = EmbedResult(
         embeddings=emb, rows=ok, problems=prob, n_cached=n_cached, n_embedded=len(ok) - n_cached,
         seconds=time.perf_counter() - start, damaged_cache_files=list(store.damaged) if store else [],
@@ -173,3 +147,46 @@ def embed_gallery(
             msg += f"; rebuilt damaged cache files {out.damaged_cache_files}"
         print(msg, file=sys.stderr)
     return out
+
+
+def _look_up_cache(
+    gallery: Gallery, store: EmbeddingCache | None, progress: bool
+) -> tuple[dict[int, str], dict[int, str], dict[int, np.ndarray]]:
+    """Content hashes by row, known problems by row, and the embeddings the cache already holds."""
+    from tqdm.auto import tqdm
+
+    hashes: dict[int, str] = {}
+    problems: dict[int, str] = {}
+    if store is None:
+        return hashes, problems, {}
+    n = len(gallery)
+
+    def _hash(row: int) -> tuple[int, str | None, str | None]:
+        try:
+            return row, gallery.content_hash(row), None
+        except ImageProblem as exc:
+            return row, None, exc.reason
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        it = pool.map(_hash, range(n))
+        for row, h, reason in tqdm(it, total=n, desc="Hashing images", disable=not progress or n < 2000):
+            if h is None:
+                problems[row] = reason or "unreadable"
+            else:
+                hashes[row] = h
+    found = store.lookup(list(hashes.values()))
+    result = {row: found[h] for row, h in hashes.items() if h in found}
+    # files that failed before fail again: no need to load the model for them
+    known = store.known_problems([h for row, h in hashes.items() if row not in result])
+    problems.update({row: known[h] for row, h in hashes.items() if h in known and row not in result})
+    return hashes, problems, result
+
+
+def _problem_table(gallery: Gallery, problems: dict[int, str]) -> pd.DataFrame:
+    """The skipped images as a table: id, source (``<in memory>`` for in-memory images), reason."""
+    ids, sources = (gallery.ids, gallery.sources) if problems else ((), ())  # each an O(n) copy: once
+    return pd.DataFrame(
+        [(ids[r], sources[r] if isinstance(sources[r], str) else "<in memory>", reason)
+         for r, reason in sorted(problems.items())],
+        columns=["id", "source", "reason"],
+    )

@@ -1,4 +1,4 @@
-"""``cirscope embed``: embed a folder of images into a result folder (or Parquet shards, see ``_embed_ray``)."""
+"""``cirscope embed``: embed a folder of images into a result folder (or Parquet shards, see ``_embed_shards``)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import warnings
 from pathlib import Path
 
 from cirscope._core.text import terminal_text
-from cirscope.cli._embed_ray import add_arguments as add_shard_arguments
-from cirscope.cli._embed_ray import cmd_embed_shards
+from cirscope.cli._embed_shards import add_arguments as add_shard_arguments
+from cirscope.cli._embed_shards import cmd_embed_shards
 from cirscope.cli._errors import CliError
 
 

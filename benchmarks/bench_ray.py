@@ -57,8 +57,8 @@ class SimulatedActor:
         self.ms = float(spec["simulated_ms"])
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from cirscope.embedding._shard_sources import read_task
-        from cirscope.embedding._shards import write_shard
+        from cirscope.embedding._shard_read import read_task
+        from cirscope.embedding._shard_write import write_shard
 
         results = []
         for text in batch["task"]:

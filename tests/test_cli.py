@@ -98,3 +98,25 @@ def test_embed_prints_file_names_and_metadata_as_visible_escapes(tmp_path, capsy
         assert "\x1b" not in stream and "\x07" not in stream and "\r" not in stream and "\u202e" not in stream
     assert "\\x1b" in captured.out and "evil.jpg" in captured.out  # the name is still shown, escaped
     assert "\\x1b" in captured.err  # the metadata warning's example too
+
+
+def test_help_lists_every_command_module_without_importing_torch():
+    code = (
+        "import sys, contextlib, io\n"
+        "from cirscope.cli._main import COMMANDS, build_parser\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    try:\n"
+        "        build_parser().parse_args(['--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(sorted(m.__name__ for m in COMMANDS))\n"
+        "print(out.getvalue())\n"
+        "print('HEAVY', [m for m in ('torch', 'open_clip', 'ray', 'umap', 'faiss') if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    modules = ["cirscope.cli._audit", "cirscope.cli._bench", "cirscope.cli._demo", "cirscope.cli._embed",
+               "cirscope.cli._eval", "cirscope.cli._toy_eval"]
+    assert str(modules) in out
+    for command in ("embed", "toy-eval", "eval", "audit", "bench", "demo"):
+        assert f"    {command} " in out
+    assert "HEAVY []" in out

@@ -225,3 +225,27 @@ def test_demo_serves_the_quickstart_in_jupyterlab(tmp_path):
         except ProcessLookupError:
             pass
         proc.wait()
+
+
+def test_missing_jupyterlab_says_which_extra_to_install(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "jupyterlab", None)  # `import jupyterlab` now fails, as when absent
+    assert not demo.lab_installed()
+    folder = tmp_path / "work"
+    assert main(["demo", "--dir", str(folder), "--no-browser"]) == 2
+    err = capsys.readouterr().err
+    assert 'JupyterLab is not installed; install it with: pip install "cirscope[lab]"' in err
+    assert (folder / "quickstart.ipynb").is_file()  # the notebooks were copied all the same
+    monkeypatch.delitem(sys.modules, "jupyterlab")
+    assert demo.lab_installed()
+
+
+def test_jupyterlab_is_the_lab_extra_not_a_core_dependency():
+    import re
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    names = lambda reqs: {re.split(r"[<>=\[; ]", r, maxsplit=1)[0].lower() for r in reqs}  # noqa: E731
+    assert "jupyterlab" not in names(project["dependencies"])
+    assert "jupyterlab" in names(project["optional-dependencies"]["lab"])
+    assert "jupyterlab" in names(project["optional-dependencies"]["dev"])
+    assert demo.LAB_INSTALL == 'pip install "cirscope[lab]"'

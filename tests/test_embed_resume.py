@@ -19,7 +19,7 @@ from PIL import Image
 
 import cirscope as cs
 from cirscope.embedding._cache import EmbeddingCache
-from cirscope.embedding._embedder import FLUSH_SECONDS
+from cirscope.embedding._run import FLUSH_SECONDS
 from cirscope.gallery import _decode as _images
 from cirscope.gallery._decode import TransientReason, is_transient
 from tests.conftest import FIXTURES, photo_bytes

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import cirscope as cs
-from cirscope.embedding._embedder import ModelLoadError
+from cirscope._core.errors import ModelLoadError
 from tests.conftest import photo_bytes
 
 
@@ -48,7 +48,7 @@ def test_unreachable_hub_fails_at_once_without_the_offline_switch(monkeypatch):
     """A host that cannot be reached switches the hub to offline mode instead of a minute of retries."""
     import huggingface_hub.constants
 
-    from cirscope.embedding import _embedder as _embedder
+    from cirscope.embedding import _loading
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
@@ -68,7 +68,7 @@ def test_unreachable_hub_fails_at_once_without_the_offline_switch(monkeypatch):
     with pytest.raises(ModelLoadError, match=r"127\.0\.0\.1 is unreachable.*pass the local file"):
         cs.Embedder("ViT-B-32", pretrained="laion2b_s34b_b79k", device="cpu").load()
     assert seen == [True] and huggingface_hub.constants.HF_HUB_OFFLINE is False
-    assert _embedder._unreachable("https://127.0.0.1:9") is not None
+    assert _loading.unreachable("https://127.0.0.1:9") is not None
 
 
 def test_bad_names_and_paths(tiny_model_name, tmp_path):

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import cirscope as cs
-from cirscope.gallery._table import USER_ID_COLUMN, MetadataWarning
+from cirscope.gallery._metadata import USER_ID_COLUMN, MetadataWarning
 from tests.conftest import photo_bytes
 
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import cirscope as cs
+from cirscope._core.errors import ModelLoadError
 from cirscope.cli._main import build_parser, main
-from cirscope.embedding._embedder import RANDOM_WEIGHTS, ModelLoadError
+from cirscope.embedding._loading import RANDOM_WEIGHTS
 from tests.sample_images import make_sample_folder
 
 THREE_WAYS = ("pretrained='laion2b_s34b_b79k'", "pretrained='/path/to/open_clip_pytorch_model.bin'", "cirscope-toy")
@@ -29,7 +30,7 @@ def test_an_architecture_without_weights_is_refused_with_the_three_ways():
 
 
 def test_models_that_carry_their_weights_need_no_pretrained():
-    assert cs.Embedder("cirscope-toy").is_toy
+    assert cs.Embedder("cirscope-toy").registered is not None
     assert cs.Embedder("hf-hub:org/repo").pretrained is None  # weights come with the hub name
 
 

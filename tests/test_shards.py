@@ -15,8 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 
 import cirscope as cs
-from cirscope.embedding._shard_sources import plan_shards, read_task
-from cirscope.embedding._shards import MANIFEST, MixedModelsError, ShardError, open_shards, write_shard
+from cirscope.embedding._shard_read import read_task
+from cirscope.embedding._shard_sources import plan_shards
+from cirscope.embedding._shard_write import write_shard
+from cirscope.embedding._shards import MANIFEST, MixedModelsError, ShardError, open_shards
 from cirscope.space._embed import embed
 from cirscope.space._space import Space
 from tests.conftest import photo_bytes

@@ -27,10 +27,11 @@ _LAZY = {
     "Gallery": "cirscope.gallery._table",
     "Embedder": "cirscope.embedding._embedder",
     "embed": "cirscope.space._embed",
-    "EmbedResult": "cirscope.embedding._embedder",
+    "EmbedResult": "cirscope.embedding._run",
+    "register_model": "cirscope.embedding._models",
     "ModelLoadError": "cirscope._core.errors",
     "DamagedFileError": "cirscope._core.errors",
-    "MetadataWarning": "cirscope.gallery._table",
+    "MetadataWarning": "cirscope.gallery._metadata",
     "Space": "cirscope.space._space",
     "ImageProblem": "cirscope.gallery._decode",
     "ComposedQuery": "cirscope.query._composed",
@@ -50,6 +51,10 @@ _LAZY = {
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
+
+# The shipped toy model registers itself through register_model, like any user model
+# (a lazy loader string: nothing heavy is imported).
+from cirscope import toy as _toy  # noqa: E402, F401
 
 
 def __getattr__(name: str) -> Any:

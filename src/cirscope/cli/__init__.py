@@ -1,7 +1,9 @@
 """The ``cirscope`` command: one module per subcommand.
 
-``_main`` builds the parser and dispatches; ``_embed`` (in ``_main``), ``_embed_ray``,
-``_audit``, ``_eval``, ``_bench`` and ``_demo`` each add and run one subcommand.
+``_main`` builds the parser from the command modules and dispatches; ``_embed`` (with
+``_embed_shards`` for Parquet shards, in process or on Ray), ``_toy_eval``, ``_eval``,
+``_audit``, ``_bench`` and ``_demo`` each add and run one subcommand; ``_errors`` holds the
+one-line error they raise.
 """
 
 from cirscope.cli._main import main

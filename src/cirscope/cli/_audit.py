@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cirscope._core.text import terminal_text
+from cirscope.cli._errors import CliError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,7 +44,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _load(args: argparse.Namespace):
     import cirscope as cs
-    from cirscope.cli._main import CliError
 
     info = args.folder / "space.json"
     if not info.is_file():
@@ -70,7 +70,6 @@ def _jsonable(value: Any) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cirscope audit``."""
-    from cirscope.cli._main import CliError
     from cirscope.diagnostics import audit
 
     if args.out.suffix.lower() not in (".html", ".htm"):

@@ -29,8 +29,6 @@ from typing import Any
 
 import numpy as np
 
-_TOY = ("cirscope-toy", "toy")
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``bench embed`` to the ``cirscope`` command line."""
@@ -128,8 +126,10 @@ def _embedder(args: argparse.Namespace):
         name = config.stem
     kwargs = {"device": args.device, "precision": args.precision, "batch_size": args.batch_size,
               "num_workers": args.workers}
-    if name in _TOY:
-        return cs.Embedder.toy(**kwargs)
+    from cirscope.embedding._models import registered_model
+
+    if registered_model(name) is not None:  # a model that carries its weights, such as cirscope-toy
+        return cs.Embedder(name, **kwargs)
     import logging
 
     logger = logging.getLogger()
@@ -347,7 +347,7 @@ def run_embed(args: argparse.Namespace) -> int:
     report: dict[str, Any] = {
         "benchmark": "embed images: cirscope pipeline vs plain DataLoader loop vs model alone",
         "model": embedder.name,
-        "weights": "shipped toy model" if embedder.is_toy else "random (no download)",
+        "weights": f"registered model {embedder.registered.name}" if embedder.registered else "random (no download)",
         "device": device if not device.startswith("cuda") else f"{device} ({torch.cuda.get_device_name()})",
         "precision": embedder.precision,
         "batch_size": embedder.batch_size,

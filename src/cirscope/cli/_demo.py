@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import signal
@@ -15,14 +14,30 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cirscope.cli._errors import CliError
+
 if TYPE_CHECKING:  # pragma: no cover
     from importlib.resources.abc import Traversable
 
-__all__ = ["CopyResult", "copy_notebooks", "free_port", "jupyter_command", "notebook_sources", "register"]
+__all__ = [
+    "LAB_INSTALL", "CopyResult", "copy_notebooks", "free_port", "jupyter_command", "lab_installed",
+    "notebook_sources", "register",
+]
 
 FIRST_NOTEBOOK = "quickstart.ipynb"
 DEFAULT_DIR = "cirscope-demo"
 _MAX_COPIES = 100
+#: What to install for ``cirscope demo`` to open JupyterLab (the ``lab`` extra).
+LAB_INSTALL = 'pip install "cirscope[lab]"'
+
+
+def lab_installed() -> bool:
+    """Whether JupyterLab can be imported (it comes with the ``lab`` extra)."""
+    try:
+        import jupyterlab  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -263,7 +278,6 @@ def _stop(proc: subprocess.Popen) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cirscope demo``."""
-    from cirscope.cli._main import CliError
 
     if not 0 <= args.port <= 65535:
         raise CliError(f"--port must be between 0 and 65535, got {args.port}")
@@ -277,10 +291,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {r.message()}")
     if args.no_lab:
         return 0
-    if importlib.util.find_spec("jupyterlab") is None:
+    if not lab_installed():
         raise CliError(
-            f"JupyterLab is not installed; install it (pip install jupyterlab) or open {folder} "
-            "in another Jupyter"
+            f"JupyterLab is not installed; install it with: {LAB_INSTALL} (or open {folder} "
+            "in another Jupyter front end, such as VS Code)"
         )
     port = args.port or free_port(args.ip)
     first = next((r.path for r in results if r.name == FIRST_NOTEBOOK), None)
@@ -296,7 +310,7 @@ def run(args: argparse.Namespace) -> int:
         proc = subprocess.Popen(cmd, cwd=folder)
     except OSError as exc:
         raise CliError(
-            f"could not start JupyterLab ({exc}); install it with: pip install jupyterlab"
+            f"could not start JupyterLab ({exc}); install it with: {LAB_INSTALL}"
         ) from None
 
     def _terminate(signum, frame):  # SIGTERM: stop JupyterLab too, then leave

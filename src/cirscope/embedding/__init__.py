@@ -1,8 +1,13 @@
 """Stage 2, embedding: images and texts to unit vectors.
 
-``_embedder`` loads open_clip models, checkpoints and registered models (such as the toy)
-and runs the embedding loop; ``_pipeline`` decodes in worker processes; ``_gpu_preprocess``
-resizes on the GPU; ``_cache`` keeps finished rows on disk so a rerun resumes; ``_api``
-(:func:`cirscope.embed`) writes Parquet shards in process or on Ray (``_shards``,
-``_shard_sources``, ``_shard_worker``, ``_ray_engine``).
+``_embedder`` is the :class:`~cirscope.Embedder`; ``_models`` the registry of models that
+carry their own loader and weights (the shipped toy registers there, as any user model can,
+with :func:`cirscope.register_model`); ``_loading`` loads open_clip architectures,
+checkpoints and hub names and fingerprints weights; ``_run`` is the embedding run over a
+gallery; ``_pipeline`` decodes in worker processes (``_chunks``: what one worker does);
+``_gpu_preprocess`` resizes on the GPU; ``_cache`` keeps finished rows on disk so a rerun
+resumes. ``_api`` (:func:`cirscope.embed`) writes Parquet shards in process or on Ray:
+``_shard_sources`` plans the shards of a source, ``_shard_read`` reads one, ``_shard_worker``
+embeds it, ``_shard_write`` writes it, ``_shards`` is the folder layout, manifest and reader,
+``_ray_engine`` runs the workers on Ray Data.
 """

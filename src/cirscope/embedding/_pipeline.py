@@ -21,7 +21,7 @@ Imported lazily (it imports torch). Three ways to turn image sources into model 
 An image that fails becomes a problem record, never an exception, so one bad file cannot
 stop a long run. Workers hand over small chunks of images and at most
 ``workers * 2`` chunks are in flight, so a run holds about two batches of decoded pixels
-whatever its length.
+whatever its length. What a worker does with its chunk is in :mod:`cirscope.embedding._chunks`.
 """
 
 from __future__ import annotations
@@ -36,10 +36,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, get_worker_info
+from torch.utils.data import DataLoader
 
+from cirscope.embedding._chunks import Chunk, ChunkDataset
 from cirscope.embedding._gpu_preprocess import (
     PreprocessPlan,
     decode_jpegs,
@@ -47,8 +47,6 @@ from cirscope.embedding._gpu_preprocess import (
     pixel_budget_groups,
     plan_from_transform,
     resize_crop_batch,
-    resize_crop_uint8,
-    sniff_jpeg,
 )
 from cirscope.gallery import _decode as _images
 
@@ -82,99 +80,6 @@ class DecodeStats:
             "problems": self.problems,
             "fallback_reasons": dict(self.fallback_reasons),
         }
-
-
-@dataclass
-class _Chunk:
-    """What a worker hands over for a few consecutive rows."""
-
-    rows: list[int]  # all rows of the chunk, in input order
-    jpeg_rows: list[int]  # rows whose JPEG bytes are in ``jpeg_bytes`` (gpu path)
-    jpeg_bytes: torch.Tensor | None  # all those files concatenated (one shared-memory tensor)
-    jpeg_ends: list[int]  # end offset of each file in ``jpeg_bytes``
-    jpeg_sizes: list[tuple[int, int]]  # (height, width) from the headers
-    pixel_rows: list[int]  # rows decoded on the CPU, in ``pixels``
-    pixels: torch.Tensor | None  # (k, 3, S, S): uint8 (fast paths) or float32 (reference)
-    fallback: list[str]  # reason per CPU-decoded row that fell back from the gpu path
-    problems: list[tuple[int, str]]
-
-
-def _stack_shared(tensors: list[torch.Tensor]) -> torch.Tensor:
-    """Stack into shared memory when in a worker (saves a copy on the way to the main process)."""
-    first = tensors[0]
-    out = torch.empty((len(tensors), *first.shape), dtype=first.dtype)
-    if get_worker_info() is not None:
-        out.share_memory_()
-    return torch.stack(tensors, out=out)
-
-
-class _ChunkDataset(Dataset):
-    def __init__(
-        self,
-        sources: Sequence[Any],
-        chunks: list[list[int]],
-        preprocess: Callable,
-        plan: PreprocessPlan | None,
-        draft_size: int | None,
-        jpeg_to_device: bool,
-        max_file_bytes: int | None = None,
-    ):
-        self.max_file_bytes = max_file_bytes
-        self.sources = sources
-        self.chunks = chunks
-        self.preprocess = preprocess
-        self.plan = plan
-        self.draft_size = draft_size
-        self.jpeg_to_device = jpeg_to_device
-
-    def __len__(self) -> int:
-        return len(self.chunks)
-
-    def cpu_pixels(self, source: Any, data: bytes | None) -> torch.Tensor:
-        """Decode and preprocess one image on the CPU (raises ImageProblem)."""
-        if self.plan is None:
-            return self.preprocess(_images.decode(source, data, draft_size=self.draft_size))
-        img = _images.decode(source, data, draft_size=self.draft_size)
-        return resize_crop_uint8(np.asarray(img), self.plan)
-
-    def __getitem__(self, i: int) -> _Chunk:
-        jpeg_rows, jpeg_parts, jpeg_sizes = [], [], []
-        pixel_rows, pixels, fallback, problems = [], [], [], []
-        for row in self.chunks[i]:
-            source = self.sources[row]
-            try:
-                data = _images.read_bytes(source, self.max_file_bytes)
-                reason = None
-                if self.jpeg_to_device:
-                    if data is None:
-                        reason = "decoded image in memory"
-                    else:
-                        reason, size = sniff_jpeg(data)
-                        if reason is None:
-                            jpeg_rows.append(row)
-                            jpeg_parts.append(data)
-                            jpeg_sizes.append(size)
-                            continue
-                pixels.append(self.cpu_pixels(source, data))
-                pixel_rows.append(row)
-                if reason is not None:
-                    fallback.append(reason)
-            except Exception as exc:  # a failure on an odd image (or of memory) must not kill the run
-                problems.append((row, _images.problem_from(exc).reason))
-        jpeg_bytes = None
-        if jpeg_parts:
-            jpeg_bytes = torch.from_numpy(np.frombuffer(b"".join(jpeg_parts), dtype=np.uint8).copy())
-        return _Chunk(
-            rows=list(self.chunks[i]),
-            jpeg_rows=jpeg_rows,
-            jpeg_bytes=jpeg_bytes,
-            jpeg_ends=np.cumsum([len(p) for p in jpeg_parts]).tolist(),
-            jpeg_sizes=jpeg_sizes,
-            pixel_rows=pixel_rows,
-            pixels=_stack_shared(pixels) if pixels else None,
-            fallback=fallback,
-            problems=problems,
-        )
 
 
 def _available_cores() -> int:
@@ -333,11 +238,10 @@ def iterate_batches(
 
     Examples
     --------
-    >>> import numpy as np, open_clip  # doctest: +SKIP
-    >>> _, _, pre = open_clip.create_model_and_transforms("ViT-B-32")  # doctest: +SKIP
-    >>> srcs = [np.zeros((40, 60, 3), np.uint8)] * 3  # doctest: +SKIP
-    >>> [b.shape for _, b, _ in iterate_batches(srcs, range(3), pre, batch_size=2)]  # doctest: +SKIP
-    [torch.Size([2, 3, 224, 224]), torch.Size([1, 3, 224, 224])]
+    >>> pre = cs.Embedder.toy().preprocess  # the toy model's eval transform: 64 x 64 input
+    >>> srcs = [np.zeros((40, 60, 3), np.uint8)] * 3
+    >>> [tuple(b.shape) for _, b, _ in iterate_batches(srcs, range(3), pre, batch_size=2)]
+    [(2, 3, 64, 64), (1, 3, 64, 64)]
     """
     rows = list(rows)
     stats = stats if stats is not None else DecodeStats()
@@ -353,7 +257,7 @@ def iterate_batches(
     chunk = chunk_size(batch_size, num_workers)
     chunks = [rows[i : i + chunk] for i in range(0, len(rows), chunk)]
     per_batch = max(1, batch_size) // chunk
-    dataset = _ChunkDataset(sources, chunks, preprocess, plan, draft_size, gpu_decode, max_file_bytes)
+    dataset = ChunkDataset(sources, chunks, preprocess, plan, draft_size, gpu_decode, max_file_bytes)
 
     loader = DataLoader(
         dataset,
@@ -372,7 +276,7 @@ def iterate_batches(
             torch.cuda.set_stream(torch.cuda.Stream(device))
         # on a CPU device the assembly runs in this (the model's) thread between model calls
         serial = device.type == "cpu" and not gpu_decode and num_workers > 0
-        pending: list[_Chunk] = []
+        pending: list[Chunk] = []
         for item in items:
             pending.append(item)
             if len(pending) == per_batch:
@@ -395,8 +299,8 @@ def iterate_batches(
 
 
 def _assemble(
-    chunks: list[_Chunk],
-    dataset: _ChunkDataset,
+    chunks: list[Chunk],
+    dataset: ChunkDataset,
     plan: PreprocessPlan | None,
     device: torch.device,
     dtype: torch.dtype | None,

@@ -15,8 +15,10 @@ import numpy as np
 import pandas as pd
 
 from cirscope.embedding._embedder import Embedder
-from cirscope.embedding._shard_sources import read_task
-from cirscope.embedding._shards import PROBLEM_COLUMNS, write_shard
+from cirscope.embedding._models import RegisteredModel, register_model, registered_model
+from cirscope.embedding._shard_read import read_task
+from cirscope.embedding._shard_write import write_shard
+from cirscope.embedding._shards import PROBLEM_COLUMNS
 
 
 def model_spec(embedder: Embedder, *, device: str | None = None) -> dict[str, Any]:
@@ -39,7 +41,17 @@ def model_spec(embedder: Embedder, *, device: str | None = None) -> dict[str, An
         "device": device,
         "batch_size": embedder._batch_size,
         "gpu_decode": embedder.gpu_decode,
+        "registered": _registration(embedder.registered),
     }
+
+
+def _registration(spec: RegisteredModel | None) -> dict[str, Any] | None:
+    """A registered model's registration, for workers in other processes (which may not have run it)."""
+    if spec is None:
+        return None
+    return {"name": spec.name, "loader": spec.loader, "aliases": spec.aliases,
+            "weights_file": None if spec.weights_file is None else str(spec.weights_file),
+            "description": spec.description}
 
 
 def identity(spec: dict[str, Any]) -> dict[str, Any]:
@@ -48,7 +60,14 @@ def identity(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def make_embedder(spec: dict[str, Any]) -> Embedder:
-    """Rebuild the run's Embedder on a worker and check that its weights are the run's."""
+    """Rebuild the run's Embedder on a worker and check that its weights are the run's.
+
+    A model registered on the driver (:func:`cirscope.register_model`) is registered here too
+    when the worker's process has not done it.
+    """
+    registration = spec.get("registered")
+    if registration and registered_model(spec["model"]) is None:
+        register_model(**registration)
     embedder = Embedder(
         spec["model"], spec["pretrained"], device=spec["device"], precision=spec["precision"],
         batch_size=spec["batch_size"], fast_jpeg=spec["preprocessing"] == "fast", gpu_decode=spec["gpu_decode"],

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -16,17 +14,10 @@ from PIL import Image
 
 from cirscope.gallery import _decode as _images
 from cirscope.gallery._decode import IMAGE_EXTENSIONS, ImageProblem
+from cirscope.gallery._metadata import concat_metadata, join_metadata, read_table, require_columns
+from cirscope.gallery._stored import GALLERY_FILE, RESAVE, PathColumn, read_gallery, write_gallery
 
-_KEY_CANDIDATES = ("file", "filename", "file_name", "path", "image", "name", "id")
 _PROBLEM_COLUMNS = ["id", "source", "reason"]
-#: What a user's own metadata column called ``id`` is renamed to (``id`` is the gallery's).
-USER_ID_COLUMN = "id_original"
-_EXAMPLES = 5
-
-
-class MetadataWarning(UserWarning):
-    """Metadata that did not join cleanly: rows naming no image, images without a row, renamed columns."""
-
 
 #: Thumbnails kept in memory per gallery (about 5 KB each at 128 px).
 THUMBNAIL_CACHE = 20_000
@@ -71,7 +62,7 @@ class Gallery:
             )
         self._metadata = metadata
         # file paths reopened from a saved gallery stay in Arrow (a few bytes a row, not a Python str each)
-        self._sources: Sequence[Any] = sources if isinstance(sources, _PathColumn) else list(sources)
+        self._sources: Sequence[Any] = sources if isinstance(sources, PathColumn) else list(sources)
         self._thumbs: OrderedDict[tuple[int, int], bytes] = OrderedDict()  # LRU, THUMBNAIL_CACHE entries
         self._hashes: dict[int, str] = {}
         self._problems: dict[str, tuple[str, str]] = {}
@@ -121,7 +112,16 @@ class Gallery:
 
         Examples
         --------
-        >>> g = Gallery.from_folder("photos/", metadata="labels.csv")  # doctest: +SKIP
+        >>> import pathlib, tempfile
+        >>> photos = pathlib.Path(tempfile.mkdtemp())
+        >>> for i in range(3):
+        ...     gallery.load_image(i).save(photos / f"{i}.png")
+        >>> import pandas as pd
+        >>> pd.DataFrame({"file": ["0.png", "1.png", "2.png"], "label": ["cat", "dog", "cat"]}).to_csv(
+        ...     photos / "labels.csv", index=False)
+        >>> g = Gallery.from_folder(photos, metadata=photos / "labels.csv")
+        >>> g.metadata[["id", "label"]].values.tolist()
+        [['0.png', 'cat'], ['1.png', 'dog'], ['2.png', 'cat']]
         """
         root = Path(folder)
         if not root.is_dir():
@@ -137,7 +137,7 @@ class Gallery:
         rel = [p.relative_to(root).as_posix() for p in files]
         table = pd.DataFrame({"id": rel, "path": [str(p) for p in files]})
         if metadata is not None:
-            table = _join_metadata(table, _read_table(metadata), key)
+            table = join_metadata(table, read_table(metadata), key)
         gallery = cls(table, [str(p) for p in files])
         if max_file_bytes is not None:
             gallery.max_file_bytes = int(max_file_bytes)
@@ -159,7 +159,7 @@ class Gallery:
         """
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"from_dataframe expects a pandas DataFrame, got {type(df).__name__}")
-        _require_columns(df, [image] + ([id] if id else []), "image/id")
+        require_columns(df, [image] + ([id] if id else []), "image/id")
         sources = list(df[image])
         meta = df.drop(columns=[image]).reset_index(drop=True)
         if id is not None:
@@ -182,7 +182,7 @@ class Gallery:
         paths = [str(p) for p in paths]
         df = pd.DataFrame({"path": paths})
         if metadata is not None:
-            df = _concat_metadata(df, metadata)
+            df = concat_metadata(df, metadata)
         return cls.from_dataframe(df, image="path")
 
     @classmethod
@@ -197,7 +197,7 @@ class Gallery:
         images = list(images)
         table = pd.DataFrame(index=range(len(images)))
         if metadata is not None:
-            table = _concat_metadata(table, metadata)
+            table = concat_metadata(table, metadata)
         if ids is None and "id" in table.columns:
             ids = table.pop("id").astype(str).tolist()
         if ids is not None and len(ids) != len(images):
@@ -254,7 +254,7 @@ class Gallery:
 
     def column(self, name: str) -> pd.Series:
         """A metadata column, with an error listing the columns when ``name`` is unknown."""
-        _require_columns(self._metadata, [name], "metadata")
+        require_columns(self._metadata, [name], "metadata")
         return self._metadata[name]
 
     def subset(self, rows: Sequence[int] | np.ndarray) -> Gallery:
@@ -328,41 +328,7 @@ class Gallery:
         in) are stored relative to it, so the folder and its images can move together;
         other paths are stored absolute, so the folder opens from any working directory.
         """
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        from cirscope._core.atomic import atomic_write
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        base = os.path.abspath(root if root is not None else folder)
-        paths: list[str | None] = []
-        blobs: list[bytes | None] = []
-        for src in self._sources:
-            if isinstance(src, (str, Path)):
-                paths.append(_stored_path(src, base))
-                blobs.append(None)
-            else:
-                data = None
-                try:
-                    data = _images.read_bytes(src)
-                except ImageProblem:
-                    data = None
-                if data is None:
-                    try:
-                        data = _images.encode_png(_images.decode(src))
-                    except ImageProblem:
-                        data = b""
-                paths.append(None)
-                blobs.append(data)
-        table = pa.Table.from_pandas(self._metadata, preserve_index=False)
-        table = table.append_column("__source_path__", pa.array(paths, pa.string()))
-        table = table.append_column("__source_bytes__", pa.array(blobs, pa.binary()))
-        meta = dict(table.schema.metadata or {})
-        meta[b"cirscope"] = json.dumps({"kind": "gallery", "version": _GALLERY_FORMAT}).encode()
-        table = table.replace_schema_metadata(meta)
-        with atomic_write(folder / "gallery.parquet") as fh:
-            pq.write_table(table, fh)
+        write_gallery(folder, self._metadata, self._sources, root=root)
 
     @classmethod
     def load(cls, folder: str | os.PathLike, *, _verified: bool = False) -> Gallery:
@@ -375,126 +341,16 @@ class Gallery:
         file is unreadable or not a cirscope gallery.
         """
         import pyarrow as pa
-        import pyarrow.compute as pc
-        import pyarrow.parquet as pq
 
         from cirscope._core.errors import DamagedFileError
 
-        path = Path(folder) / "gallery.parquet"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: pass a folder written by Gallery.save or Space.save")
-        fix = "Save the gallery (or space) again from its images."
-        try:
-            table = pq.read_table(path)
-        except Exception as exc:
-            raise DamagedFileError(path, f"it cannot be read as Parquet ({type(exc).__name__}: {exc})", fix) from exc
-        try:
-            info = json.loads((table.schema.metadata or {}).get(b"cirscope", b"{}"))
-        except ValueError:
-            info = {}
-        if not isinstance(info, dict) or info.get("kind") != "gallery":
-            raise DamagedFileError(path, "it carries no cirscope gallery description", fix)
-        version = info.get("version")
-        if version not in (1, _GALLERY_FORMAT):
-            raise DamagedFileError(path, f"its gallery format version {version!r} is unknown", fix)
-        missing = [c for c in ("id", "__source_path__", "__source_bytes__") if c not in table.column_names]
-        if missing:
-            raise DamagedFileError(path, f"columns {missing} are missing", fix)
-        path_column = table.column("__source_path__")
-        blob_column = table.column("__source_bytes__")
-        if not (pa.types.is_string(path_column.type) and pa.types.is_binary(blob_column.type)):
-            raise DamagedFileError(path, f"its source columns have types {path_column.type} and "
-                                   f"{blob_column.type}, not string and binary", fix)
-        if version == _GALLERY_FORMAT:
-            path_column = _resolve_stored_paths(path_column, os.path.abspath(folder))
-        if pc.any(pc.and_(pc.is_null(path_column), pc.is_null(blob_column))).as_py():
-            raise DamagedFileError(path, "some rows have neither an image path nor image bytes", fix)
-        if blob_column.null_count == len(path_column):  # all images are files: keep them in Arrow
-            sources = _PathColumn(path_column)
-        else:
-            blobs = blob_column.to_pylist()
-            sources = [p if p is not None else b for p, b in zip(path_column.to_pylist(), blobs, strict=False)]
-        df = table.drop_columns(["__source_path__", "__source_bytes__"]).to_pandas()
-        del table, blob_column, path_column
+        df, sources = read_gallery(folder)
         try:
             return cls(df, sources, _ids_checked=_verified)
         except (ValueError, KeyError, TypeError) as exc:
-            raise DamagedFileError(path, str(exc), fix) from exc
+            raise DamagedFileError(Path(folder) / GALLERY_FILE, str(exc), RESAVE) from exc
         finally:
             pa.default_memory_pool().release_unused()  # Arrow's pool keeps the decoded table's pages otherwise
-
-
-class _PathColumn(Sequence):
-    """Image paths held in an Arrow string column, read one row at a time (a gallery reopened from disk).
-
-    At a million rows a Python list of paths costs ~100 MB of ``str`` objects; the Arrow column
-    costs its bytes. Indexing returns a ``str`` as the list did.
-    """
-
-    def __init__(self, column: Any):
-        self._column = column.combine_chunks() if hasattr(column, "combine_chunks") else column
-
-    def __len__(self) -> int:
-        return len(self._column)
-
-    def __getitem__(self, row: Any) -> Any:
-        if isinstance(row, slice):
-            return self._column[row].to_pylist()
-        return self._column[int(row) if int(row) >= 0 else int(row) + len(self)].as_py()
-
-    def __iter__(self):
-        for start in range(0, len(self._column), 65_536):
-            yield from self._column[start : start + 65_536].to_pylist()
-
-
-_GALLERY_FORMAT = 2  # 2: image paths relative to the gallery's folder when inside it, else absolute
-
-
-def _resolve_stored_paths(column: Any, base: str) -> Any:
-    """Stored paths (an Arrow column) with the relative ones joined to ``base``, vectorised."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if os.name != "posix":  # drive letters and UNC paths: ask os.path row by row
-        paths = column.to_pylist()
-        return pa.chunked_array([pa.array(
-            [p if p is None or os.path.isabs(p) or _images.is_url(p) else os.path.join(base, p) for p in paths],
-            pa.string())])
-    url = pc.match_substring_regex(column, "^https?://")
-    relative = pc.fill_null(pc.and_(pc.invert(pc.starts_with(column, "/")), pc.invert(url)), False)
-    if not pc.any(relative).as_py():
-        return column
-    joined = pc.binary_join_element_wise(base.rstrip("/"), column, "/")
-    return pc.if_else(relative, joined, column)
-
-
-def _stored_path(source: str | os.PathLike, base: str) -> str:
-    """``source`` relative to ``base`` (POSIX separators) when inside it, else absolute; URLs as they are."""
-    if _images.is_url(source):
-        return str(source)
-    full = os.path.abspath(source)
-    try:
-        rel = os.path.relpath(full, base)
-    except ValueError:  # another drive
-        return full
-    if rel == os.pardir or rel.startswith(os.pardir + os.sep) or os.path.isabs(rel):
-        return full
-    return Path(rel).as_posix()
-
-
-def _read_table(metadata: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
-    if isinstance(metadata, pd.DataFrame):
-        return metadata.copy()
-    path = Path(metadata)
-    if not path.is_file():
-        raise FileNotFoundError(f"Metadata file not found: {path}")
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    if path.suffix.lower() in (".tsv", ".tab"):
-        return pd.read_csv(path, sep="\t")
-    if path.suffix.lower() == ".json":
-        return pd.read_json(path)
-    return pd.read_csv(path)
 
 
 def _list_files(root: Path, recursive: bool) -> list[Path]:
@@ -514,98 +370,3 @@ def _list_files(root: Path, recursive: bool) -> list[Path]:
         dirnames[:] = [] if not recursive else sorted(d for d in dirnames if not d.startswith("."))
         out.extend(Path(dirpath, f) for f in filenames if not f.startswith("."))
     return out
-
-
-def _examples(values: Sequence[Any]) -> str:
-    shown = ", ".join(repr(str(v)) for v in list(values)[:_EXAMPLES])
-    return shown + (", ..." if len(values) > _EXAMPLES else "")
-
-
-def _join_metadata(table: pd.DataFrame, meta: pd.DataFrame, key: str | None) -> pd.DataFrame:
-    """Join ``meta`` onto the gallery table by file name, warning about whatever did not join."""
-    if key is None:
-        key = next((c for c in _KEY_CANDIDATES if c in meta.columns), None)
-        if key is None:
-            raise KeyError(
-                f"Cannot tell which metadata column holds file names: none of {list(_KEY_CANDIDATES)} "
-                f"among its columns {list(meta.columns)}. Pass key='your_column'."
-            )
-    _require_columns(meta, [key], "metadata")
-    meta = meta.reset_index(drop=True)
-    keys = meta[key].astype(str).str.replace("\\", "/", regex=False)
-    ids = table["id"].astype(str)
-    match = pd.Index(ids).get_indexer(keys)  # by path relative to the folder, else by bare file name
-    names = ids.str.rsplit("/", n=1).str[-1]
-    # a bare file name joins only when one image has it: "x.jpg" with a/x.jpg and b/x.jpg is ambiguous
-    shared = names.duplicated(keep=False).to_numpy()
-    by_name = pd.Series(np.flatnonzero(~shared), index=names[~shared].to_numpy())
-    unmatched = match < 0
-    bare = keys[unmatched].str.rsplit("/", n=1).str[-1]
-    match[unmatched] = by_name.reindex(bare.to_numpy()).fillna(-1).to_numpy(dtype=np.int64)
-    ambiguous = keys[unmatched][bare.isin(set(names[shared])).to_numpy() & (match[unmatched] < 0)]
-    if len(ambiguous):
-        warnings.warn(
-            f"{len(ambiguous)} metadata rows give a file name that several images share and were not used "
-            f"(column {key!r}: {_examples(ambiguous.tolist())}); name those images by their path relative to "
-            "the folder (e.g. 'a/x.jpg').",
-            MetadataWarning,
-            stacklevel=3,
-        )
-    hit = match >= 0
-    if not hit.any():
-        raise ValueError(
-            f"No metadata row matches an image: column {key!r} holds e.g. {keys.head(3).tolist()} while the "
-            f"images are e.g. {table['id'].head(3).tolist()}. Use file names relative to the folder, or pass key=."
-        )
-    if len(np.unique(match[hit])) != int(hit.sum()):
-        raise ValueError(f"Several metadata rows name the same image in column {key!r}: remove the duplicates.")
-    missing = keys[~hit & ~keys.isin(set(ambiguous)).to_numpy()]
-    if len(missing):
-        warnings.warn(
-            f"{len(missing)} of {len(meta)} metadata rows name no image in the folder and were not used "
-            f"(column {key!r}: {_examples(missing.tolist())}).",
-            MetadataWarning,
-            stacklevel=3,
-        )
-    covered = np.zeros(len(table), dtype=bool)
-    covered[match[hit]] = True
-    if not covered.all():
-        lonely = ids[~covered]
-        warnings.warn(
-            f"{len(lonely)} of {len(table)} images have no metadata row; their metadata columns are empty "
-            f"(missing values): {_examples(lonely.tolist())}.",
-            MetadataWarning,
-            stacklevel=3,
-        )
-    cols = [c for c in meta.columns if c != key]
-    extra = meta.loc[hit, cols].set_axis(match[hit], axis=0).reindex(range(len(table)))
-    if "id" in cols:
-        new = USER_ID_COLUMN if USER_ID_COLUMN not in cols else f"{USER_ID_COLUMN}_meta"
-        extra = extra.rename(columns={"id": new})
-        warnings.warn(
-            f"The metadata column 'id' was kept as {new!r}: 'id' is the gallery's own column (each image's path "
-            "relative to the folder).",
-            MetadataWarning,
-            stacklevel=3,
-        )
-    clash = [c for c in extra.columns if c in table.columns]
-    extra = extra.rename(columns={c: f"{c}_meta" for c in clash})
-    return pd.concat([table, extra.reset_index(drop=True)], axis=1)
-
-
-def _concat_metadata(table: pd.DataFrame, metadata: pd.DataFrame) -> pd.DataFrame:
-    if not isinstance(metadata, pd.DataFrame):
-        raise TypeError(f"metadata must be a pandas DataFrame, got {type(metadata).__name__}")
-    if len(metadata) != len(table):
-        raise ValueError(f"metadata has {len(metadata)} rows for {len(table)} images: give one row per image")
-    metadata = metadata.reset_index(drop=True)
-    clash = [c for c in metadata.columns if c in table.columns]
-    if clash:
-        raise ValueError(f"metadata columns {clash} clash with the gallery's own columns: rename them")
-    return pd.concat([table.reset_index(drop=True), metadata], axis=1)
-
-
-def _require_columns(df: pd.DataFrame, names: Sequence[str], what: str) -> None:
-    missing = [n for n in names if n not in df.columns]
-    if missing:
-        raise KeyError(f"Unknown {what} column(s) {missing}; available columns: {list(df.columns)}")

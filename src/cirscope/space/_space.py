@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cirscope.embedding._embedder import Embedder, EmbedResult
+from cirscope.embedding._embedder import Embedder
+from cirscope.embedding._run import EmbedResult
 from cirscope.gallery._table import Gallery
 from cirscope.space import _files as files
 from cirscope.space._files import FORMAT_VERSION

@@ -14,9 +14,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
     import torch
 
 HERE = Path(__file__).resolve().parent
@@ -39,6 +38,8 @@ def save_weights(
     state: dict[str, torch.Tensor], token_ids: np.ndarray, path: Path, meta: dict[str, Any]
 ) -> None:
     """Write ``state`` (a full-vocabulary state dict) keeping only rows ``token_ids``."""
+    import numpy as np
+
     arrays: dict[str, np.ndarray] = {}
     for name, tensor in state.items():
         arr = tensor.detach().cpu().numpy()
@@ -56,6 +57,8 @@ def save_weights(
 
 def read_meta(path: Path = WEIGHTS_PATH) -> dict[str, Any]:
     """The training metadata stored with the weights."""
+    import numpy as np
+
     with np.load(path) as data:
         return json.loads(bytes(data["__meta__"]).decode())
 
@@ -65,6 +68,7 @@ def load_toy(path: Path | str = WEIGHTS_PATH, device: str = "cpu"):
 
     Returns ``(model, preprocess, tokenizer)`` with the model in eval mode.
     """
+    import numpy as np
     import open_clip
     import torch
 

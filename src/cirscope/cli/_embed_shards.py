@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from cirscope._core.errors import ModelLoadError
+from cirscope.cli._errors import CliError
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of the sharded embedding run, added to the ``embed`` parser."""
@@ -37,8 +40,6 @@ def unsupported_options(args: argparse.Namespace) -> list[str]:
 
 def cmd_embed_shards(args: argparse.Namespace) -> int:
     """Run ``cs.embed`` for the ``embed`` command and print what it did."""
-    from cirscope.cli._main import CliError
-    from cirscope.embedding._embedder import ModelLoadError
 
     refused = unsupported_options(args)
     if refused:

@@ -1,0 +1,37 @@
+"""``cirscope toy-eval``: zero-shot accuracy and deliberate bias of the shipped toy model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``toy-eval`` to the ``cirscope`` command line."""
+    p = subparsers.add_parser("toy-eval", help="zero-shot accuracy and deliberate bias of the shipped toy model")
+    p.add_argument("--n", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=12345)
+    p.add_argument("--k", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``cirscope toy-eval``."""
+    from cirscope.toy._report import toy_report
+
+    report = toy_report(n=args.n, seed=args.seed, k=args.k)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"cirscope-toy on a fresh balanced shapes world (n={args.n}, seed={args.seed}, both renderers)")
+        print("zero-shot accuracy:")
+        for attr, acc in report["accuracy"].items():
+            print(f"  {attr:<11} {acc:.3f}  (chance {report['chance'][attr]:.3f})")
+        b = report["bias"]
+        print(f"deliberate bias (trained with {int(report['train_bias']['p'] * 100)}% of stars yellow):")
+        print(f"  yellow share in the top {b['k']} for 'a star': {b['yellow_share_top_k_for_a_star']:.2f} "
+              f"(yellow among the gallery's stars: {b['yellow_share_among_gallery_stars']:.2f})")
+        print(f"  star share in the top {b['k']} for 'a yellow shape': {b['star_share_top_k_for_a_yellow_shape']:.2f} "
+              f"(stars among the gallery's yellow items: {b['star_share_among_gallery_yellow']:.2f})")
+    return 0

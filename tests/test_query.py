@@ -256,3 +256,21 @@ def test_toy_zero_shot_captions_match_the_ground_truth(toy_space):
     got = [ComposedQuery(r, "x", caption_column=None).resolve(toy_space).reference_text for r in rows]
     agree = np.mean([g == c for g, c in zip(got, meta["caption"].iloc[rows], strict=False)])
     assert agree >= 0.8
+
+
+def test_a_fresh_process_gets_the_shapes_vocabulary_without_importing_the_datasets():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pandas as pd, cirscope\n"
+        "assert 'cirscope.datasets' not in sys.modules\n"
+        "from cirscope.query._vocabulary import Vocabulary\n"
+        "meta = pd.DataFrame({'shape': ['star', 'circle'], 'color': ['red', 'blue'],\n"
+        "                     'background': ['white', 'black'], 'size': ['large', 'small']})\n"
+        "v = Vocabulary.from_metadata(meta)\n"
+        "print(v.describe({'shape': 'star', 'color': 'red', 'background': 'black', 'size': 'large'}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "a large red star on a black background"

@@ -56,6 +56,12 @@ __all__ = ["__version__", *sorted(_LAZY)]
 # (a lazy loader string: nothing heavy is imported).
 from cirscope import toy as _toy  # noqa: E402, F401
 
+# The shapes world's vocabulary, found by name or as a shapes gallery's default even in a
+# process that never imports cirscope.datasets (a lazy "module:function": nothing imported).
+from cirscope.query._registry import register_lazy as _register_vocabulary  # noqa: E402
+
+_register_vocabulary("shapes", "cirscope.datasets._vocabulary:shapes_vocabulary")
+
 
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)

@@ -2,7 +2,8 @@
 
 ``_methods`` holds the composition formulas (PDV, text-only, image-only, sum, ...);
 ``_vocabulary`` holds :class:`~cirscope.Vocabulary` (zero-shot captions) and the registry of
-named vocabularies that datasets fill; ``_composed`` holds :class:`~cirscope.ComposedQuery`;
+named vocabularies that datasets fill (``_registry``: the lazy, import-free part of it);
+``_composed`` holds :class:`~cirscope.ComposedQuery`;
 ``_search`` resolves, composes and searches in one pass, returning rows, scores and the
 query vector.
 """

@@ -10,6 +10,7 @@ categorical metadata column. Nothing here knows any particular dataset.
 
 from __future__ import annotations
 
+import importlib
 import os
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+from cirscope.query._registry import take_pending
 
 if TYPE_CHECKING:  # pragma: no cover
     from cirscope.space._space import Space
@@ -121,7 +124,7 @@ class Vocabulary:
         True
         """
         try:
-            return _REGISTRY[name]
+            return _registry()[name]
         except KeyError:
             raise KeyError(
                 f"No vocabulary is registered as {name!r}; registered: {sorted(_REGISTRY)}. Register one with "
@@ -173,7 +176,7 @@ class Vocabulary:
         >>> Vocabulary.from_metadata(gallery.metadata) == Vocabulary.shapes()
         True
         """
-        fitting = [v for v in _REGISTRY.values() if v.fits(metadata)]
+        fitting = [v for v in _registry().values() if v.fits(metadata)]
         if fitting:
             return max(fitting, key=lambda v: len(v.families))  # max keeps the first among equals
         families: dict[str, list[str]] = {}
@@ -221,7 +224,20 @@ def register_vocabulary(name: str, vocabulary: Vocabulary | Mapping[str, Sequenc
 
 def registered_vocabularies() -> dict[str, Vocabulary]:
     """The registered vocabularies, ``{name: Vocabulary}`` (a copy), in registration order."""
-    return dict(_REGISTRY)
+    return dict(_registry())
+
+
+def _registry() -> dict[str, Vocabulary]:
+    """The registry, with any lazy registrations (:mod:`cirscope.query._registry`) loaded first."""
+    for name, target in take_pending().items():
+        module, _, function = target.partition(":")
+        vocabulary = getattr(importlib.import_module(module), function)()
+        if not isinstance(vocabulary, Vocabulary):
+            raise TypeError(f"The vocabulary registered as {name!r} ({target}) returned "
+                            f"{type(vocabulary).__name__}, not a Vocabulary")
+        if _REGISTRY.get(name) != vocabulary:  # importing the module may have registered it already
+            register_vocabulary(name, vocabulary)
+    return _REGISTRY
 
 
 def zero_shot_captions(

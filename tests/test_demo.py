@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -138,6 +139,70 @@ def test_jupyter_command():
     assert cmd[-1] == "/x/demo/quickstart.ipynb"
 
 
+def test_notebook_url_opens_the_notebook_with_its_token():
+    assert demo.notebook_url("127.0.0.1", 8890, "quickstart.ipynb", "t0k") == (
+        "http://127.0.0.1:8890/lab/tree/quickstart.ipynb?token=t0k"
+    )
+    assert demo.notebook_url("0.0.0.0", 1, "quickstart.ipynb", "") == "http://127.0.0.1:1/lab/tree/quickstart.ipynb"
+    assert demo.notebook_url("::1", 2, "a b#.ipynb", "x/y") == "http://[::1]:2/lab/tree/a%20b%23.ipynb?token=x%2Fy"
+
+
+# A stand-in for JupyterLab at the process boundary: a real process that listens on the port
+# it was given for a moment, then exits.
+_LISTENER = (
+    "import socket, sys, time\n"
+    "s = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen()\n"
+    "time.sleep(float(sys.argv[2]))\n"
+)
+
+
+def _fake_lab(monkeypatch, seconds: float = 1.0) -> list[list[str]]:
+    commands: list[list[str]] = []
+    real = demo.jupyter_command
+
+    def fake(folder, open_file, *, port, **kw):
+        commands.append(real(folder, open_file, port=port, **kw))
+        return [sys.executable, "-c", _LISTENER, str(port), str(seconds)]
+
+    monkeypatch.setattr(demo, "jupyter_command", fake)
+    return commands
+
+
+def _urls(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"https?://\S+", text)
+
+
+def test_demo_prints_one_url_last_opening_the_quickstart_with_the_token(tmp_path, monkeypatch, capsys):
+    commands = _fake_lab(monkeypatch)
+    port = demo.free_port()
+    assert main(["demo", "--dir", str(tmp_path / "d"), "--no-browser", "--port", str(port)]) == 0
+    out = capsys.readouterr().out
+    urls = _urls(out)
+    assert len(urls) == 1, out
+    assert out.rstrip().splitlines()[-1].strip() == urls[0]  # the address is the last thing printed
+    (cmd,) = commands
+    token = next(a.split("=", 1)[1] for a in cmd if a.startswith("--IdentityProvider.token="))
+    assert len(token) >= 32  # made fresh, not Jupyter's printed one
+    assert urls[0] == f"http://127.0.0.1:{port}/lab/tree/quickstart.ipynb?token={token}"
+    assert "--ServerApp.log_level=WARN" in cmd  # Jupyter's own list of addresses is not printed
+
+    # a token of the user's choosing is the one in the address; each run makes a new one otherwise
+    assert main(["demo", "--dir", str(tmp_path / "d"), "--no-browser", "--port", str(port), "--token", "mine"]) == 0
+    assert _urls(capsys.readouterr().out) == [f"http://127.0.0.1:{port}/lab/tree/quickstart.ipynb?token=mine"]
+    assert main(["demo", "--dir", str(tmp_path / "d"), "--no-browser", "--port", str(port)]) == 0
+    assert _urls(capsys.readouterr().out)[0] != urls[0]
+
+
+def test_no_url_is_printed_when_the_server_never_listens(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(demo, "jupyter_command", lambda *a, **k: [sys.executable, "-c", "raise SystemExit(3)"])
+    assert main(["demo", "--dir", str(tmp_path / "d"), "--no-browser"]) == 3
+    captured = capsys.readouterr()
+    assert _urls(captured.out) == []
+    assert "exited with status 3" in captured.err
+
+
 def _get(url: str, token: str, timeout: float = 5.0) -> tuple[int, bytes]:
     req = urllib.request.Request(url, headers={"Authorization": f"token {token}"})
     try:
@@ -173,9 +238,7 @@ def test_demo_serves_the_quickstart_in_jupyterlab(tmp_path):
         str(port),
         "--dir",
         str(folder),
-        "--token",
-        token,
-    ]
+    ]  # no --token: cirscope makes one and prints it in the one address
     start = time.monotonic()
     proc = subprocess.Popen(
         cmd,
@@ -189,19 +252,22 @@ def test_demo_serves_the_quickstart_in_jupyterlab(tmp_path):
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        while True:
-            assert proc.poll() is None, f"cirscope demo exited early:\n{proc.stdout.read()}"
-            assert time.monotonic() - start < 25, "JupyterLab did not answer within 25 s"
-            try:
-                status, _ = _get(f"{base}/api/status", token, timeout=1)
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.3)
-
-        status, body = _get(f"{base}/lab/tree/quickstart.ipynb", token)
-        assert status == 200 and b"JupyterLab" in body
+        lines = []
+        while not lines or not lines[-1].strip().startswith("http"):
+            assert time.monotonic() - start < 25, "no address printed within 25 s:\n" + "".join(lines)
+            line = proc.stdout.readline()
+            assert line, "cirscope demo exited early:\n" + "".join(lines)
+            lines.append(line)
+        printed = "".join(lines)
+        (url,) = _urls(printed)  # one address, and nothing of Jupyter's before it
+        assert "[I " not in printed, printed
+        assert url.startswith(f"{base}/lab/tree/quickstart.ipynb?token=")
+        token = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["token"][0]
+        with urllib.request.urlopen(url, timeout=5) as resp:  # the printed address itself opens the notebook
+            assert resp.status == 200 and b"JupyterLab" in resp.read()
+            assert urllib.parse.urlsplit(resp.url).path == "/lab/tree/quickstart.ipynb"
+        status, body = _get(f"{base}/api/status", token)
+        assert status == 200
         status, body = _get(f"{base}/api/contents/quickstart.ipynb", token)
         assert status == 200
         model = json.loads(body)
@@ -214,9 +280,10 @@ def test_demo_serves_the_quickstart_in_jupyterlab(tmp_path):
 
         os.kill(proc.pid, signal.SIGINT)
         code = proc.wait(timeout=15)
-        out = proc.stdout.read()
+        out = printed + proc.stdout.read()
         assert code == 0, out
         assert "copied quickstart.ipynb" in out and "JupyterLab stopped" in out
+        assert len(_urls(out)) == 1, out
         assert not _port_open(port), "JupyterLab is still listening after cirscope demo stopped"
         assert time.monotonic() - start < 30
     finally:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.parse
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -21,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "LAB_INSTALL", "CopyResult", "copy_notebooks", "free_port", "jupyter_command", "lab_installed",
-    "notebook_sources", "register",
+    "notebook_sources", "notebook_url", "register",
 ]
 
 FIRST_NOTEBOOK = "quickstart.ipynb"
@@ -63,7 +66,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--token",
         default=None,
-        help="the server's access token (default: Jupyter makes one and prints the URL)",
+        help="the server's access token (default: a fresh random one, shown in the printed address; "
+        "an empty string turns token authentication off)",
     )
     p.add_argument("--no-lab", action="store_true", help="only copy the notebooks; do not start JupyterLab")
     p.set_defaults(func=run)
@@ -248,6 +252,10 @@ def jupyter_command(
         f"--ServerApp.ip={ip}",
         f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0",  # this port or none: the address printed stays right
+        # Jupyter's own start-up lines (several addresses, none opening the quickstart) are
+        # left out: ``cirscope demo`` prints the one address to open; warnings still show.
+        "--ServerApp.log_level=WARN",
+        "--LabApp.log_level=WARN",
     ]
     if no_browser:
         cmd.append("--no-browser")
@@ -258,6 +266,43 @@ def jupyter_command(
     if open_file is not None:
         cmd.append(str(open_file))
     return cmd
+
+
+def notebook_url(ip: str, port: int, notebook: str, token: str) -> str:
+    """The address that opens ``notebook`` in JupyterLab, with the access token.
+
+    A wildcard ``ip`` (the server listens everywhere) is shown as this machine's loopback
+    address, which a browser can open.
+
+    Examples
+    --------
+    >>> notebook_url("127.0.0.1", 8890, "quickstart.ipynb", "abc")
+    'http://127.0.0.1:8890/lab/tree/quickstart.ipynb?token=abc'
+    >>> notebook_url("::", 8890, "my notes.ipynb", "")
+    'http://[::1]:8890/lab/tree/my%20notes.ipynb'
+    """
+    host = _connect_host(ip)
+    host = f"[{host}]" if ":" in host else host
+    url = f"http://{host}:{port}/lab/tree/{urllib.parse.quote(notebook)}"
+    return f"{url}?{urllib.parse.urlencode({'token': token})}" if token else url
+
+
+def _connect_host(ip: str) -> str:
+    """Where to reach a server listening on ``ip`` from this machine."""
+    return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(ip, ip)
+
+
+def _wait_until_listening(proc: subprocess.Popen, ip: str, port: int, poll: float = 0.2) -> bool:
+    """Wait until something accepts connections on ``port`` (True) or ``proc`` exits (False)."""
+    host = _connect_host(ip)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    while proc.poll() is None:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.settimeout(poll)
+            if s.connect_ex((host, port)) == 0:
+                return True
+        time.sleep(poll)
+    return False
 
 
 def _stop(proc: subprocess.Popen) -> int:
@@ -301,11 +346,11 @@ def run(args: argparse.Namespace) -> int:
     as_root = hasattr(os, "geteuid") and os.geteuid() == 0
     if as_root:
         print("Running as root: passing --allow-root to JupyterLab.")
+    token = secrets.token_hex(24) if args.token is None else args.token
     cmd = jupyter_command(
-        folder, first, port=port, ip=args.ip, no_browser=args.no_browser, token=args.token, allow_root=as_root
+        folder, first, port=port, ip=args.ip, no_browser=args.no_browser, token=token, allow_root=as_root
     )
-    host = f"[{args.ip}]" if ":" in args.ip else args.ip
-    print(f"Starting JupyterLab on http://{host}:{port}/lab (stop it with Ctrl-C) ...", flush=True)
+    print("Starting JupyterLab (stop it with Ctrl-C) ...", flush=True)
     try:
         proc = subprocess.Popen(cmd, cwd=folder)
     except OSError as exc:
@@ -318,6 +363,10 @@ def run(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
+        if _wait_until_listening(proc, args.ip, port):
+            what = "the quickstart" if first is not None else "JupyterLab"
+            url = notebook_url(args.ip, port, first.name if first is not None else "", token)
+            print(f"JupyterLab is running. Open {what} at:\n\n    {url}\n", flush=True)
         code = proc.wait()
     except KeyboardInterrupt:
         code = _stop(proc)

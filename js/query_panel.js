@@ -227,22 +227,31 @@ function render({ model, el }) {
     }
     sliderBox.style.display = params.size ? "" : "none";
   }
+  /** The method's legend under the menu: full name, formula, paper. */
+  function legend(m) {
+    if (!m.formula) return m.full_name || "";
+    const name = m.full_name ? `${m.title} = ${m.full_name}: ` : "";
+    return `${name}${m.formula}  (${m.paper})`;
+  }
   function renderMethods() {
     methodSelect.replaceChildren();
     for (const m of model.get("methods") || []) {
       const o = h("option", null, m.title);
       o.value = m.name;
+      if (m.full_name) o.title = m.full_name;
       methodSelect.append(o);
     }
     methodSelect.value = model.get("method");
     const m = currentMethod();
-    formula.textContent = m.formula ? `${m.formula}  (${m.paper})` : "";
+    formula.textContent = legend(m);
+    methodSelect.title = m.full_name || m.title || "";
     root.dataset.method = model.get("method");
   }
   function renderMethod() {
     methodSelect.value = model.get("method");
     const m = currentMethod();
-    formula.textContent = m.formula ? `${m.formula}  (${m.paper})` : "";
+    formula.textContent = legend(m);
+    methodSelect.title = m.full_name || m.title || "";
     root.dataset.method = model.get("method");
     renderSliders();
   }

@@ -223,6 +223,8 @@ def test_cli_shapes_prints_every_method(capsys, tmp_path):
                "--save-benchmark", str(tmp_path / "b.json")])
     assert rc == 0
     out = capsys.readouterr().out
-    for name in ("image", "text", "sum", "weimocir", "slerp", "pdv", "pdv (swept)", "mAP@10", "R@50"):
+    # rows are labelled as the widgets label the methods (the JSON keeps the API keys)
+    for name in ("Image only", "Text only", "Sum", "WeiMoCIR", "Slerp", "PDV", "PDV (swept)", "mAP@10", "R@50"):
         assert name in out
+    assert "  pdv " not in out and "PDV-F" not in out
     assert CIRBenchmark.load(tmp_path / "b.json").gallery == {"kind": "shapes", "n": 300, "seed": 0, "query_seed": 0}

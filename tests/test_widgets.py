@@ -267,6 +267,25 @@ def test_explorer_links_clicks_results_and_map(toy_space, pca):
     ex.close()
 
 
+def test_method_names_agree_in_the_menu_grid_header_status_and_registry(toy_space):
+    """One human name per method: the panel's menu, the grid header, the status line and the
+    registry say the same (the API key stays ``"pdv"``)."""
+    from cirscope.query._methods import METHODS
+
+    ex = Explorer(toy_space, map="pca", k=5, reference=2, text="make it blue")
+    menu = {m["name"]: (m["title"], m["full_name"]) for m in ex.query.methods}
+    assert menu == {name: (m.title, m.full_name) for name, m in METHODS.items()}
+    assert menu["pdv"] == ("PDV", "Prompt Directional Vector")
+    for name in METHODS:
+        ex.query.method = name
+        title = METHODS[name].title
+        assert ex.grid.title == f"Top 5 · {title}"
+        assert ex.query.status.startswith(f"{title}: 5 results")
+    ex.query.method = "pdv"
+    assert "PDV-F" not in ex.grid.title + ex.query.status and " pdv" not in ex.grid.title
+    ex.close()
+
+
 def test_explorer_selection_toggle_and_back(toy_space):
     ex = Explorer(toy_space, map="pca", reference=3, text="make it yellow")
     results = list(ex.grid.rows)

@@ -87,3 +87,11 @@ def test_no_json_number_lists_or_base64_for_arrays(name):
     source = (JS / name).read_text()
     assert "btoa(" not in source and "atob(" not in source
     assert "base64" not in source.lower()
+
+
+def test_the_method_menu_shows_the_registry_title_with_the_full_name_as_tooltip():
+    """The menu's words come from ``method_specs()`` (title, full_name), not from the JS."""
+    source = (JS / "query_panel.js").read_text()
+    assert 'h("option", null, m.title)' in source
+    assert "o.title = m.full_name" in source
+    assert "PDV" not in source and "pdv" not in source  # no method name written into the front end

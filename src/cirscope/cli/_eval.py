@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cirscope.query._methods import method_label
+
 _DATASETS = ("shapes", "cirr", "circo", "fashioniq")
 _SHAPES_METRICS = ("R@1", "R@5", "R@10", "R@50", "mAP@10")
 
@@ -133,7 +135,7 @@ def _print(report: dict[str, Any], shapes: bool) -> None:
           f"reference text: {report['reference_text_sources']}")
     print(f"  {'method':<14}" + "".join(f"{m:>8}" for m in metrics) + "   params")
     for name, row in table.items():
-        print(f"  {name:<14}" + "".join(f"{100 * row[m]:8.2f}" for m in metrics) + f"   {row['params']}")
+        print(f"  {method_label(name):<14}" + "".join(f"{100 * row[m]:8.2f}" for m in metrics) + f"   {row['params']}")
     s = report["pdv_sweep"]
     print(f"  PDV sweep ({s['mode']}, tuned on {s['tuned_on']}): best {s['metric']} "
           f"{100 * s['best_score']:.2f} at {s['best']}")

@@ -10,10 +10,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from cirscope.query._methods import METHODS
+
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go
 
 __all__ = ["PDVSweep"]
+
+#: How plots name the method: its label and full name, as the widgets show them.
+_PDV_NAME = f"{METHODS['pdv'].title} ({METHODS['pdv'].full_name})"
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,7 +73,7 @@ class PDVSweep:
                 )
             )
             fig.update_layout(
-                title=f"PDV-F {self.metric} (alpha_t = alpha_i = alpha)",
+                title=f"{_PDV_NAME} {self.metric} (alpha_t = alpha_i = alpha)",
                 xaxis_title="alpha", yaxis_title="beta",
             )
             return fig
@@ -91,7 +96,7 @@ class PDVSweep:
         ]
         active = int(np.argmin([abs(b - best["beta"]) for b in betas]))
         fig.update_layout(
-            title=f"PDV-F {self.metric}; best {self.best_score:.3f} at {best}",
+            title=f"{_PDV_NAME} {self.metric}; best {self.best_score:.3f} at {best}",
             xaxis_title="alpha_t", yaxis_title="alpha_i",
             sliders=[{"active": active, "currentvalue": {"prefix": "beta = "}, "steps": steps}],
         )

@@ -161,7 +161,7 @@ def sweep_pdv(
     progress: bool = True,
     **prepare_kwargs: Any,
 ) -> PDVSweep:
-    """Grid-search PDV-F's ``alpha`` and ``beta`` on a benchmark.
+    """Grid-search PDV's ``alpha`` and ``beta`` on a benchmark.
 
     ``mode="tied"`` sets ``alpha_t = alpha_i = alpha`` (grid alpha x beta);
     ``mode="both"`` sweeps alpha_t, alpha_i and beta independently. ``metric`` is any

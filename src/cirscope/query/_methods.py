@@ -38,6 +38,7 @@ __all__ = [
     "compose_sum",
     "compose_text",
     "compose_weimocir",
+    "method_label",
     "normalize",
 ]
 
@@ -161,7 +162,9 @@ def compose_pdv(
     alpha_i: float = 1.0,
     beta: float = 0.75,
 ) -> np.ndarray:
-    """Prompt Directional Vector, fused (PDV-F; PDV-T at ``beta = 1``, PDV-I at ``beta = 0``).
+    """Prompt Directional Vector, shown as "PDV" (the paper's fused PDV-F).
+
+    PDV-T is ``beta = 1``, PDV-I is ``beta = 0``.
 
     Tursun, Kalkan, Denman & Fookes, "PDV: Prompt Directional Vectors for Zero-shot
     Composed Image Retrieval" (arXiv:2502.07215)::
@@ -213,10 +216,16 @@ class Param:
 class Method:
     """A registered composing method: its function, inputs, parameters and citation.
 
+    ``name`` is the key code passes (``method="pdv"``); ``title`` is what a person reads
+    (the panel's menu, the grid header, reports, plots) and ``full_name`` spells it out
+    (tooltips and legends).
+
     Examples
     --------
     >>> METHODS["pdv"].defaults()
     {'alpha_t': 1.0, 'alpha_i': 1.0, 'beta': 0.75}
+    >>> METHODS["pdv"].title, METHODS["pdv"].full_name
+    ('PDV', 'Prompt Directional Vector')
     """
 
     name: str
@@ -226,6 +235,7 @@ class Method:
     params: tuple[Param, ...]
     formula: str
     paper: str
+    full_name: str = ""
 
     def defaults(self) -> dict[str, float]:
         """The default value of every parameter."""
@@ -247,6 +257,7 @@ METHODS: dict[str, Method] = {
             (Param("a", 0.8, 0.0, 1.0, 0.05, "weight of the modification text (0: image, 1: text)"),),
             "q = norm((1 - a) v_ref + a t_mod)",
             "Wu et al., arXiv:2409.04918",
+            "Weighted Modality Fusion",
         ),
         Method(
             "slerp",
@@ -256,10 +267,11 @@ METHODS: dict[str, Method] = {
             (Param("a", 0.8, 0.0, 1.0, 0.05, "position along the great circle (0: image, 1: text)"),),
             "q = slerp(v_ref, t_mod; a)",
             "Jang et al., ECCV 2024, arXiv:2405.00571",
+            "Spherical Linear Interpolation",
         ),
         Method(
             "pdv",
-            "PDV-F",
+            "PDV",
             compose_pdv,
             ("v_ref", "t_ref", "t_comp"),
             (
@@ -269,9 +281,25 @@ METHODS: dict[str, Method] = {
             ),
             "d = norm(t_comp) - norm(t_ref); q = norm((1-beta)(v + alpha_i d) + beta(t_ref + alpha_t d))",
             "Tursun et al., arXiv:2502.07215",
+            "Prompt Directional Vector",
         ),
     )
 }
+
+
+def method_label(name: str) -> str:
+    """What a person reads for the method key ``name`` (a row label such as ``"pdv (swept)"`` too).
+
+    Unknown names (``"vector"`` queries, user labels) are returned unchanged.
+
+    Examples
+    --------
+    >>> method_label("pdv"), method_label("pdv (swept)"), method_label("image"), method_label("vector")
+    ('PDV', 'PDV (swept)', 'Image only', 'vector')
+    """
+    key, sep, rest = str(name).partition(" ")
+    method = METHODS.get(key)
+    return f"{method.title}{sep}{rest}" if method is not None else str(name)
 
 
 def _check_vector(name: str, x: object) -> np.ndarray:

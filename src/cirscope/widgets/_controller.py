@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cirscope.query._methods import method_label
+
 if TYPE_CHECKING:  # pragma: no cover
     from cirscope.space._space import Space
     from cirscope.widgets._grid import NeighborGrid
@@ -205,7 +207,7 @@ class ExplorerController:
             return
         title = f"Top {len(hits)}"
         if hits.method:
-            title += f" · {hits.method}"
+            title += f" · {method_label(hits.method)}"
         # the grid's table is built from these hits only if someone asks for it
         self.grid.show(hits.rows, hits.scores, title=title, frame=hits.to_frame)
 

@@ -14,7 +14,7 @@ import pandas as pd
 import traitlets as t
 
 from cirscope.query._composed import ComposedQuery
-from cirscope.query._methods import METHODS
+from cirscope.query._methods import METHODS, method_label
 from cirscope.query._search import Hits, search_hits
 from cirscope.widgets._base import WidgetBase
 from cirscope.widgets._binding import Binding
@@ -32,7 +32,7 @@ REFERENCE_THUMB = 128
 
 
 def method_specs() -> list[dict]:
-    """The composing methods as the panel shows them: name, title, formula, paper, sliders.
+    """The composing methods as the panel shows them: name, title, full name, formula, paper, sliders.
 
     Examples
     --------
@@ -43,6 +43,7 @@ def method_specs() -> list[dict]:
         {
             "name": m.name,
             "title": m.title,
+            "full_name": m.full_name,
             "formula": m.formula,
             "paper": m.paper,
             "params": [
@@ -325,7 +326,7 @@ class QueryBinding(Binding):
             panel.reference_text_source = str(info.get("reference_text_source") or "")
             panel.composed_text = str(info.get("composed_text") or "")
             panel.composed_text_source = str(info.get("composed_text_source") or "")
-            kind = METHODS[method].title if isinstance(query, ComposedQuery) else f"{method} query"
+            kind = method_label(method) if isinstance(query, ComposedQuery) else f"{method} query"
             panel.status = f"{kind}: {len(hits)} results in {self.elapsed_ms:.0f} ms"
             panel.result = hits  # the DataFrame is built when Python code reads panel.result
             panel.results = hits.rows.tolist()

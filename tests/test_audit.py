@@ -68,6 +68,24 @@ def test_report_html_is_standalone(report, tmp_path):
         report.to_html(tmp_path / "audit.pdf")
 
 
+def test_undefined_numbers_are_explained_in_the_report(report, tmp_path):
+    """The toy model names every colour right, so Spearman(count, accuracy) is undefined: the report
+    says why in words instead of printing nan."""
+    assert np.isnan(report["long_tail"].spearman)
+    why = report["long_tail"].notes()["spearman"]
+    assert why.startswith("Spearman correlation undefined") and "same zero-shot accuracy" in why
+    text = report.to_html(tmp_path / "nan.html", thumbnails=False).read_text(encoding="utf-8")
+    body = re.sub(r"<script.*?</script>", "", text, flags=re.DOTALL)
+    assert not re.search(r">\s*nan\s*<", body, flags=re.IGNORECASE)
+    assert body.count("Spearman correlation undefined") >= 2  # the summary table and the section
+    shown = report.summary_text()
+    assert shown.loc[shown["quantity"] == "spearman", "value"].iloc[0] == why
+    assert np.isnan(report.summary().set_index("quantity").loc["spearman", "value"])  # the data stays a number
+    assert "Spearman correlation undefined" in report._repr_html_()
+    title = report["long_tail"].figure().layout.title.text
+    assert "nan" not in title and "undefined" in title
+
+
 def test_report_shows_the_method_of_every_diagnostic(report, tmp_path):
     """Each section opens with the description of the function that made it (found beside its result class)."""
     from cirscope._core.text import html_text

@@ -70,6 +70,32 @@ def test_panel_switches_diagnostics_and_links_hubs_and_pairs(panel):
     assert panel.result is before  # cached
 
 
+def test_the_caption_of_a_click_goes_when_the_chart_changes(toy_space):
+    p = DiagnosticsPanel(toy_space, attribute="shape", diagnostic="long_tail")
+    hint = p.caption
+    assert hint.startswith("Click a bar or a point") and p._caption.value == hint
+    rows = p.click(0, 0)
+    assert rows and p.caption.startswith(f"Showing {len(rows)} image(s) behind label=")
+    assert "in Long tail" in p.caption and p._caption.value == p.caption
+    p.diagnostic = "outliers"  # another chart: the old caption would describe rows of a chart no longer there
+    assert p.caption == hint and p._caption.value == hint
+    p.click(0, 0)
+    assert p.caption.startswith("Showing")
+    p.diagnostic = "long_tail"
+    p.click(0, 0)
+    p.attribute = "color"  # another attribute: a new chart too
+    assert p.caption == hint
+
+
+def test_an_undefined_number_is_a_sentence_not_nan(toy_space):
+    p = DiagnosticsPanel(toy_space, attribute="color", diagnostic="long_tail")
+    assert np.isnan(p.result.spearman)  # the toy model names every colour right: accuracy is constant
+    status = p._status.value
+    assert "nan" not in status.lower()
+    assert "spearman undefined" in status
+    assert "Spearman correlation undefined: every color label has the same zero-shot accuracy (100%)" in status
+
+
 def test_panel_queries_attribute_and_errors(toy_space):
     p = DiagnosticsPanel(toy_space, attribute="shape", queries=["a red shape", "a blue shape"])
     assert p.result.queries == ["a red shape", "a blue shape"] and p.result.attribute == "shape"

@@ -70,6 +70,12 @@ class AuditReport:
                 for name, res in self.results.items() for q, v in res.summary().items()]
         return pd.DataFrame(rows, columns=["diagnostic", "quantity", "value"])
 
+    def summary_text(self) -> pd.DataFrame:
+        """:meth:`summary` as a person reads it: values as text, an undefined (NaN) one as a sentence saying why."""
+        rows = [{"diagnostic": name, "quantity": q, "value": text}
+                for name, res in self.results.items() for q, text in res.summary_text()]
+        return pd.DataFrame(rows, columns=["diagnostic", "quantity", "value"])
+
     def to_html(self, path: str | os.PathLike, *, thumbnails: bool = True, thumb_size: int = 80) -> Path:
         """Write a standalone HTML report (plotly.js inlined, images embedded: it opens offline).
 
@@ -90,7 +96,7 @@ class AuditReport:
 
     def _repr_html_(self) -> str:
         skipped = "".join(f"<li><b>{html_text(k)}</b>: {html_text(v)}</li>" for k, v in self.skipped.items())
-        table = self.summary().to_html(index=False, float_format=lambda x: f"{x:.4g}")
+        table = self.summary_text().to_html(index=False)
         return (f"<div><b>cirscope audit</b> of {html_text(self.info.get('images'))} images, attribute "
                 f"<code>{html_text(self.info.get('attribute'))}</code>. Charts: <code>report['skew']</code> etc.; "
                 f"HTML: <code>report.to_html('report.html')</code>.{table}"

@@ -15,8 +15,6 @@ import inspect
 import re
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from cirscope._core.text import escape_script_json, html_text, script_json
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -147,12 +145,6 @@ def _table(frame: Any) -> str:
     return body + more
 
 
-def _value(v: Any) -> str:
-    if isinstance(v, (float, np.floating)):
-        return f"{float(v):.4g}"
-    return html_text(v)
-
-
 def render_report(report: AuditReport, *, thumbnails: bool = True, thumb_size: int = 80) -> str:
     """The report's HTML: summary, then per diagnostic its method, chart, linked images and table."""
     sections: list[str] = []
@@ -161,8 +153,8 @@ def render_report(report: AuditReport, *, thumbnails: bool = True, thumb_size: i
         fig = result.figure()
         plot_id = f"fig-{name}"
         links[plot_id] = _links(result, fig)
-        summary = "".join(f"<tr><th>{html_text(q)}</th><td>{_value(v)}</td></tr>"
-                          for q, v in result.summary().items())
+        summary = "".join(f"<tr><th>{html_text(q)}</th><td>{html_text(text)}</td></tr>"
+                          for q, text in result.summary_text())
         sections.append(
             f"<section id='{html_text(name)}'><h2>{html_text(result.title)} <span class='meta'>({html_text(name)})"
             f"</span></h2><pre class='doc'>{html_text(_doc(result))}</pre>"
@@ -185,7 +177,7 @@ def render_report(report: AuditReport, *, thumbnails: bool = True, thumb_size: i
                 thumbs[r] = "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
     skipped = "".join(f"<li><b>{html_text(k)}</b>: {html_text(v)}</li>" for k, v in report.skipped.items())
     info = report.info
-    summary_table = report.summary().to_html(index=False, float_format=lambda x: f"{x:.4g}", border=0)
+    summary_table = report.summary_text().to_html(index=False, border=0)
     data_js = _script("var CS_THUMBS = /*@thumbs*/;\nvar CS_IDS = /*@ids*/;\nvar CS_LINKS = /*@links*/;\n",
                       thumbs={str(k): v for k, v in thumbs.items()}, ids={str(k): v for k, v in ids.items()},
                       links=links)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from cirscope._core.text import plotly_text, plotly_texts
+from cirscope._core.wording import fill
 from cirscope.diagnostics._common import MISSING, check_space, labels_of, prompt_template
 from cirscope.diagnostics._result import DiagnosticResult, base_layout, clickable
 
@@ -70,6 +71,20 @@ class LongTailResult(DiagnosticResult):
                 "spearman_p": self.spearman_p, "head_tail_gap": self.gap,
                 "mean_accuracy": float(self.frame["accuracy"].mean())}
 
+    def _why_undefined(self, quantity: str) -> str | None:
+        f = self.frame
+        if quantity in ("spearman", "spearman_p"):
+            if f["count"].nunique() <= 1:
+                return (f"Spearman correlation undefined: every {self.attribute} label has the same number of "
+                        f"images ({int(f['count'].iloc[0])}), so frequency cannot explain accuracy here.")
+            if f["accuracy"].nunique() <= 1:
+                return (f"Spearman correlation undefined: every {self.attribute} label has the same zero-shot "
+                        f"accuracy ({float(f['accuracy'].iloc[0]):.0%}), a constant that cannot be ranked.")
+            return None
+        if quantity == "head_tail_gap":
+            return "Head - tail gap undefined: every label falls in the tail (too few labels for a head)."
+        return None
+
     def rows_for(self, label: str, correct: bool | None = None) -> np.ndarray:
         """The images of ``label``: misclassified first (or only ``correct=True/False`` ones)."""
         rows = np.flatnonzero(self._labels == str(label))
@@ -93,8 +108,10 @@ class LongTailResult(DiagnosticResult):
                 **clickable(["label"], [[str(lab)] for lab in sub["label"]])))
         fig.update_xaxes(type="log", title_text=f"images per {plotly_text(self.attribute)} (log)")
         fig.update_yaxes(title_text="zero-shot accuracy", range=[-0.05, 1.1])
-        return base_layout(fig, f"Long tail of '{self.attribute}'", "Spearman(log count, accuracy) = "
-                                f"{self.spearman:.3f}, head - tail gap = {self.gap:.3f}")
+        rho = "undefined (constant input)" if np.isnan(self.spearman) else f"{self.spearman:.3f}"
+        gap = "undefined" if np.isnan(self.gap) else f"{self.gap:.3f}"
+        return base_layout(fig, f"Long tail of '{self.attribute}'",
+                           f"Spearman(log count, accuracy) = {rho}, head - tail gap = {gap}")
 
 
 def long_tail(
@@ -152,7 +169,7 @@ def long_tail(
     values = sorted(set(labels[known].tolist()))
     if len(values) < 2:
         raise ValueError(f"long_tail needs at least two labels in {name!r}, found {values}")
-    prompts = [template.format(v) for v in values]
+    prompts = [fill(template, v) for v in values]
     text = np.asarray(space.encode_text(prompts), dtype=np.float64)
     text /= np.linalg.norm(text, axis=1, keepdims=True)  # cosine: float32 rows are unit to ~1e-7 only
     images = space.image_embeddings

@@ -46,6 +46,39 @@ class DiagnosticResult:
     def rows_for(self, **key: Any) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def notes(self) -> dict[str, str]:
+        """A sentence for every headline number that is undefined (NaN), saying why.
+
+        Results override :meth:`_why_undefined` to name the cause (a constant input, too
+        few labels, ...); a number without a known cause still gets a sentence.
+
+        Examples
+        --------
+        >>> res = cs.diagnostics.outliers(space)
+        >>> res.notes()  # every number is defined
+        {}
+        """
+        out = {}
+        for quantity, value in self.summary().items():
+            if is_undefined(value):
+                out[quantity] = self._why_undefined(quantity) or f"{quantity} is undefined for this data."
+        return out
+
+    def _why_undefined(self, quantity: str) -> str | None:
+        """Why ``quantity`` of :meth:`summary` is NaN (``None``: no specific reason known)."""
+        return None
+
+    def summary_text(self) -> list[tuple[str, str]]:
+        """The headline numbers as a person reads them: ``(quantity, text)``, undefined ones explained.
+
+        Examples
+        --------
+        >>> dict(cs.diagnostics.outliers(space).summary_text())["k"]
+        '10'
+        """
+        notes = self.notes()
+        return [(q, notes[q] if q in notes else format_value(v)) for q, v in self.summary().items()]
+
     def rows_at(self, figure: Any, curve: int, point: int) -> np.ndarray:
         """The gallery rows behind point ``point`` of trace ``curve`` of ``figure`` (a click).
 
@@ -76,6 +109,18 @@ class DiagnosticResult:
         bundle = dict(self.figure()._repr_mimebundle_(include, exclude) or {})
         bundle["text/plain"] = repr(self)
         return bundle
+
+
+def is_undefined(value: Any) -> bool:
+    """Whether ``value`` is a NaN number (a statistic that cannot be computed for the data)."""
+    return isinstance(value, (float, np.floating)) and bool(np.isnan(value))
+
+
+def format_value(value: Any, digits: int = 4) -> str:
+    """A headline number as text (``digits`` significant digits for floats)."""
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.{digits}g}"
+    return str(value)
 
 
 def _plain(value: Any) -> Any:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from cirscope._core.wording import fill
 from cirscope.datasets._shapes import ATTRIBUTES
 from cirscope.eval._benchmark import CIRBenchmark, CIRQuery, Protocol
 
@@ -44,7 +45,7 @@ def phrase(attribute: str, value: str, rng: np.random.Generator | None = None) -
         raise ValueError(f"Unknown {attribute} {value!r}; choose one of {list(ATTRIBUTES[attribute])}")
     options = SIZE_PHRASINGS[value] if attribute == "size" else PHRASINGS[attribute]
     pick = 0 if rng is None else int(rng.integers(len(options)))
-    return options[pick].format(value=value)
+    return fill(options[pick], value=value)
 
 
 def make_shapes_benchmark(

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cirscope._core.wording import fill
 from cirscope.query._methods import METHODS, compose
 from cirscope.query._vocabulary import Vocabulary, vocabulary_for, zero_shot_captions
 
@@ -46,7 +47,7 @@ def fill_template(template: str, reference_text: str, text: str) -> str:
     'a red star, make it blue'
     """
     try:
-        return template.format(reference_text=reference_text, caption=reference_text, text=text, modification=text)
+        return fill(template, reference_text=reference_text, caption=reference_text, text=text, modification=text)
     except (KeyError, IndexError) as exc:
         raise ValueError(
             f"Template {template!r} has an unknown field ({exc}); use {{reference_text}} (or {{caption}}) and "

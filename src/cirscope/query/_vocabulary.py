@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from cirscope._core.wording import fill
 from cirscope.query._registry import take_pending
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,13 +81,13 @@ class Vocabulary:
 
     def prompt(self, family: str, word: str) -> str:
         """The text encoded for ``word`` of ``family``."""
-        return self.prompts.get(family, "a photo of {}").format(word)
+        return fill(self.prompts.get(family, "a photo of {}"), word)
 
     def describe(self, chosen: Mapping[str, str]) -> str:
         """Compose the chosen word of each family into a short description."""
         if self.description is not None:
             try:
-                return self.description.format(**chosen)
+                return fill(self.description, **chosen)
             except KeyError as exc:
                 raise ValueError(
                     f"The description template {self.description!r} names the family {exc.args[0]!r}, "

@@ -66,6 +66,7 @@ class DiagnosticsPanel(ipw.VBox):
     queries = t.List(t.Unicode(), help="Skew queries (empty: defaults)")
     selection = t.Dict(help="What was clicked")
     error = t.Unicode("", help="The last error, if the diagnostic could not run")
+    caption = t.Unicode(help="The line under the chart: what the shown rows are, or how to get them")
 
     def __init__(
         self,
@@ -102,12 +103,14 @@ class DiagnosticsPanel(ipw.VBox):
                                  continuous_update=False, layout=ipw.Layout(width="100%"))
         self._status = ipw.HTML()
         self._chart = ipw.Box(layout=ipw.Layout(width="100%"))
-        self._caption = ipw.HTML("<i>Click a bar or a point to show the images behind it.</i>")
+        self._caption = ipw.HTML()
         super().__init__(
             [ipw.HBox([self._menu, self._attr]), self._queries, self._status, self._chart, self._caption],
             layout=ipw.Layout(width="100%"),
         )
         self.add_class("cirscope-diagnostics")
+        self.observe(lambda ch: setattr(self._caption, "value", html_text(ch["new"])), "caption")
+        self.caption = _HINT
         self.queries = list(queries or [])
         self.attribute = self._attr.value or ""
         self._menu.observe(lambda ch: setattr(self, "diagnostic", ch["new"]), "value")
@@ -133,6 +136,7 @@ class DiagnosticsPanel(ipw.VBox):
             options["composed"] = self.composed
         key = (self.diagnostic, self.attribute if spec.needs_attribute else None,
                tuple(self.queries) if spec.uses_queries else ())
+        self.caption = _HINT  # "Showing ... behind label=circle" spoke of the chart being replaced
         self._status.value = f"<i>Computing {html_text(spec.title)}…</i>"
         try:
             result = self._cache.get(key)
@@ -157,8 +161,10 @@ class DiagnosticsPanel(ipw.VBox):
             trace.on_click(self._on_click)
         self.figure = fig
         self._chart.children = (fig,)
-        numbers = ", ".join(f"{k} {_fmt(v)}" for k, v in result.summary().items())
-        self._status.value = f"<b>{html_text(result.title)}</b>: {html_text(numbers)}"
+        notes = result.notes()
+        numbers = ", ".join(f"{k} {'undefined' if k in notes else _fmt(v)}" for k, v in result.summary().items())
+        why = "".join(f"<br><i>{html_text(n)}</i>" for n in dict.fromkeys(notes.values()))
+        self._status.value = f"<b>{html_text(result.title)}</b>: {html_text(numbers)}{why}"
 
     # ------------------------------------------------------------------ clicks -> rows
     def _on_click(self, trace: Any, points: Any, state: Any) -> None:
@@ -178,8 +184,11 @@ class DiagnosticsPanel(ipw.VBox):
         self.selection = {"diagnostic": self.diagnostic, "curve": int(curve), "point": int(point), "key": key}
         self.shown_rows = rows
         what = ", ".join(f"{k}={v}" for k, v in key.items()) or "this element"
-        self._caption.value = f"Showing {len(rows)} image(s) behind {html_text(what)}."
+        self.caption = f"Showing {len(rows)} image(s) behind {what} in {DIAGNOSTICS[self.diagnostic].title}."
         return rows
+
+
+_HINT = "Click a bar or a point to show the images behind it."
 
 
 def _split(text: str) -> list[str]:

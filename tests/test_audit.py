@@ -116,7 +116,10 @@ def test_cli_audit_writes_the_report(cli_report, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["images"] == 300 and out.is_file()
     assert data["results"]["skew"]["MaxSkew@10"] > 0 and "NDKL@50" in data["results"]["skew"]
-    assert data["results"]["duplicates"]["threshold"] == 0.02  # the toy model's default
+    dup = data["results"]["duplicates"]  # the relative default: a quarter of the median neighbour distance
+    assert dup["threshold_source"] == "relative"
+    assert dup["threshold"] == pytest.approx(min(0.02, 0.25 * dup["median_nearest_distance"]))
+    assert dup["share_in_groups"] <= 0.2 and "note" not in dup
     code = main(["audit", str(folder), "--attribute", "shape", "--out", str(out.with_name("shape.html")),
                  "--k", "10", "--quiet"])
     text = capsys.readouterr().out

@@ -135,3 +135,11 @@ def test_registry_runs_every_diagnostic_it_lists(toy_space):
         run_diagnostic(toy_space, "nope")
     res = run_diagnostic(toy_space, "skew", "color", queries=["a star"], k=(10, 5000))
     assert res.ks == (10,)  # cut-offs not below the gallery size are dropped
+
+
+def test_the_duplicates_warning_is_its_own_line(toy_space):
+    p = DiagnosticsPanel(toy_space, diagnostic="duplicates", options={"duplicates": {"threshold": 0.05}})
+    note = p.result.note()
+    assert note and "unusually many" in note  # 0.05 is far above the toy model's scale
+    assert f"<br><i>{note}</i>" in p._status.value and "note " not in p._status.value
+    assert DiagnosticsPanel(toy_space, diagnostic="duplicates").result.note() == ""

@@ -204,6 +204,42 @@ def _plant(img: Image.Image, how: str) -> Image.Image:
     return ImageEnhance.Brightness(img).enhance(1.05)
 
 
+def test_default_threshold_flags_a_realistic_share_and_still_finds_copies(balanced, toy):
+    """The shapes world (600 images, 384 possible descriptions) plus 12 planted copies (6 exact, 6 brightened by 5%).
+
+    The toy model places distinct renders of one description ~0.005 apart (median nearest-neighbour distance
+    0.007 here), so a fixed cosine of 0.02 flags most of the gallery (measured 74%; 90% of a 1,000-image world).
+    The relative default (a quarter of the median nearest-neighbour distance, 0.0017) flags 7% and still finds
+    every planted copy (measured distance <= 0.0003); a threshold that flags over 20% makes the summary say so.
+    """
+    n = len(balanced)
+    rng = np.random.default_rng(1)
+    originals = rng.choice(n, 12, replace=False)
+    hows = ["exact"] * 6 + ["bright"] * 6
+    images = [balanced.gallery.load_image(int(r)) for r in range(n)]
+    planted = [_plant(images[int(o)], how) for o, how in zip(originals, hows, strict=True)]
+    meta = balanced.metadata
+    copies = meta.iloc[originals].copy()
+    copies["id"] = [f"copy-{i}" for i in range(12)]
+    gallery = cs.Gallery.from_images(images + planted, metadata=pd.concat([meta, copies], ignore_index=True))
+    space = cs.Space.from_embeddings(gallery, np.vstack([balanced.image_embeddings, toy.encode_images(planted)]),
+                                     embedder=toy)
+
+    res = cs.diagnostics.duplicates(space)
+    median = float(np.median(res.nearest))
+    assert res.threshold_source == "relative" and res.threshold == pytest.approx(0.25 * median)
+    found = set(zip(res.pairs["row_a"].tolist(), res.pairs["row_b"].tolist(), strict=True))
+    assert {(int(o), n + i) for i, o in enumerate(originals)} <= found
+    assert 12 / len(space) < res.share <= 0.15, res.summary()  # the copies and a few look-alikes, not the gallery
+    assert res.note() == "" and "note" not in res.summary()
+
+    fixed = cs.diagnostics.duplicates(space, threshold=0.02)
+    assert fixed.share > 0.5 and fixed.threshold_source == "given"
+    note = fixed.summary()["note"]
+    assert note.startswith(f"{fixed.share:.0%} of the images have a near-duplicate below cosine distance 0.02")
+    assert f"threshold={0.25 * median:.2g}" in note and "unusually many" in note
+
+
 def test_planted_duplicates_are_all_found(balanced, toy):
     """A balanced world with one image per description (no two share shape, colour, background and size: 309
     images) plus 12 planted copies of 12 of them (4 exact, 4 re-saved as JPEG q90, 4 brightened by 5%).
@@ -232,8 +268,8 @@ def test_planted_duplicates_are_all_found(balanced, toy):
     n = len(keep)
     expected = {(int(o), n + i) for i, o in enumerate(originals)}
 
-    strict = cs.diagnostics.duplicates(space)  # the toy model's default threshold
-    assert strict.threshold == 0.02
+    strict = cs.diagnostics.duplicates(space)  # the relative default, here at the toy model's ceiling
+    assert strict.threshold == 0.02 and strict.threshold_source == "relative"
     found = set(zip(strict.pairs["row_a"].tolist(), strict.pairs["row_b"].tolist(), strict=True))
     assert found == expected
     assert all(strict.group[a] == strict.group[b] >= 0 for a, b in expected)

@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mitigation", choices=("none", "inverted_softmax", "csls", "all"), default="none",
                    help="hubness mitigations to compare (default none)")
     p.add_argument("--duplicate-threshold", type=float, default=None,
-                   help="cosine distance (default: the model's own, 0.2 for CLIP-scale models)")
+                   help="cosine distance (default: a quarter of the median nearest-neighbour distance, at most 0.2)")
     p.add_argument("--pretrained", default=None, help="weights for the recorded model (tag or local file)")
     p.add_argument("--no-thumbnails", action="store_true", help="do not embed image thumbnails in the report")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

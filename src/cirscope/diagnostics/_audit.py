@@ -147,7 +147,8 @@ def audit(
     hubness_k, mitigation
         Hubness neighbourhood and optional mitigations (``"all"``: inverted softmax and CSLS).
     duplicate_threshold
-        Cosine distance of near-duplicates (default: the model's, 0.2 for CLIP-scale models).
+        Cosine distance of near-duplicates (default: relative to the space, see
+        :func:`~cirscope.diagnostics.duplicates`).
     outlier_k
         Neighbours of the outlier score (default 10).
     composed

@@ -1,4 +1,12 @@
-"""Near-duplicate images: pairs closer than a cosine distance, grouped greedily."""
+"""Near-duplicate images: pairs closer than a cosine distance, grouped greedily.
+
+The default threshold is relative: a pair is a near-duplicate when it is far closer than
+images of this space usually are to their nearest neighbour (a quarter of the median
+nearest-neighbour distance), and never farther than the model's absolute ceiling (0.2 for
+CLIP-scale models). A fixed cosine means nothing for a model whose scale differs: the toy
+model puts every image of one description within ~0.005 of each other, and a fixed 0.02
+flagged 90% of a 1,000-image shapes world.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +33,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "DEFAULT_DUPLICATE_THRESHOLD",
+    "HIGH_SHARE",
     "MODEL_DUPLICATE_THRESHOLDS",
+    "RELATIVE_THRESHOLD",
     "DuplicatesResult",
     "default_duplicate_threshold",
     "duplicates",
@@ -77,6 +87,8 @@ class DuplicatesResult(DiagnosticResult):
     pairs: pd.DataFrame
     group: np.ndarray
     nearest: np.ndarray
+    #: How the threshold was chosen: ``"relative"`` (the default) or ``"given"``.
+    threshold_source: str = "given"
 
     @cached_property
     def edges(self) -> np.ndarray:
@@ -97,10 +109,39 @@ class DuplicatesResult(DiagnosticResult):
         out.insert(1, "size", out["rows"].map(len))
         return out
 
+    @property
+    def share(self) -> float:
+        """The share of images that have a near-duplicate."""
+        return float(np.mean(self.group >= 0)) if self.group.size else 0.0
+
+    def note(self) -> str:
+        """A warning when an unusually large share of images is flagged (more than :data:`HIGH_SHARE`),
+        with what to do; ``""`` otherwise.
+
+        Examples
+        --------
+        >>> cs.diagnostics.duplicates(space).note()
+        ''
+        """
+        if self.share <= HIGH_SHARE:
+            return ""
+        median = float(np.median(self.nearest))
+        smaller = RELATIVE_THRESHOLD * median
+        advice = (f"pass a smaller threshold (e.g. threshold={smaller:.2g}, {RELATIVE_THRESHOLD:g} x the median "
+                  f"nearest-neighbour distance {median:.2g})" if 0 < smaller < self.threshold else
+                  "read a smaller threshold off the histogram of nearest-neighbour distances")
+        return (f"{self.share:.0%} of the images have a near-duplicate below cosine distance {self.threshold:.3g}: "
+                "unusually many. Click a few pairs: if they are not copies, the model does not tell these images "
+                f"apart at this threshold; {advice}. If they are copies, the gallery holds many of them.")
+
     def summary(self) -> dict[str, Any]:
-        return {"threshold": self.threshold, "pairs": len(self.pairs), "groups": int(self.group.max() + 1),
-                "images_in_groups": int((self.group >= 0).sum()),
-                "median_nearest_distance": float(np.median(self.nearest))}
+        out = {"threshold": self.threshold, "threshold_source": self.threshold_source, "pairs": len(self.pairs),
+               "groups": int(self.group.max() + 1), "images_in_groups": int((self.group >= 0).sum()),
+               "share_in_groups": self.share, "median_nearest_distance": float(np.median(self.nearest))}
+        note = self.note()
+        if note:
+            out["note"] = note
+        return out
 
     def rows_for(self, pair: int | None = None, group: int | None = None, lo: float | None = None,
                  hi: float | None = None) -> np.ndarray:
@@ -139,34 +180,52 @@ class DuplicatesResult(DiagnosticResult):
                                                    f"{s['groups']} groups", height=460)
 
 
-#: Default near-duplicate thresholds (cosine distance) of models whose scale differs from CLIP's.
-#: The toy model puts images of one description within ~0.009 of each other and images one
-#: attribute apart at 0.038 or more (measured on the shapes world), so 0.02 separates them.
+#: The largest default threshold (cosine distance) of models whose scale differs from CLIP's.
+#: The toy model puts images one attribute apart at 0.038 or more (measured on the shapes
+#: world), so no default may reach past 0.02.
 MODEL_DUPLICATE_THRESHOLDS: dict[str, float] = {"cirscope-toy": 0.02}
-#: The default for CLIP-scale models (0.1-0.25 cosine distance is the common range).
+#: The largest default threshold for CLIP-scale models (0.1-0.25 is the common range).
 DEFAULT_DUPLICATE_THRESHOLD = 0.2
+#: The default threshold is this share of the median nearest-neighbour distance (capped as above).
+RELATIVE_THRESHOLD = 0.25
+#: Below this the relative default is not lowered: distances of exact copies (float noise, ~1e-7)
+#: stay far below it even when most of the gallery is copies and the median distance is 0.
+_FLOOR = 1e-4
+#: A share of flagged images above which the result warns (:meth:`DuplicatesResult.note`).
+HIGH_SHARE = 0.2
 
 
-def default_duplicate_threshold(space: Space) -> float:
-    """The near-duplicate threshold for ``space``'s model: 0.2, or a model's own measured scale.
+def default_duplicate_threshold(space: Space, nearest: np.ndarray | None = None) -> float:
+    """The default near-duplicate threshold for ``space``: relative to its own neighbour distances.
+
+    ``min(ceiling, max(1e-4, 0.25 * median nearest-neighbour distance))``, where the ceiling
+    is the model's (:data:`MODEL_DUPLICATE_THRESHOLDS`, else 0.2). ``nearest``: every image's
+    cosine distance to its nearest other image, when already computed.
 
     Examples
     --------
-    >>> default_duplicate_threshold(space)  # the toy model's own scale
-    0.02
+    >>> t = default_duplicate_threshold(space)
+    >>> 1e-4 <= t <= 0.02  # the toy model's ceiling
+    True
     """
     name = str(getattr(space, "model", {}).get("model"))
-    return MODEL_DUPLICATE_THRESHOLDS.get(name, DEFAULT_DUPLICATE_THRESHOLD)
+    ceiling = MODEL_DUPLICATE_THRESHOLDS.get(name, DEFAULT_DUPLICATE_THRESHOLD)
+    if nearest is None:
+        nearest = knn_distances(np.asarray(space.image_embeddings, dtype=np.float64), 1)[0][:, 0]
+    relative = RELATIVE_THRESHOLD * float(np.median(nearest)) if len(nearest) else ceiling
+    return float(min(ceiling, max(_FLOOR, relative)))
 
 
 def duplicates(space: Space, threshold: float | None = None) -> DuplicatesResult:
     """Pairs of images closer than ``threshold`` in cosine distance, grouped greedily.
 
-    A common near-duplicate rule on CLIP embeddings: cosine distance ``1 - cos(x, y)``
-    below a threshold (0.2 by default; 0.1-0.25 works for CLIP-scale models). Models that
-    map every image with the same description to nearly one point need a far smaller one:
-    the toy model shipped with cirscope defaults to 0.02 (see
-    :data:`MODEL_DUPLICATE_THRESHOLDS`); for other models read it off the histogram of
+    A near-duplicate is a pair at cosine distance ``1 - cos(x, y)`` below a threshold. The
+    default is relative to the space (:func:`default_duplicate_threshold`): a quarter of the
+    median distance of an image to its nearest neighbour, at most 0.2 (CLIP-scale models)
+    or the model's own ceiling (0.02 for the toy model). So it flags pairs that are far
+    closer than images of this space usually are, whatever the model's scale. When more
+    than 20% of the images are flagged the summary says so, with what to do
+    (:meth:`DuplicatesResult.note`). Read another threshold off the histogram of
     nearest-neighbour distances in :meth:`DuplicatesResult.figure`. Groups: see
     :func:`group_pairs`. Neighbours by :class:`sklearn.neighbors.NearestNeighbors`.
 
@@ -175,8 +234,8 @@ def duplicates(space: Space, threshold: float | None = None) -> DuplicatesResult
     space
         The :class:`~cirscope.Space`.
     threshold
-        Cosine distance below which two images are near-duplicates (default:
-        :func:`default_duplicate_threshold`, 0.2 for CLIP-scale models).
+        Cosine distance below which two images are near-duplicates (default: relative,
+        :func:`default_duplicate_threshold`).
 
     Returns
     -------
@@ -194,12 +253,14 @@ def duplicates(space: Space, threshold: float | None = None) -> DuplicatesResult
     from sklearn.neighbors import NearestNeighbors
 
     space = check_space(space)
-    threshold = default_duplicate_threshold(space) if threshold is None else float(threshold)
-    if not 0 < threshold <= 2:
-        raise ValueError(f"threshold is a cosine distance in (0, 2], got {threshold}")
     emb = np.asarray(space.image_embeddings, dtype=np.float64)  # float32 distances are off by ~1e-7
     if len(emb) < 2:
         raise ValueError("duplicates needs at least two images")
+    nearest = knn_distances(emb, 1)[0][:, 0]
+    source = "relative" if threshold is None else "given"
+    threshold = default_duplicate_threshold(space, nearest) if threshold is None else float(threshold)
+    if not 0 < threshold <= 2:
+        raise ValueError(f"threshold is a cosine distance in (0, 2], got {threshold}")
     nn = NearestNeighbors(radius=threshold, metric="cosine", algorithm="brute").fit(emb)
     dist, ind = nn.radius_neighbors(return_distance=True, sort_results=True)
     keep = [(d < threshold) for d in dist]
@@ -217,5 +278,4 @@ def duplicates(space: Space, threshold: float | None = None) -> DuplicatesResult
     same = group[a] == group[b]
     pairs = pd.DataFrame({"row_a": a, "row_b": b, "id_a": ids[a], "id_b": ids[b], "distance": d,
                           "group": np.where(same, group[a], -1)})
-    nearest, _ = knn_distances(emb, 1)
-    return DuplicatesResult(threshold, pairs, group, nearest[:, 0])
+    return DuplicatesResult(threshold, pairs, group, nearest, source)

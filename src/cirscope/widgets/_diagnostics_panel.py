@@ -162,8 +162,10 @@ class DiagnosticsPanel(ipw.VBox):
         self.figure = fig
         self._chart.children = (fig,)
         notes = result.notes()
-        numbers = ", ".join(f"{k} {'undefined' if k in notes else _fmt(v)}" for k, v in result.summary().items())
-        why = "".join(f"<br><i>{html_text(n)}</i>" for n in dict.fromkeys(notes.values()))
+        summary = result.summary()
+        warning = summary.pop("note", "")  # a sentence (e.g. "90% of the images ... unusually many"): its own line
+        numbers = ", ".join(f"{k} {'undefined' if k in notes else _fmt(v)}" for k, v in summary.items())
+        why = "".join(f"<br><i>{html_text(n)}</i>" for n in dict.fromkeys([*notes.values(), warning]) if n)
         self._status.value = f"<b>{html_text(result.title)}</b>: {html_text(numbers)}{why}"
 
     # ------------------------------------------------------------------ clicks -> rows

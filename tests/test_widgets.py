@@ -115,6 +115,21 @@ def test_color_columns_pick_repeating_columns(toy_space):
     assert default_color_column(meta) == "shape"
 
 
+def test_the_colour_menu_offers_metadata_not_drawing_parameters(toy_space, pca):
+    """The shapes world's x, y, radius and rotation say where and how big a shape was drawn: not in the menu."""
+    view = MapView(toy_space, map="pca")
+    assert {"x", "y", "radius", "rotation"} <= set(toy_space.metadata.columns)
+    assert not {"x", "y", "radius", "rotation", "id"} & set(view.color_columns)
+    assert {"shape", "color", "background", "size"} <= set(view.color_columns)
+    assert color_columns(toy_space.metadata) == view.color_columns
+    # a user's own numeric columns named x and y stay in the menu
+    mine = pd.DataFrame({"id": list("abcd"), "x": [0.1, 0.2, 0.3, 0.4], "y": [1, 2, 1, 2], "rotation": [0, 90, 0, 90]})
+    assert color_columns(mine) == ["x", "y", "rotation"]
+    # asked for by name, a hidden column still colours the map (and joins the menu)
+    explicit = MapView(toy_space, map="pca", color_by="radius")
+    assert explicit.color_by == "radius" and "radius" in explicit.color_columns and explicit.colorbar
+
+
 def test_metadata_text_is_plain_short_strings():
     meta = pd.DataFrame({"id": ["a", "b"], "x": [1.23456789, np.nan], "note": ["<b>hi</b>", "y" * 500]})
     rows = MetadataText(meta, skip=("id",)).rows([0, 1])

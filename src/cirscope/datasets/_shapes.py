@@ -38,6 +38,8 @@ BACKGROUNDS: dict[str, tuple[int, int, int]] = {
 }
 SIZES: tuple[str, ...] = ("small", "large")
 SOURCES: tuple[str, ...] = ("render", "photo")
+#: Columns saying how an image was drawn (position, radius in pixels, angle, seed), not what it shows.
+DRAWING_COLUMNS: tuple[str, ...] = ("x", "y", "radius", "rotation", "render_seed")
 ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "shape": SHAPES,
     "color": tuple(COLORS),

@@ -21,6 +21,7 @@ __all__ = [
     "color_columns",
     "color_encoding",
     "default_color_column",
+    "drawing_columns",
     "map_coords",
 ]
 
@@ -73,17 +74,42 @@ def map_coords(space: Any, method: Any = "auto") -> np.ndarray:
     return np.asarray(space.map(method), dtype=np.float32)
 
 
+def drawing_columns(metadata: pd.DataFrame) -> set[str]:
+    """Columns of a shapes-world gallery that say how an image was drawn (``x``, ``y``, ``radius``...).
+
+    They describe pixels, not content, so the colour menu leaves them out. Only a gallery
+    with the shapes world's attribute columns has them: a user's own ``x`` column stays.
+
+    Examples
+    --------
+    >>> sorted(drawing_columns(cs.datasets.shapes(4).metadata))
+    ['radius', 'rotation', 'x', 'y']
+    >>> drawing_columns(pd.DataFrame({"x": [1.0, 2.0], "y": [3.0, 4.0]}))
+    set()
+    """
+    from cirscope.datasets._shapes import ATTRIBUTES, DRAWING_COLUMNS
+
+    if not set(ATTRIBUTES) <= set(metadata.columns):
+        return set()
+    return {c for c in DRAWING_COLUMNS if c in metadata.columns}
+
+
 def color_columns(metadata: pd.DataFrame) -> list[str]:
     """Columns worth colouring by: numeric ones and text ones with 2 to 100 repeating values.
+
+    Ids and a shapes-world gallery's drawing parameters (:func:`drawing_columns`) are left out.
 
     Examples
     --------
     >>> color_columns(pd.DataFrame({"id": ["a", "b", "c", "d"], "k": ["x", "x", "y", "y"], "u": list("pqrs")}))
     ['k']
+    >>> color_columns(cs.datasets.shapes(40, seed=0).metadata)
+    ['shape', 'color', 'background', 'size']
     """
     out = []
+    hidden = drawing_columns(metadata)
     for name in metadata.columns:
-        if name == "id":
+        if name == "id" or name in hidden:
             continue
         col = metadata[name]
         distinct = col.nunique(dropna=True)

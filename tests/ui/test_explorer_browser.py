@@ -255,6 +255,11 @@ def test_text_and_alpha_slider_change_the_grid(explorer, artifacts, update_docs)
     state = kernel_state(page)
     assert state["text"] == "make it blue" and state["params"]["alpha_t"] == 1.0
     assert ids_default == state["grid"] == state["search"]
+    # one name for the method: the menu, its tooltip, the legend under it and the grid header
+    option = page.locator(f"{PANEL} select option[value='pdv']")
+    assert option.inner_text() == "PDV" and option.get_attribute("title") == "Prompt Directional Vector"
+    assert page.locator(f"{PANEL} .cs-formula").inner_text().startswith("PDV = Prompt Directional Vector: d = ")
+    assert page.locator(f"{GRID} span.cs-label").inner_text() == "Top 20 · PDV"
     # the map marks the query and its top-k
     assert page.get_attribute(MAP_TOP, "data-n-highlighted") == "20"
     if update_docs is not None:

@@ -151,12 +151,11 @@ def _check_vector(name: str, x: object) -> np.ndarray:
 
 
 def _check_params(method: Method, params: Mapping[str, object]) -> dict[str, float]:
-    known = {p.name for p in method.params}
-    unknown = sorted(set(params) - known)
+    values = method.defaults()  # exactly the known parameters
+    unknown = sorted(key for key in params if key not in values)
     if unknown:
-        allowed = sorted(known) or "none"
+        allowed = sorted(values) or "none"
         raise TypeError(f"Method {method.name!r} has no parameter {unknown}; its parameters are {allowed}")
-    values = method.defaults()
     for key, value in params.items():
         if value is None:
             continue

@@ -286,7 +286,8 @@ def compose(
         given = {"v_ref": v_ref, "t_mod": t_mod, "t_ref": t_ref, "t_comp": t_comp}
         parts = prepare_step(**_check_inputs(spec, given))
     elif not isinstance(prepared, Prepared) or prepared.method != method:
-        raise TypeError(f"prepared must be prepare({method!r}, ...), got {prepared!r}")
+        got = f"one for {prepared.method!r}" if isinstance(prepared, Prepared) else type(prepared).__name__
+        raise TypeError(f"prepared must be prepare({method!r}, ...), got {got}")
     elif v_ref is not None or t_mod is not None or t_ref is not None or t_comp is not None:
         raise TypeError("Pass the embeddings or prepared=, not both")
     else:

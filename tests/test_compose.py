@@ -154,3 +154,102 @@ def test_bad_input_raises_clear_errors(kwargs, error, match):
 def test_vanishing_query_is_reported():
     with pytest.raises(ValueError, match="vanished"):
         compose("sum", v_ref=E1, t_mod=-E1)
+
+
+# ---------------------------------------------------------------------- prepared inputs (the slider path)
+INPUT_NAMES = ("v_ref", "t_mod", "t_ref", "t_comp")
+
+
+def _norm(x):
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def _composed_in_one_step(method, v_ref, t_mod, t_ref, t_comp, **p):
+    """Each formula as it was computed before inputs were prepared once: validate, normalise and
+    compose in one pass (the reference the prepared path must match bit for bit)."""
+    v_ref, t_mod, t_ref, t_comp = (np.asarray(x, dtype=np.float64) for x in (v_ref, t_mod, t_ref, t_comp))
+    if method == "image":
+        q = _norm(v_ref)
+    elif method == "text":
+        q = _norm(t_mod)
+    elif method == "sum":
+        q = _norm(_norm(v_ref) + _norm(t_mod))
+    elif method == "weimocir":
+        q = _norm((1.0 - p["a"]) * _norm(v_ref) + p["a"] * _norm(t_mod))
+    elif method == "slerp":
+        a = p["a"]
+        v, t = np.broadcast_arrays(_norm(v_ref), _norm(t_mod))
+        dot = np.clip(np.sum(v * t, axis=-1, keepdims=True), -1.0, 1.0)
+        linear = np.abs(dot) > 0.9995
+        theta = np.arccos(dot)
+        sin = np.where(linear, 1.0, np.sin(theta))
+        w_v = np.where(linear, 1.0 - a, np.sin((1.0 - a) * theta) / sin)
+        w_t = np.where(linear, a, np.sin(a * theta) / sin)
+        q = _norm(w_v * v + w_t * t)
+    else:
+        t_ref_n = _norm(t_ref)
+        d = _norm(t_comp) - t_ref_n
+        q_text = t_ref_n + p["alpha_t"] * d
+        q_img = _norm(v_ref) + p["alpha_i"] * d
+        q = _norm((1.0 - p["beta"]) * q_img + p["beta"] * q_text)
+    return q.astype(np.float32)
+
+
+@pytest.mark.parametrize("shape", [(512,), (7, 64), (3,)])
+def test_prepared_inputs_compose_bit_identically_to_the_one_step_formulas(shape):
+    """prepare() once + compose(prepared=...) per parameter setting gives the very same float32 bits
+    as composing from the raw embeddings, for every method, on random data (float32 inputs of any
+    norm, as a space holds them) and random parameters, including near-parallel slerp inputs."""
+    from cirscope.query._methods import prepare
+
+    rng = np.random.default_rng(sum(shape))
+    raw = {k: (rng.normal(size=shape) * rng.uniform(0.5, 3)).astype(np.float32) for k in INPUT_NAMES}
+    if shape == (3,):  # nearly parallel: slerp's linear branch
+        raw["t_mod"] = (2 * raw["v_ref"] + 1e-3 * raw["t_mod"]).astype(np.float32)
+    for name, spec in METHODS.items():
+        prepared = prepare(name, **{k: raw[k] for k in spec.inputs})
+        assert all(not part.flags.writeable for part in prepared.parts.values())
+        for _ in range(25):
+            params = {p.name: float(rng.uniform(p.min, p.max)) for p in spec.params}
+            expected = _composed_in_one_step(name, **raw, **params)
+            fast = compose(name, prepared=prepared, **params)
+            assert fast.dtype == np.float32 and fast.shape == shape
+            np.testing.assert_array_equal(fast, expected)
+            np.testing.assert_array_equal(compose(name, **raw, **params), expected)
+
+
+def test_prepare_checks_like_compose_and_prepared_is_not_mixed_up():
+    from cirscope.query._methods import prepare
+
+    with pytest.raises(ValueError, match="NaN"):
+        prepare("image", v_ref=np.array([1.0, np.nan]))
+    with pytest.raises(ValueError, match="t_mod is required"):
+        prepare("sum", v_ref=E1)
+    with pytest.raises(ValueError, match="Unknown composing method"):
+        prepare("magic", v_ref=E1)
+    caller = np.array([3.0, 4.0])
+    prepared = prepare("image", v_ref=caller)
+    caller[:] = [0.0, 1.0]  # the caller's array stays theirs: what was prepared does not change
+    np.testing.assert_allclose(compose("image", prepared=prepared), [0.6, 0.8], atol=1e-7)
+    assert caller.flags.writeable
+    with pytest.raises(TypeError, match="prepared must be"):
+        compose("text", prepared=prepared)
+    with pytest.raises(TypeError, match="not both"):
+        compose("image", prepared=prepared, v_ref=E1)
+    with pytest.raises(TypeError, match="no parameter"):
+        compose("image", prepared=prepared, a=1.0)
+    with pytest.raises(ValueError, match="vanished"):  # checked per setting: the weights can cancel
+        compose("weimocir", prepared=prepare("weimocir", v_ref=E1, t_mod=-E1), a=0.5)
+
+
+def test_a_replaced_method_composes_with_its_own_function(monkeypatch):
+    """A method registered under a built-in name with another function is not run through the
+    built-in formula's steps."""
+    from dataclasses import replace
+
+    from cirscope.query._methods import prepare
+
+    monkeypatch.setitem(METHODS, "sum", replace(METHODS["sum"], func=lambda v_ref, t_mod: normalize(v_ref - t_mod)))
+    np.testing.assert_allclose(compose("sum", v_ref=E1, t_mod=E2), unit(1, -1, 0), atol=1e-7)
+    np.testing.assert_allclose(compose("sum", prepared=prepare("sum", v_ref=E1, t_mod=E2)), unit(1, -1, 0), atol=1e-7)

@@ -194,3 +194,73 @@ def test_one_row_float_array_is_a_vector_and_an_image_array_is_an_image(space):
         search(space, np.ones((1, 5)), k=3)
     with pytest.raises(ValueError, match="all zeros"):
         search(space, np.zeros((1, 6)), k=3)
+
+
+# ---------------------------------------------------------------------- the slider path: nothing redone per move
+def test_resolved_query_prepares_each_method_once_and_keeps_read_only_copies(space, monkeypatch):
+    from cirscope.query import _composed
+    from cirscope.query._methods import METHODS, compose
+
+    resolved = ComposedQuery(3, "make it blue").resolve(space)
+    for name in ("v_ref", "t_mod", "t_ref", "t_comp"):
+        arr = getattr(resolved, name)
+        assert not arr.flags.writeable and not np.shares_memory(arr, space.image_embeddings)
+        with pytest.raises(ValueError, match="read-only"):
+            arr[0] = 0.0
+    prepared = []
+    real = _composed.prepare
+    monkeypatch.setattr(_composed, "prepare", lambda *a, **k: prepared.append(a[0]) or real(*a, **k))
+    rng = np.random.default_rng(4)
+    for _ in range(3):
+        for method, spec in METHODS.items():
+            params = {p.name: float(rng.uniform(p.min, p.max)) for p in spec.params}
+            np.testing.assert_array_equal(resolved.vector(method, **params),
+                                          compose(method, **resolved.embeddings(), **params))
+    assert sorted(prepared) == sorted(METHODS)  # once per method, not once per move
+
+
+def test_search_hits_equal_the_one_step_path_on_random_settings(space):
+    """search_hits (prepared inputs, the index's fast exclusion) returns exactly what composing from
+    the raw embeddings and querying the index with the reference excluded returns."""
+    from cirscope.query._methods import METHODS, compose
+    from cirscope.query._search import search_hits
+
+    rng = np.random.default_rng(7)
+    for ref in (0, 17, 39):
+        q = ComposedQuery(ref, "make it blue")
+        resolved = q.resolve(space)
+        for method, spec in METHODS.items():
+            params = {p.name: float(rng.uniform(p.min, p.max)) for p in spec.params}
+            hits = search_hits(space, q, method, 9, **params)
+            vector = compose(method, **resolved.embeddings(), **params)
+            rows, scores = space.index.query(vector, 9, exclude=[ref])
+            np.testing.assert_array_equal(hits.vector, vector)
+            np.testing.assert_array_equal(hits.rows, rows)
+            np.testing.assert_array_equal(hits.scores, scores)
+            exact_rows, exact_scores = exact_neighbors(space.image_embeddings, vector, 9, exclude=[ref])
+            assert hits.rows.tolist() == exact_rows.tolist()
+            np.testing.assert_allclose(hits.scores, exact_scores, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["exact", "faiss-hnsw", "annoy"])
+def test_excluding_rows_drops_them_from_the_wider_answer(backend):
+    """A query excluding ``m`` rows answers like the same query for ``k + m`` rows with those dropped
+    (same breadth, same candidates), whatever form the rows come in; rows outside the index are refused."""
+    from cirscope.neighbors._index import NeighborIndex
+
+    rng = np.random.default_rng(11)
+    emb = rng.normal(size=(2000, 24)).astype(np.float32)
+    index = NeighborIndex(emb, backend=backend, exact_below=0, breadth=64, progress=False)
+    for row in (5, 1234):
+        q = emb[row] + 0.3 * rng.normal(size=24).astype(np.float32)
+        near = index.query(q, 3)[0].tolist()
+        for exclude in ([row], [row, near[1], row], np.array([near[0], row]), (np.int64(row),)):
+            drop = set(np.asarray(exclude).tolist())
+            wide_rows, wide_scores = index.query(q, 10 + len(drop))
+            keep = ~np.isin(wide_rows, list(drop))
+            rows, scores = index.query(q, 10, exclude=exclude)
+            assert rows.tolist() == wide_rows[keep][:10].tolist() and not drop & set(rows.tolist())
+            np.testing.assert_allclose(scores, wide_scores[keep][:10], atol=1e-6)  # BLAS may round a row differently
+    for bad in ([2000], [-1], [3, 2000]):
+        with pytest.raises(IndexError, match="outside"):
+            index.query(emb[0], 5, exclude=bad)

@@ -176,8 +176,8 @@ class Searching:
         rerank = backend.rerank_factor * kk
         cand = backend.search(q[None, :], min(n, rerank), backend.scaled(self.breadth, kk, 1.0))[0]
         cand = cand[cand >= 0]
-        if n_ex:
-            cand = cand[~np.isin(cand, exclude)]
+        if n_ex:  # a few rows: compare directly (np.isin costs more than the comparison here)
+            cand = cand[(cand[:, None] != exclude[None, :]).all(axis=1)]
         if cand.size < k:
             self.fast_queries -= 1
             return None
@@ -231,8 +231,12 @@ class Searching:
         """Excluded rows as unique int64 (``None`` when there are none); IndexError outside the rows."""
         if exclude is None or not len(exclude):
             return None
-        ex = np.unique(np.asarray(exclude).astype(np.int64, copy=False).ravel())
         n = len(self)
+        if isinstance(exclude, (list, tuple)) and all(type(e) is int for e in exclude):  # the usual [reference]
+            if not all(0 <= e < n for e in exclude):
+                raise IndexError(f"exclude lists rows outside 0..{n - 1}")
+            return np.array(sorted(set(exclude)), dtype=np.int64)
+        ex = np.unique(np.asarray(exclude).astype(np.int64, copy=False).ravel())
         if ((ex < 0) | (ex >= n)).any():
             raise IndexError(f"exclude lists rows outside 0..{n - 1}")
         return ex

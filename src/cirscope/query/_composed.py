@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cirscope._core.wording import fill
-from cirscope.query._methods import METHODS, compose
+from cirscope.query._methods import METHODS, Prepared, compose, prepare
 from cirscope.query._vocabulary import Vocabulary, vocabulary_for, zero_shot_captions
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -61,6 +61,10 @@ class ResolvedQuery:
 
     ``reference_text_source`` is ``"explicit"``, ``"caption"``, ``"zero-shot"`` or
     ``"neutral"``; ``composed_text_source`` is ``"explicit"``, ``"rewriter"`` or ``"template"``.
+
+    The four embeddings are kept as read-only copies, so the inputs each method derives from them
+    (validated, normalised; :func:`~cirscope.query._methods.prepare`) are computed once and every
+    :meth:`vector` call after the first runs only the method's parameter-dependent arithmetic.
     """
 
     text: str
@@ -75,14 +79,29 @@ class ResolvedQuery:
     t_ref: np.ndarray
     t_comp: np.ndarray
     zero_shot: Mapping[str, str] | None = None
+    _prepared: dict[str, Prepared] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("v_ref", "t_mod", "t_ref", "t_comp"):
+            arr = np.array(getattr(self, name))  # a copy: the caller's array stays writable, this one cannot change
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
 
     def embeddings(self) -> dict[str, np.ndarray]:
         """``{"v_ref", "t_mod", "t_ref", "t_comp"}``, the inputs of :func:`~cirscope.query._methods.compose`."""
         return {"v_ref": self.v_ref, "t_mod": self.t_mod, "t_ref": self.t_ref, "t_comp": self.t_comp}
 
     def vector(self, method: str = "pdv", **params: float) -> np.ndarray:
-        """The query vector of ``method`` with ``params`` (pure vector arithmetic)."""
-        return compose(method, **self.embeddings(), **params)
+        """The query vector of ``method`` with ``params`` (pure vector arithmetic).
+
+        Equal to ``compose(method, **self.embeddings(), **params)``; the inputs are validated
+        and normalised on the first call for each method only.
+        """
+        prepared = self._prepared.get(method)
+        if prepared is None:
+            prepared = prepare(method, **self.embeddings())
+            self._prepared[method] = prepared
+        return compose(method, prepared=prepared, **params)
 
     def info(self) -> dict[str, Any]:
         """The resolved texts and sources (JSON-ready)."""

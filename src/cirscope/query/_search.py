@@ -261,8 +261,7 @@ def search_hits(
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
-    n = len(space.gallery)
-    mask_arr = _check_mask(mask, n)
+    mask_arr = None if mask is None else _check_mask(mask, len(space.gallery))
     vector, ref_row, method, info = _resolve(space, query, method, params)
     exclude = [ref_row] if (exclude_reference and ref_row is not None) else []
     rows, scores = _neighbors(space, vector, int(k), mask_arr, exclude)

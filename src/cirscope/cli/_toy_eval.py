@@ -23,15 +23,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cirscope toy-eval``."""
-    from cirscope.toy._report import toy_report
+    from cirscope.toy._report import report_space, toy_report
 
-    report = toy_report(n=args.n, seed=args.seed, k=args.k)
+    space = report_space(args.n, args.seed)
+    report = toy_report(n=args.n, seed=args.seed, k=args.k, space=space)
     if args.queries > 0:
-        import cirscope as cs
         from cirscope.eval._phrasings import phrasing_comparison
 
-        gallery = cs.datasets.shapes(args.n, seed=args.seed, sources={"render": 1.0, "photo": 1.0})
-        space = cs.Space(gallery, cs.Embedder.toy(), cache=False, progress=False)
         report["composed"] = phrasing_comparison(space, args.queries, seed=args.seed)
     if args.json:
         print(json.dumps(report, indent=2))

@@ -59,6 +59,6 @@ def query_notice(embedder: Any, info: Mapping[str, Any]) -> str | None:
 
     A composed query's composed text holds its other texts, so it alone is checked when present.
     """
-    if "composed_text" in info and info["composed_text"]:
+    if info.get("composed_text"):
         return unknown_words_notice(embedder, [info["composed_text"]])
     return unknown_words_notice(embedder, [info.get(k) for k in QUERY_TEXT_KEYS])

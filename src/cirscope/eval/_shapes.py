@@ -21,7 +21,7 @@ from cirscope.datasets._shapes import ATTRIBUTES
 from cirscope.eval._benchmark import CIRBenchmark, CIRQuery, Protocol
 from cirscope.toy._phrasings import edit_phrase
 
-__all__ = ["PHRASING_SETS", "PHRASINGS", "make_shapes_benchmark", "phrase"]
+__all__ = ["PHRASINGS", "PHRASING_SETS", "make_shapes_benchmark", "phrase"]
 
 #: The instruction sets of the benchmark.
 PHRASING_SETS = ("in-template", "held-out")

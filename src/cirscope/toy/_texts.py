@@ -162,7 +162,7 @@ def every_text_word() -> list[str]:
             filled = {a: v[i % len(v)] for a, v in ATTRIBUTES.items()}
             filled.update({f"not_{a}": v[(i + 1) % len(v)] for a, v in ATTRIBUTES.items()})
             texts.append(template.format(**filled))
-    for attr, words in VALUE_WORDS.items():
+    for words in VALUE_WORDS.values():
         texts += [" ".join(w) for w in words.values()]
     texts += list(PREFIXES)
     texts += all_edits("train", dict(ATTRIBUTES))

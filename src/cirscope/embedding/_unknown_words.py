@@ -36,7 +36,7 @@ def unknown_words_notice(embedder: Any, texts: Iterable[Any]) -> str | None:
     >>> unknown_words_notice(cs.Embedder.toy(), ["a red star"]) is None
     True
     """
-    if embedder is None or getattr(embedder, "registered", None) is None:
+    if getattr(embedder, "registered", None) is None or not hasattr(embedder, "unknown_words"):
         return None
     notes = []
     for text in dict.fromkeys(t for t in texts if isinstance(t, str) and t.strip()):

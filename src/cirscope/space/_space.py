@@ -295,7 +295,7 @@ class Space:
         from cirscope.query._search import search
 
         out = search(self, query, method=method, k=k, **params)
-        if self.embedder is not None and self.embedder.registered is not None:
+        if getattr(self.embedder, "registered", None) is not None:
             import warnings
 
             from cirscope.embedding._unknown_words import UnknownWordsWarning, query_notice

@@ -21,6 +21,9 @@ Run ``python -m cirscope.toy.train --help``. The recipe (also in MODEL_CARD.md):
 * Validation on a fresh *balanced* world every ``--eval-every`` steps; the best
   checkpoint by the worst attribute's zero-shot accuracy is kept; training stops early
   once every attribute reaches ``--target`` (not before ``--min-steps``).
+* ``--init FILE`` starts from saved weights instead (``--freeze-image`` then trains the text
+  tower only; ``--keep last`` keeps the last checkpoint): a cheap way to teach the shipped
+  model new phrasings; the model card says which run produced the shipped file.
 """
 
 from __future__ import annotations

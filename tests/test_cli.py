@@ -78,7 +78,7 @@ def test_version_and_module_entry_point():
 
 
 def test_toy_eval_json(capsys):
-    assert main(["toy-eval", "--n", "300", "--json"]) == 0
+    assert main(["toy-eval", "--n", "300", "--queries", "100", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report["accuracy"]) == {"shape", "color", "background", "size"}
     assert min(report["accuracy"].values()) >= 0.9

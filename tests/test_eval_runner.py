@@ -227,4 +227,8 @@ def test_cli_shapes_prints_every_method(capsys, tmp_path):
     for name in ("Image only", "Text only", "Sum", "WeiMoCIR", "Slerp", "PDV", "PDV (swept)", "mAP@10", "R@50"):
         assert name in out
     assert "  pdv " not in out and "PDV-F" not in out
-    assert CIRBenchmark.load(tmp_path / "b.json").gallery == {"kind": "shapes", "n": 300, "seed": 0, "query_seed": 0}
+    assert "shapes-held-out:" in out  # held-out phrasings beside the in-template ones, by default
+    assert CIRBenchmark.load(tmp_path / "b.json").gallery == {"kind": "shapes", "n": 300, "seed": 0, "query_seed": 0,
+                                                              "phrasings": "in-template"}
+    held_out = CIRBenchmark.load(tmp_path / "b-held-out.json")
+    assert held_out.gallery["phrasings"] == "held-out" and held_out.name == "shapes-held-out"

@@ -1,4 +1,8 @@
-"""``cirscope toy-eval``: zero-shot accuracy and deliberate bias of the shipped toy model."""
+"""``cirscope toy-eval``: zero-shot accuracy, deliberate bias and composed retrieval of the toy model.
+
+Composed retrieval is scored on in-template and held-out phrasings
+(:func:`cirscope.eval._phrasings.phrasing_comparison`) on the same fresh world.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +16,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--k", type=int, default=50)
+    p.add_argument("--queries", type=int, default=1000, help="composed queries per phrasing set (0: skip)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cirscope toy-eval``."""
-    from cirscope.toy._report import toy_report
+    from cirscope.toy._report import report_space, toy_report
 
-    report = toy_report(n=args.n, seed=args.seed, k=args.k)
+    space = report_space(args.n, args.seed)
+    report = toy_report(n=args.n, seed=args.seed, k=args.k, space=space)
+    if args.queries > 0:
+        from cirscope.eval._phrasings import phrasing_comparison
+
+        report["composed"] = phrasing_comparison(space, args.queries, seed=args.seed)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -34,4 +44,10 @@ def run(args: argparse.Namespace) -> int:
               f"(yellow among the gallery's stars: {b['yellow_share_among_gallery_stars']:.2f})")
         print(f"  star share in the top {b['k']} for 'a yellow shape': {b['star_share_top_k_for_a_yellow_shape']:.2f} "
               f"(stars among the gallery's yellow items: {b['star_share_among_gallery_yellow']:.2f})")
+        if "composed" in report:
+            from cirscope.eval._phrasings import format_comparison
+
+            c = report["composed"]
+            print(f"composed retrieval, default settings ({c['queries']} queries, in-template vs held-out phrasings):")
+            print("\n".join(format_comparison(c)))
     return 0

@@ -228,6 +228,21 @@ class Embedder:
                 out.append(torch.nn.functional.normalize(feats.float(), dim=-1).cpu().numpy())
         return np.concatenate(out).astype(np.float32)
 
+    def unknown_words(self, text: str) -> list[str]:
+        """Words of ``text`` the model does not know and ignores (always ``[]`` for open_clip models).
+
+        Only registered models whose tokenizer reports them (the toy model) have any.
+        """
+        if self.registered is None:
+            return []
+        report = getattr(self.load()._tokenizer, "unknown_words", None)
+        return [] if report is None else list(report(str(text)))
+
+    def known_words(self, text: str) -> list[str]:
+        """Words of ``text`` the model uses (for open_clip models: the text split on spaces)."""
+        report = getattr(self.load()._tokenizer, "known_words", None) if self.registered is not None else None
+        return str(text).split() if report is None else list(report(str(text)))
+
     def encode_pixels(self, batch) -> np.ndarray:
         """Encode a preprocessed ``(n, 3, H, W)`` tensor batch."""
         import torch

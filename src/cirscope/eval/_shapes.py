@@ -3,6 +3,11 @@
 Each query is a reference item and an instruction that changes one attribute (colour,
 shape, background or size); its targets are *all* gallery items that equal the reference on
 the three other attributes and have the new value.
+
+Instructions come in two sets: ``"in-template"`` (:data:`PHRASINGS`, phrasings the toy
+model was trained on) and ``"held-out"`` (:data:`cirscope.toy._phrasings.HELD_OUT_EDITS`:
+templates and synonyms no training text uses). With one seed both sets draw the same
+queries, so their scores compare query for query.
 """
 
 from __future__ import annotations
@@ -15,8 +20,12 @@ import pandas as pd
 from cirscope._core.wording import fill
 from cirscope.datasets._shapes import ATTRIBUTES
 from cirscope.eval._benchmark import CIRBenchmark, CIRQuery, Protocol
+from cirscope.toy._phrasings import edit_phrase
 
-__all__ = ["PHRASINGS", "make_shapes_benchmark", "phrase"]
+__all__ = ["PHRASINGS", "PHRASING_SETS", "make_shapes_benchmark", "phrase"]
+
+#: The instruction sets of the benchmark.
+PHRASING_SETS = ("in-template", "held-out")
 
 #: Natural phrasings of "change <attribute> to <value>" ("{value}" is the new value).
 PHRASINGS: dict[str, tuple[str, ...]] = {
@@ -31,18 +40,31 @@ SIZE_PHRASINGS: dict[str, tuple[str, ...]] = {
 }
 
 
-def phrase(attribute: str, value: str, rng: np.random.Generator | None = None) -> str:
+def phrase(
+    attribute: str, value: str, rng: np.random.Generator | None = None, *, phrasings: str = "in-template",
+    old: str | None = None,
+) -> str:
     """A natural instruction changing ``attribute`` to ``value`` (random phrasing if ``rng``).
+
+    ``phrasings="held-out"`` draws from the phrasings the toy model never saw in training;
+    ``old`` (the reference's value) fills those that name it ("rather blue than red").
 
     Examples
     --------
     >>> phrase("color", "blue"), phrase("size", "large"), phrase("shape", "triangle")
     ('make it blue', 'bigger', 'as a triangle')
+    >>> phrase("color", "blue", phrasings="held-out")
+    'dye it blue'
     """
+    if phrasings not in PHRASING_SETS:
+        raise ValueError(f"Unknown phrasings {phrasings!r}; choose one of {list(PHRASING_SETS)}")
     if attribute not in ATTRIBUTES:
         raise ValueError(f"Unknown attribute {attribute!r}; choose one of {list(ATTRIBUTES)}")
     if value not in ATTRIBUTES[attribute]:
         raise ValueError(f"Unknown {attribute} {value!r}; choose one of {list(ATTRIBUTES[attribute])}")
+    if phrasings == "held-out":
+        other = old if old is not None else next(v for v in ATTRIBUTES[attribute] if v != value)
+        return edit_phrase(attribute, value, other, rng, split="held-out")
     options = SIZE_PHRASINGS[value] if attribute == "size" else PHRASINGS[attribute]
     pick = 0 if rng is None else int(rng.integers(len(options)))
     return fill(options[pick], value=value)
@@ -56,6 +78,7 @@ def make_shapes_benchmark(
     attributes: Sequence[str] = tuple(ATTRIBUTES),
     gallery: dict | None = None,
     name: str = "shapes",
+    phrasings: str = "in-template",
 ) -> CIRBenchmark:
     """Generate composed queries with exact targets over a shapes-world gallery.
 
@@ -75,6 +98,9 @@ def make_shapes_benchmark(
     gallery
         Stored as the benchmark's gallery description (default ``{"kind": "shapes",
         "n": len(metadata)}``).
+    phrasings
+        ``"in-template"`` (default) or ``"held-out"`` (see :func:`phrase`); the same seed
+        draws the same references, changes and targets for both.
 
     Returns
     -------
@@ -95,6 +121,8 @@ def make_shapes_benchmark(
     unknown = [a for a in attributes if a not in ATTRIBUTES]
     if unknown:
         raise ValueError(f"Unknown attributes {unknown}; choose from {list(ATTRIBUTES)}")
+    if phrasings not in PHRASING_SETS:
+        raise ValueError(f"Unknown phrasings {phrasings!r}; choose one of {list(PHRASING_SETS)}")
     if n_queries < 1:
         raise ValueError(f"n_queries must be >= 1, got {n_queries}")
     if len(metadata) == 0:
@@ -140,7 +168,7 @@ def make_shapes_benchmark(
             CIRQuery(
                 id=str(len(queries)),
                 reference=str(ids[row]),
-                text=phrase(attr, value, rng),
+                text=phrase(attr, value, rng, phrasings=phrasings, old=ATTRIBUTES[attr][old]),
                 targets=tuple(str(t) for t in ids[targets]),
                 meta={"attribute": attr, "from": ATTRIBUTES[attr][old], "to": value},
             )
@@ -150,4 +178,5 @@ def make_shapes_benchmark(
     protocol = Protocol(exclude_reference=True, recall_ks=(1, 5, 10, 50), subset_ks=(), map_ks=(5, 10, 25, 50))
     desc = dict(gallery) if gallery is not None else {"kind": "shapes", "n": len(metadata)}
     desc.setdefault("query_seed", seed)
+    desc.setdefault("phrasings", phrasings)
     return CIRBenchmark(name, queries, protocol, desc)

@@ -288,10 +288,23 @@ class Space:
         """Rank the gallery for a text, an image, a gallery row or a :class:`ComposedQuery`.
 
         See :func:`cirscope.query._search.search` for the methods and their parameters.
+        When the model ignored words of a query text (the toy model knows only its world's
+        words), an :class:`~cirscope.embedding._unknown_words.UnknownWordsWarning` names them
+        and ``df.attrs["notice"]`` holds the same sentence.
         """
         from cirscope.query._search import search
 
-        return search(self, query, method=method, k=k, **params)
+        out = search(self, query, method=method, k=k, **params)
+        if getattr(self.embedder, "registered", None) is not None:
+            import warnings
+
+            from cirscope.embedding._unknown_words import UnknownWordsWarning, query_notice
+
+            notice = query_notice(self.embedder, out.attrs.get("query", {}))
+            if notice:
+                out.attrs["notice"] = notice
+                warnings.warn(notice, UnknownWordsWarning, stacklevel=2)
+        return out
 
     def map(self, method: str = "umap", **params: Any) -> np.ndarray:
         """2-D coordinates of every image (UMAP or PCA), cached on disk by embeddings and parameters."""

@@ -9,16 +9,25 @@ from cirscope.toy._evaluate import star_bias, zero_shot_accuracy
 from cirscope.toy._weights import read_meta
 
 
-def toy_report(n: int = 2000, seed: int = 12345, k: int = 50, progress: bool = False) -> dict[str, Any]:
-    """Zero-shot accuracy per attribute and the trained-in bias, on a fresh balanced world.
-
-    The world has both renderers in equal shares and no bias; ``seed`` should differ from
-    the training seeds (the default does).
-    """
+def report_space(n: int = 2000, seed: int = 12345, progress: bool = False):
+    """The fresh balanced world of the report (both renderers, no bias) embedded with the toy model."""
     import cirscope as cs
 
     gallery = cs.datasets.shapes(n, seed=seed, sources={"render": 1.0, "photo": 1.0})
-    space = cs.Space(gallery, cs.Embedder.toy(), cache=False, progress=progress)
+    return cs.Space(gallery, cs.Embedder.toy(), cache=False, progress=progress)
+
+
+def toy_report(
+    n: int = 2000, seed: int = 12345, k: int = 50, progress: bool = False, space: Any = None
+) -> dict[str, Any]:
+    """Zero-shot accuracy per attribute and the trained-in bias, on a fresh balanced world.
+
+    The world has both renderers in equal shares and no bias; ``seed`` should differ from
+    the training seeds (the default does). ``space``: that world already embedded
+    (:func:`report_space` with the same ``n`` and ``seed``).
+    """
+    if space is None:
+        space = report_space(n, seed, progress)
     meta = space.gallery.metadata
     emb = space.image_embeddings
     trained = read_meta()

@@ -66,7 +66,9 @@ def read_meta(path: Path = WEIGHTS_PATH) -> dict[str, Any]:
 def load_toy(path: Path | str = WEIGHTS_PATH, device: str = "cpu"):
     """Create the toy model with open_clip and load the shipped weights.
 
-    Returns ``(model, preprocess, tokenizer)`` with the model in eval mode.
+    Returns ``(model, preprocess, tokenizer)`` with the model in eval mode; the tokenizer
+    (:class:`~cirscope.toy._tokenizer.ToyTokenizer`) ignores, and can name, the words
+    whose tokens the model was never trained on.
     """
     import numpy as np
     import open_clip
@@ -100,4 +102,6 @@ def load_toy(path: Path | str = WEIGHTS_PATH, device: str = "cpu"):
             state[name] = value.to(state[name].dtype)
     model.load_state_dict(state)
     model.eval().to(device)
-    return model, preprocess, open_clip.get_tokenizer(MODEL_NAME)
+    from cirscope.toy._tokenizer import ToyTokenizer
+
+    return model, preprocess, ToyTokenizer(open_clip.get_tokenizer(MODEL_NAME), ids.tolist())

@@ -8,17 +8,22 @@ Run ``python -m cirscope.toy.train --help``. The recipe (also in MODEL_CARD.md):
 * **Data**: a pool of shapes-world images, half "render" and half "photo", drawn from a
   world with **one deliberate bias: 75% of stars are yellow** (every other attribute
   balanced). Each image gets one text per step from varied templates ("a large red star
-  on a black background", "a red star", "a star on black", "something blue") and, for
-  30% of texts, an edit ("a red star on black, make it blue") that is true of the image.
+  on a black background", "a red star", "a big star on a grey backdrop", "something not
+  blue") and, for 40% of texts, an edit ("a red star on black, paint it blue") that is
+  true of the image, phrased with the *training* phrasings of ``_phrasings.py`` (verb and
+  noun synonyms, word orders, negations, comparatives; held-out phrasings never used).
 * **Loss**: a multi-positive symmetric contrastive loss: the target of image *i* is
   spread evenly over every text in the batch that is true of it (the world's ground
-  truth decides), and likewise for texts; learnable temperature (CLIP's init, 1/0.07).
+  truth decides, negations included), and likewise for texts; learnable temperature (CLIP's init, 1/0.07).
 * **Optimiser**: AdamW (lr 2e-3, betas .9/.98, weight decay .1 on matrices only),
   100 warm-up steps then cosine decay; seeded; only the token rows that the world's
   texts use are trained (a compact table, expanded to open_clip's 49,408 rows on save).
 * Validation on a fresh *balanced* world every ``--eval-every`` steps; the best
   checkpoint by the worst attribute's zero-shot accuracy is kept; training stops early
-  once every attribute reaches ``--target``.
+  once every attribute reaches ``--target`` (not before ``--min-steps``).
+* ``--init FILE`` starts from saved weights instead (``--freeze-image`` then trains the text
+  tower only; ``--keep last`` keeps the last checkpoint): a cheap way to teach the shipped
+  model new phrasings; the model card says which run produced the shipped file.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import numpy as np
 from cirscope.datasets._shapes import ATTRIBUTES, Bias, WorldSpec, render_array, sample_world
 from cirscope.toy._evaluate import star_bias, zero_shot_accuracy
 from cirscope.toy._texts import ATTR_NAMES, every_text_word, sample_text
-from cirscope.toy._weights import MODEL_NAME, WEIGHTS_PATH, register_config, save_weights
+from cirscope.toy._weights import MODEL_NAME, WEIGHTS_PATH, read_meta, register_config, save_weights
 
 TRAIN_BIAS = Bias(when={"shape": "star"}, then={"color": "yellow"}, p=0.75)
 
@@ -62,7 +67,14 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--val", type=int, default=1200, help="validation images (balanced world)")
     p.add_argument("--eval-every", type=int, default=200)
     p.add_argument("--target", type=float, default=0.985, help="stop once every attribute reaches this")
+    p.add_argument("--min-steps", type=int, default=800, help="never stop early before this step")
     p.add_argument("--max-minutes", type=float, default=90.0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from a saved cirscope-toy weights file (fine-tuning) instead of random weights")
+    p.add_argument("--keep", choices=("best", "last"), default="best",
+                   help="keep the checkpoint with the best worst-attribute accuracy, or the last one")
+    p.add_argument("--freeze-image", action="store_true", help="train the text tower only (with --init)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--out", type=Path, default=WEIGHTS_PATH)
     args = p.parse_args(argv)
@@ -77,7 +89,14 @@ def main(argv: list[str] | None = None) -> dict:
     rng = np.random.default_rng(args.seed)
     register_config()
     tokenizer = open_clip.get_tokenizer(MODEL_NAME)
-    model = open_clip.create_model(MODEL_NAME)
+    if args.init is not None:
+        from cirscope.toy._weights import load_toy
+
+        model = load_toy(args.init)[0]
+    else:
+        model = open_clip.create_model(MODEL_NAME)
+    if args.freeze_image:
+        model.visual.requires_grad_(False)
 
     # Compact vocabulary: only the tokens the world's texts use (order kept, so the
     # end-of-text token stays the largest id and argmax pooling still finds it).
@@ -87,7 +106,10 @@ def main(argv: list[str] | None = None) -> dict:
     full_table = model.token_embedding
     model.token_embedding = torch.nn.Embedding(used.size, full_table.embedding_dim)
     with torch.no_grad():
-        model.token_embedding.weight.copy_(full_table.weight[torch.from_numpy(used)])
+        rows = full_table.weight[torch.from_numpy(used)].clone()
+        fresh = rows.abs().sum(1) == 0  # rows a loaded model never trained (new words)
+        rows[fresh] = torch.randn(int(fresh.sum()), rows.shape[1]) * 0.02
+        model.token_embedding.weight.copy_(rows)
     lookup_t = torch.from_numpy(lookup)
 
     def tokens(texts: list[str]) -> torch.Tensor:
@@ -111,6 +133,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     decay, no_decay = [], []
     for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
         (decay if param.ndim >= 2 and "embedding" not in name else no_decay).append(param)
     opt = torch.optim.AdamW(
         [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
@@ -133,7 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
 
         acc = zero_shot_accuracy(emb, val_df, enc)
         bias = star_bias(emb, val_df, enc)
-        model.train()
+        train_mode()
         return {"accuracy": acc, "bias": bias}
 
     def save(metrics: dict, step: int) -> None:
@@ -143,33 +167,49 @@ def main(argv: list[str] | None = None) -> dict:
         state["token_embedding.weight"] = table
         meta = {
             "model": MODEL_NAME, "step": step, "seed": args.seed, "batch": args.batch, "lr": args.lr,
-            "pool": args.pool, "train_bias": {"when": dict(TRAIN_BIAS.when), "then": dict(TRAIN_BIAS.then), "p": TRAIN_BIAS.p},
+            "pool": args.pool, "min_steps": args.min_steps, "init": None if args.init is None else args.init.name,
+            "freeze_image": args.freeze_image, "keep": args.keep,
+            "init_meta": None if args.init is None else read_meta(args.init), "vocabulary_tokens": int(used.size), "train_bias": {"when": dict(TRAIN_BIAS.when), "then": dict(TRAIN_BIAS.then), "p": TRAIN_BIAS.p},
             "sources": {"render": 0.5, "photo": 0.5}, "validation": metrics,
             "minutes": round((time.time() - t0) / 60, 1), "torch": torch.__version__, "open_clip": open_clip.__version__,
         }
         args.out.parent.mkdir(parents=True, exist_ok=True)
         save_weights(state, used, args.out, meta)
 
-    model.train()
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=args.steps, desc="training cirscope-toy", disable=args.quiet, mininterval=5)
+    def train_mode() -> None:
+        model.train()
+        if args.freeze_image:
+            model.visual.eval()
+
+    train_mode()
     best = -1.0
     history = []
     step = 0
     for step in range(1, args.steps + 1):
         idx = rng.integers(0, len(train_images), args.batch)
-        texts, asserted = [], np.full((args.batch, len(ATTR_NAMES)), -1)
+        texts = []
+        asserted = np.full((args.batch, len(ATTR_NAMES)), -1)
+        excluded = np.full((args.batch, len(ATTR_NAMES)), -1)
         for row, i in enumerate(idx):
-            text, attrs = sample_text(train_records[i], rng)
+            text, attrs, negated = sample_text(train_records[i], rng)
             texts.append(text)
             for a, v in attrs.items():
                 asserted[row, ATTR_NAMES.index(a)] = _code_of(a, v)
+            for a, v in negated.items():
+                excluded[row, ATTR_NAMES.index(a)] = _code_of(a, v)
         codes = train_codes[idx]
-        # positive[i, j]: text j is true of image i.
+        # positive[i, j]: text j is true of image i (what it asserts holds, what it negates does not).
         positive = np.all((asserted[None, :, :] == -1) | (asserted[None, :, :] == codes[:, None, :]), axis=2)
+        positive &= np.all(excluded[None, :, :] != codes[:, None, :], axis=2)
         target = torch.from_numpy(positive.astype(np.float32))
 
         for g in opt.param_groups:
             g["lr"] = lr_at(step - 1)
-        img = model.encode_image(pixels(train_images[idx]), normalize=True)
+        with torch.set_grad_enabled(not args.freeze_image):
+            img = model.encode_image(pixels(train_images[idx]), normalize=True)
         txt = model.encode_text(tokens(texts), normalize=True)
         logits = model.logit_scale.exp().clamp(max=100) * img @ txt.T
         loss_i = -(target / target.sum(1, keepdim=True) * F.log_softmax(logits, 1)).sum(1).mean()
@@ -179,19 +219,21 @@ def main(argv: list[str] | None = None) -> dict:
         loss.backward()
         opt.step()
 
+        bar.update(1)
         minutes = (time.time() - t0) / 60
         if step % args.eval_every == 0 or step == args.steps or minutes > args.max_minutes:
             metrics = validate()
             worst = min(metrics["accuracy"].values())
             history.append({"step": step, "loss": round(loss.item(), 4), **metrics})
             print(json.dumps({"event": "eval", "step": step, "loss": round(loss.item(), 4), "minutes": round(minutes, 1), **metrics}), flush=True)
-            if worst > best:
-                best = worst
+            if worst > best or args.keep == "last":
+                best = max(best, worst)
                 save(metrics, step)
-            if worst >= args.target or minutes > args.max_minutes:
+            if (worst >= args.target and step >= args.min_steps) or minutes > args.max_minutes:
                 break
         elif step % 25 == 0:
             print(json.dumps({"event": "step", "step": step, "loss": round(loss.item(), 4), "minutes": round(minutes, 2)}), flush=True)
+    bar.close()
     return {"best_worst_accuracy": best, "steps": step, "history": history}
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import traitlets as t
 
+from cirscope.embedding._unknown_words import query_notice
 from cirscope.query._composed import ComposedQuery
 from cirscope.query._methods import METHODS, method_label
 from cirscope.query._search import Hits, search_hits
@@ -327,7 +328,8 @@ class QueryBinding(Binding):
             panel.composed_text = str(info.get("composed_text") or "")
             panel.composed_text_source = str(info.get("composed_text_source") or "")
             kind = method_label(method) if isinstance(query, ComposedQuery) else f"{method} query"
-            panel.status = f"{kind}: {len(hits)} results in {self.elapsed_ms:.0f} ms"
+            notice = query_notice(getattr(self.space, "embedder", None), info)  # words the model ignored
+            panel.status = f"{kind}: {len(hits)} results in {self.elapsed_ms:.0f} ms" + (f". {notice}" if notice else "")
             panel.result = hits  # the DataFrame is built when Python code reads panel.result
             panel.results = hits.rows.tolist()
             panel.scores = hits.scores

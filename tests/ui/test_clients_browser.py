@@ -1,0 +1,86 @@
+"""The same Explorer in marimo (``marimo run``) and Voila, driven in Chromium.
+
+Each client shows ``ex`` unmodified (marimo: a cell's last expression; Voila: a notebook
+cell); :func:`tests.ui._clients.check_explorer` then draws points, clicks a thumbnail,
+types a modification and checks that a hostile caption stays text.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import pytest
+
+from tests.ui._clients import EXPLORER_CODE, AppServer, check_explorer
+from tests.ui._harness import widget_errors, write_notebook
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
+
+MARIMO_APP = f'''\
+import marimo
+
+app = marimo.App(width="full")
+
+
+@app.cell
+def _():
+{textwrap.indent(EXPLORER_CODE, "    ")}
+    ex
+    return
+
+
+if __name__ == "__main__":
+    app.run()
+'''
+
+
+def _drive(browser, url: str, artifacts, name: str) -> None:
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(f"{exc}\n{exc.stack}"))
+    try:
+        page.goto(url, wait_until="commit", timeout=60_000)  # Voila streams the page while the notebook runs
+        try:
+            check_explorer(page, n_points=120)
+        finally:
+            page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
+        body = page.locator("body").inner_text()
+        assert "No ESM spec" not in body and "not supported" not in body
+        assert widget_errors(errors) == []
+    finally:
+        context.close()
+
+
+def test_explorer_in_marimo(browser, tmp_path, artifacts):
+    pytest.importorskip("marimo")
+    app = tmp_path / "explorer_app.py"
+    app.write_text(MARIMO_APP)
+    server = AppServer(tmp_path, [sys.executable, "-m", "marimo", "run", str(app), "--headless", "--host",
+                                  "127.0.0.1", "--port", "{port}", "--no-token", "--no-sandbox", "--no-check"],
+                       env={"CIRSCOPE_CACHE_DIR": str(tmp_path / "cache")})
+    server.start()
+    try:
+        _drive(browser, server.url, artifacts, "marimo")
+    except Exception:
+        print(server.log())
+        raise
+    finally:
+        server.stop()
+
+
+def test_explorer_in_voila(browser, tmp_path, artifacts):
+    pytest.importorskip("voila")
+    write_notebook(tmp_path / "explorer.ipynb", [EXPLORER_CODE + "\nex"])
+    server = AppServer(tmp_path, [sys.executable, "-m", "voila", "explorer.ipynb", "--no-browser",
+                                  "--port={port}", "--Voila.ip=127.0.0.1", "--show_tracebacks=True"],
+                       env={"CIRSCOPE_CACHE_DIR": str(tmp_path / "cache")})
+    server.start()
+    try:
+        _drive(browser, server.url, artifacts, "voila")
+    except Exception:
+        print(server.log())
+        raise
+    finally:
+        server.stop()

@@ -11,17 +11,49 @@ const SLOTS = [
   ["diagnostics", "cs-slot-diagnostics"],
 ];
 
-function div(cls) {
-  const el = document.createElement("div");
-  el.className = cls;
-  return el;
+// shared:dom begin: copied from js/_shared/dom.js by `python -m cirscope.widgets._sync_js`; edit it there
+/** An element with an optional class name and text (set as textContent, never parsed as HTML). */
+function h(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
 }
 
-function modelId(ref) {
-  return typeof ref === "string" && ref.startsWith("anywidget:") ? ref.slice("anywidget:".length) : null;
+/** A <button type="button"> with a label and an optional tooltip. */
+function button(label, title) {
+  const b = h("button", null, label);
+  b.type = "button";
+  if (title) b.title = title;
+  return b;
 }
 
-/** Render the child widget `ref` into `slot`; returns a promise that settles when it is shown (or cannot be). */
+/**
+ * Subscribe `handlers` ({"change:a change:b": callback, ...}) to the model's events; returns
+ * the function that unsubscribes them all (for render's cleanup).
+ */
+function listen(model, handlers) {
+  const each = (fn) => Object.entries(handlers).forEach(([evs, cb]) => evs.split(" ").forEach((ev) => fn(ev, cb)));
+  each((ev, cb) => model.on(ev, cb));
+  return () => each((ev, cb) => model.off(ev, cb));
+}
+
+/**
+ * The left edge (px) of a card `width` wide beside an item: at `right` when it fits inside a
+ * stage `W` wide, else ending at `left` (never past the stage's left edge).
+ */
+function cardLeft(left, right, width, W) {
+  return right + width > W ? Math.max(0, left - width) : right;
+}
+// shared:dom end
+
+// shared:children begin: copied from js/_shared/children.js by `python -m cirscope.widgets._sync_js`; edit it there
+/**
+ * Render the child widget `ref` ("anywidget:<model id>") into `slot` until `signal` aborts.
+ * An anywidget is drawn by its own module through anywidget's host API (every client:
+ * JupyterLab, Notebook 7, Voila, VS Code, marimo); another Jupyter widget through the
+ * Jupyter widget manager where there is one; elsewhere a note says where it shows.
+ */
 async function renderChild({ model, host, ref, slot, signal }) {
   if (host && typeof host.getWidget === "function") {
     try {
@@ -30,46 +62,44 @@ async function renderChild({ model, host, ref, slot, signal }) {
       return;
     } catch (err) {
       if (signal.aborted) return;
-      // not an anywidget (no binding): try the Jupyter widget manager below
-      if (!/No binding|binding/i.test(String(err && err.message))) throw err;
+      if (!/binding/i.test(String(err && err.message))) throw err; // not an anywidget: try the manager
     }
   }
   const manager = model.widget_manager;
-  const id = modelId(ref);
+  const id = typeof ref === "string" && ref.startsWith("anywidget:") ? ref.slice("anywidget:".length) : null;
   if (manager && typeof manager.create_view === "function" && id) {
-    const childModel = await manager.get_model(id);
-    const view = await manager.create_view(childModel);
+    const view = await manager.create_view(await manager.get_model(id));
     if (signal.aborted) { view.remove(); return; }
     slot.append(view.el);
     signal.addEventListener("abort", () => view.remove(), { once: true });
     return;
   }
-  const note = div("cs-muted cs-note");
+  const note = document.createElement("div");
+  note.className = "cs-muted cs-note";
   note.textContent = "This part is an ipywidgets widget, which this client cannot show; open it in Jupyter.";
   slot.append(note);
 }
+// shared:children end
 
 async function render({ model, el, host }) {
   const controller = new AbortController();
   const signal = controller.signal;
-  const root = div("cirscope cirscope-explorer");
-  const tabs = div("cs-tabs");
+  const root = h("div", "cirscope cirscope-explorer");
+  const tabs = h("div", "cs-tabs");
   tabs.setAttribute("role", "tablist");
-  const explore = div("cs-pane cs-pane-explore");
-  const top = div("cs-explorer-top");
-  const slots = Object.fromEntries(SLOTS.map(([name, cls]) => [name, div(`cs-slot ${cls}`)]));
+  const explore = h("div", "cs-pane cs-pane-explore");
+  const top = h("div", "cs-explorer-top");
+  const slots = Object.fromEntries(SLOTS.map(([name, cls]) => [name, h("div", `cs-slot ${cls}`)]));
   top.append(slots.map, slots.query);
   explore.append(top, slots.grid);
-  const diagnostics = div("cs-pane cs-pane-diagnostics");
+  const diagnostics = h("div", "cs-pane cs-pane-diagnostics");
   diagnostics.append(slots.diagnostics);
   root.append(tabs, explore, diagnostics);
   el.append(root);
 
   const buttons = {};
   for (const [key, label] of [["explore", "Explore"], ["diagnostics", "Diagnostics"]]) {
-    const b = document.createElement("button");
-    b.type = "button";
-    b.textContent = label;
+    const b = button(label);
     b.dataset.tab = key;
     b.setAttribute("role", "tab");
     b.addEventListener("click", () => { model.set("tab", key); model.save_changes(); });
@@ -94,9 +124,7 @@ async function render({ model, el, host }) {
   const shown = SLOTS.filter(([name]) => model.get(name)).map(([name]) =>
     renderChild({ model, host, ref: model.get(name), slot: slots[name], signal }).catch((err) => {
       if (signal.aborted) return;
-      const note = div("cs-error");
-      note.textContent = `Could not show the ${name} part: ${err && err.message ? err.message : err}`;
-      slots[name].append(note);
+      slots[name].append(h("div", "cs-error", `Could not show the ${name} part: ${err && err.message ? err.message : err}`));
     }),
   );
   Promise.all(shown).then(() => { if (!signal.aborted) root.dataset.ready = "true"; });

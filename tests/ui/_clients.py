@@ -25,16 +25,23 @@ INJECTED_ROW = 12  # in the gallery sample the grid shows first (120 images, k=2
 INJECTION = '<img src=x onerror="window.__cirscope_xss = 1">'
 
 #: builds the Explorer on the shapes world with one hostile caption (``ex`` is shown)
-EXPLORER_CODE = f"""\
+EXPLORER_CODE = """\
 import warnings
 warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
 import cirscope as cs
 
 shapes = cs.datasets.shapes(120, seed=0)
 meta = shapes.metadata
-meta.loc[{INJECTED_ROW}, "caption"] = {INJECTION!r}
+meta.loc[{row}, "caption"] = {injection!r}
 space = cs.Space(cs.Gallery(meta, shapes.sources), cs.Embedder.toy(), progress=False)
-ex = cs.Explorer(space, map="pca", color_by="color")"""
+ex = cs.Explorer(space, map="pca", color_by="color", diagnostics={diagnostics})"""
+
+
+
+def explorer_code(diagnostics: bool = False) -> str:
+    """The code that builds ``ex`` (with a diagnostics tab when asked)."""
+    return EXPLORER_CODE.format(row=INJECTED_ROW, injection=INJECTION, diagnostics=diagnostics)
+
 
 GRID = ".cirscope-grid"
 PANEL = ".cirscope-query"
@@ -165,3 +172,16 @@ def check_explorer(page: Any, n_points: int) -> None:
 
     assert page.locator('img[src="x"]').count() == 0
     assert page.evaluate("() => window.__cirscope_xss") is None
+
+
+def check_diagnostics_tab(page: Any) -> None:
+    """The Explorer's Diagnostics tab draws the plotly chart; a click on a bar fills the grid."""
+    page.locator(".cirscope-explorer .cs-tabs button[data-tab='diagnostics']").click()
+    bars = page.locator(".cirscope-diagnostics .js-plotly-plot .barlayer .trace").first.locator(".point path")
+    bars.first.wait_for(timeout=60_000)
+    assert page.locator(".cirscope-diagnostics select[data-role='attribute']").input_value() == "shape"  # the first column
+    bars.nth(0).click(force=True)
+    page.locator(".cirscope-diagnostics .cs-caption", has_text="Showing").wait_for(timeout=30_000)
+    page.locator(".cirscope-explorer .cs-tabs button[data-tab='explore']").click()
+    page.locator(f"{GRID}[data-mode='selection']").wait_for(timeout=30_000)
+    assert page.locator(f"{GRID} span.cs-label").inner_text().startswith("Diagnostics:")

@@ -2,7 +2,8 @@
 
 Each client shows ``ex`` unmodified (marimo: a cell's last expression; Voila: a notebook
 cell); :func:`tests.ui._clients.check_explorer` then draws points, clicks a thumbnail,
-types a modification and checks that a hostile caption stays text.
+types a modification and checks that a hostile caption stays text. In marimo the Explorer
+also has its Diagnostics tab: the plotly chart is drawn and a click on a bar fills the grid.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import textwrap
 
 import pytest
 
-from tests.ui._clients import EXPLORER_CODE, AppServer, check_explorer
+from tests.ui._clients import AppServer, check_diagnostics_tab, check_explorer, explorer_code
 from tests.ui._harness import widget_errors, write_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -25,7 +26,7 @@ app = marimo.App(width="full")
 
 @app.cell
 def _():
-{textwrap.indent(EXPLORER_CODE, "    ")}
+{textwrap.indent(explorer_code(diagnostics=True), "    ")}
     ex
     return
 
@@ -35,7 +36,7 @@ if __name__ == "__main__":
 '''
 
 
-def _drive(browser, url: str, artifacts, name: str) -> None:
+def _drive(browser, url: str, artifacts, name: str, diagnostics: bool = False) -> None:
     context = browser.new_context(viewport={"width": 1400, "height": 1100})
     page = context.new_page()
     errors: list[str] = []
@@ -44,6 +45,8 @@ def _drive(browser, url: str, artifacts, name: str) -> None:
         page.goto(url, wait_until="commit", timeout=60_000)  # Voila streams the page while the notebook runs
         try:
             check_explorer(page, n_points=120)
+            if diagnostics:
+                check_diagnostics_tab(page)
         finally:
             page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
         body = page.locator("body").inner_text()
@@ -62,7 +65,7 @@ def test_explorer_in_marimo(browser, tmp_path, artifacts):
                        env={"CIRSCOPE_CACHE_DIR": str(tmp_path / "cache")})
     server.start()
     try:
-        _drive(browser, server.url, artifacts, "marimo")
+        _drive(browser, server.url, artifacts, "marimo", diagnostics=True)
     except Exception:
         print(server.log())
         raise
@@ -72,7 +75,7 @@ def test_explorer_in_marimo(browser, tmp_path, artifacts):
 
 def test_explorer_in_voila(browser, tmp_path, artifacts):
     pytest.importorskip("voila")
-    write_notebook(tmp_path / "explorer.ipynb", [EXPLORER_CODE + "\nex"])
+    write_notebook(tmp_path / "explorer.ipynb", [explorer_code() + "\nex"])
     server = AppServer(tmp_path, [sys.executable, "-m", "voila", "explorer.ipynb", "--no-browser",
                                   "--port={port}", "--Voila.ip=127.0.0.1", "--show_tracebacks=True"],
                        env={"CIRSCOPE_CACHE_DIR": str(tmp_path / "cache")})

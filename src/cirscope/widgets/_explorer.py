@@ -51,7 +51,9 @@ class Explorer(WidgetBase):
     the reference; on the map ``+``/``-`` zoom, ``0`` resets and Escape clears the selection.
 
     The same object shows in JupyterLab, Notebook 7, Voila, VS Code and marimo
-    (``mo.ui.anywidget(ex)``, or ``ex`` as a cell's last expression).
+    (``mo.ui.anywidget(ex)``, or ``ex`` as a cell's last expression). Each display also
+    stores a static snapshot (``text/html``, see :mod:`cirscope.widgets._snapshot`) that
+    pages without a widget front end show, e.g. a notebook exported to HTML.
 
     Parameters
     ----------
@@ -124,6 +126,16 @@ class Explorer(WidgetBase):
         grid = NeighborGrid(space, thumb_size=thumb_size, max_height=2 * thumb_size + 120)
         self.controller = ExplorerController(space, map_view, query, grid, diagnostics=panel)
         super().__init__(map=map_view, query=query, grid=grid, diagnostics=panel)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """The widget view, plus a static HTML snapshot for pages without a widget front end."""
+        from cirscope.widgets._snapshot import explorer_snapshot
+
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        if isinstance(data, dict) and self._trait_values.get("map") is not None:
+            data["text/html"] = explorer_snapshot(self)
+        return bundle
 
     @property
     def space(self) -> Space:

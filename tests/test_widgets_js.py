@@ -33,7 +33,7 @@ def test_shared_helpers_are_copied_unchanged_into_every_module():
     """The modules are self-contained (anywidget loads one file each): code they share lives once
     in js/_shared and is copied between markers by ``python -m cirscope.widgets._sync_js``."""
     shared = shared_sources(JS)
-    assert {"children", "codec", "dom", "thumbs"} <= set(shared)
+    assert {"children", "codec", "dom", "kernel", "thumbs"} <= set(shared)
     used: dict[str, set[str]] = {}
     for name in OURS:
         text = (JS / name).read_text()
@@ -42,6 +42,7 @@ def test_shared_helpers_are_copied_unchanged_into_every_module():
             used.setdefault(block, set()).add(name)
     assert used["dom"] == set(OURS) and used["thumbs"] == set(PARTS) and used["codec"] == {"map_view.js", "neighbor_grid.js"}
     assert used["children"] == {"explorer.js", "diagnostics_panel.js"}  # the widgets that hold widgets
+    assert used["kernel"] == set(OURS)  # every view says when no kernel answers it
     assert set(used) == set(shared), "a shared file no module uses"
     assert stale(JS) == []
 

@@ -140,9 +140,9 @@ def check_explorer(page: Any, n_points: int) -> None:
         """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
                   let k = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) k++; return k; }""")
     assert painted > n_points * 9, painted
-    assert "blue" in page.locator(".cirscope-map .cs-legend").inner_text()
+    page.locator(".cirscope-map .cs-legend", has_text="blue").wait_for(timeout=30_000)
     sample = wait_grid(page)
-    assert len(sample) == 20
+    assert len(sample) == 20, sample
 
     # hostile caption: literal in the grid's hover card, no element made from it
     cell = page.locator(f"{GRID} .cs-cell[data-row='{INJECTED_ROW}']")
@@ -172,6 +172,9 @@ def check_explorer(page: Any, n_points: int) -> None:
 
     assert page.locator('img[src="x"]').count() == 0
     assert page.evaluate("() => window.__cirscope_xss") is None
+    # the kernel answered the Explorer's ping: no snapshot note
+    page.locator(".cirscope-explorer[data-kernel='live']").wait_for(timeout=10_000)
+    assert page.locator(".cs-live-note:visible").count() == 0
 
 
 def check_diagnostics_tab(page: Any) -> None:
@@ -184,4 +187,4 @@ def check_diagnostics_tab(page: Any) -> None:
     page.locator(".cirscope-diagnostics .cs-caption", has_text="Showing").wait_for(timeout=30_000)
     page.locator(".cirscope-explorer .cs-tabs button[data-tab='explore']").click()
     page.locator(f"{GRID}[data-mode='selection']").wait_for(timeout=30_000)
-    assert page.locator(f"{GRID} span.cs-label").inner_text().startswith("Diagnostics:")
+    page.locator(f"{GRID} span.cs-label", has_text="Diagnostics:").wait_for(timeout=30_000)  # title follows mode

@@ -129,12 +129,13 @@ def wait_grid(page: Any, changed_from: list[str] | None = None, timeout: float =
         if ids and ids != changed_from:
             return ids
         if time.monotonic() > deadline:
-            raise AssertionError(f"the grid did not change from {changed_from}")
+            seen = page.locator(GRID).evaluate_all("els => els.map(e => ({...e.dataset}))")
+            raise AssertionError(f"the grid did not change from {changed_from}; grid views: {seen}")
         time.sleep(0.2)
 
 
 def check_explorer(page: Any, n_points: int) -> None:
-    """Points drawn, a click sets the reference, a modification changes the grid, hostile text literal."""
+    """Points drawn, the grid's sample, the hostile caption literal in the hover card."""
     page.locator(f"{MAP_TOP}[data-n-points='{n_points}']").wait_for(timeout=120_000)
     painted = page.locator(".cirscope-map canvas.cs-base").evaluate(
         """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -151,7 +152,14 @@ def check_explorer(page: Any, n_points: int) -> None:
     card = page.locator(f"{GRID} .cs-card")
     card.wait_for(state="visible")
     assert INJECTION in card.inner_text()
+    assert page.locator('img[src="x"]').count() == 0
+    assert page.evaluate("() => window.__cirscope_xss") is None
 
+
+def check_round_trips(page: Any) -> None:
+    """A click on a thumbnail sets the reference; typing a modification changes the grid; no snapshot note."""
+    sample = wait_grid(page)
+    cell = page.locator(f"{GRID} .cs-cell[data-row='{INJECTED_ROW}']")
     # a click on a thumbnail sets the reference in the kernel, which sends it back
     cell.click()
     page.locator(f"{PANEL}[data-reference='{INJECTED_ROW}']").wait_for(timeout=30_000)

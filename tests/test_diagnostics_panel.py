@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -73,12 +75,12 @@ def test_panel_switches_diagnostics_and_links_hubs_and_pairs(panel):
 def test_the_caption_of_a_click_goes_when_the_chart_changes(toy_space):
     p = DiagnosticsPanel(toy_space, attribute="shape", diagnostic="long_tail")
     hint = p.caption
-    assert hint.startswith("Click a bar or a point") and p._caption.value == hint
+    assert hint.startswith("Click a bar or a point") and p.get_state()["caption"] == hint
     rows = p.click(0, 0)
     assert rows and p.caption.startswith(f"Showing {len(rows)} image(s) behind label=")
-    assert "in Long tail" in p.caption and p._caption.value == p.caption
+    assert "in Long tail" in p.caption and p.get_state()["caption"] == p.caption
     p.diagnostic = "outliers"  # another chart: the old caption would describe rows of a chart no longer there
-    assert p.caption == hint and p._caption.value == hint
+    assert p.caption == hint and p.get_state()["caption"] == hint
     p.click(0, 0)
     assert p.caption.startswith("Showing")
     p.diagnostic = "long_tail"
@@ -90,17 +92,17 @@ def test_the_caption_of_a_click_goes_when_the_chart_changes(toy_space):
 def test_an_undefined_number_is_a_sentence_not_nan(toy_space):
     p = DiagnosticsPanel(toy_space, attribute="color", diagnostic="long_tail")
     assert np.isnan(p.result.spearman)  # the toy model names every colour right: accuracy is constant
-    status = p._status.value
-    assert "nan" not in status.lower()
-    assert "spearman undefined" in status
-    assert "Spearman correlation undefined: every color label has the same zero-shot accuracy (100%)" in status
+    status = p.get_state()["status"]  # what the front end shows above the chart, as text
+    assert "nan" not in json.dumps(status).lower()
+    assert "spearman undefined" in status["numbers"]
+    assert "Spearman correlation undefined: every color label has the same zero-shot accuracy (100%)" in status["notes"][0]
 
 
 def test_panel_queries_attribute_and_errors(toy_space):
     p = DiagnosticsPanel(toy_space, attribute="shape", queries=["a red shape", "a blue shape"])
     assert p.result.queries == ["a red shape", "a blue shape"] and p.result.attribute == "shape"
     p.queries = ["a red shape"]
-    assert p.result.queries == ["a red shape"] and p._queries.value == "a red shape"
+    assert p.result.queries == ["a red shape"] and p.get_state()["queries"] == ["a red shape"]
     p.attribute = "background"
     assert p.result.attribute == "background"
     p.queries = ["   "]  # blank queries fall back to the defaults
@@ -141,5 +143,25 @@ def test_the_duplicates_warning_is_its_own_line(toy_space):
     p = DiagnosticsPanel(toy_space, diagnostic="duplicates", options={"duplicates": {"threshold": 0.05}})
     note = p.result.note()
     assert note and "unusually many" in note  # 0.05 is far above the toy model's scale
-    assert f"<br><i>{note}</i>" in p._status.value and "note " not in p._status.value
+    assert note in p.status["notes"] and "note " not in p.status["numbers"]
     assert DiagnosticsPanel(toy_space, diagnostic="duplicates").result.note() == ""
+
+
+def test_panel_is_one_anywidget_with_its_chart_as_a_child(toy_space):
+    """Every client that shows anywidgets shows the panel: its controls are synced traits and the
+    chart is plotly's FigureWidget referenced by model id (drawn by the front end)."""
+    import anywidget
+
+    p = DiagnosticsPanel(toy_space, attribute="color", diagnostic="long_tail")
+    assert isinstance(p, anywidget.AnyWidget) and isinstance(p.figure, anywidget.AnyWidget)
+    state = p.get_state()
+    assert state["figure"] == f"anywidget:{p.figure.model_id}"
+    assert [m["name"] for m in state["menu"]][:1] == ["skew"] and "color" in state["attributes"]
+    first = p.figure
+    p.set_state({"diagnostic": "outliers"})  # what the menu sends
+    assert p.result.name in "outliers" and p.figure is not first and first.comm is None  # the old chart is closed
+    p.set_state({"queries": ["a red shape", "  "]})
+    p.set_state({"diagnostic": "skew"})
+    assert p.result.queries == ["a red shape"]
+    p.set_state({"diagnostic": "magic"})
+    assert "Unknown diagnostic" in p.status["error"]

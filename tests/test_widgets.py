@@ -329,7 +329,10 @@ def test_explorer_shows_rows_from_a_diagnostics_widget(toy_space):
 
     fake = FakePanel()
     ex = Explorer(toy_space, map="pca", diagnostics=fake)
-    assert ex.diagnostics is fake and ex.tabs is not None and ex.tabs.children[1] is fake
+    assert ex.diagnostics is fake and ex.get_state()["diagnostics"] == f"anywidget:{fake.model_id}"
+    ex.tab = "diagnostics"  # the front end's tab bar
+    with pytest.raises(traitlets.TraitError):
+        ex.tab = "charts"
     fake.shown_rows = [5, 9]
     assert ex.grid.mode == "selection" and ex.grid.rows == [5, 9]
     assert ex.map.selected == [5, 9] and ex.grid.selection_label == "Diagnostics"

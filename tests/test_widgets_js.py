@@ -12,7 +12,8 @@ from cirscope.widgets._static import static_file
 from cirscope.widgets._sync_js import BLOCK, blocks, main, shared_sources, stale, sync, synced
 
 JS = Path(__file__).resolve().parents[1] / "js"
-OURS = ["map_view.js", "neighbor_grid.js", "query_panel.js"]
+PARTS = ["map_view.js", "neighbor_grid.js", "query_panel.js"]
+OURS = [*PARTS, "explorer.js", "diagnostics_panel.js"]
 
 
 @pytest.mark.parametrize("widget", [MapView, NeighborGrid, QueryPanel])
@@ -32,14 +33,16 @@ def test_shared_helpers_are_copied_unchanged_into_every_module():
     """The modules are self-contained (anywidget loads one file each): code they share lives once
     in js/_shared and is copied between markers by ``python -m cirscope.widgets._sync_js``."""
     shared = shared_sources(JS)
-    assert {"codec", "dom", "thumbs"} <= set(shared)
+    assert {"children", "codec", "dom", "kernel", "thumbs"} <= set(shared)
     used: dict[str, set[str]] = {}
     for name in OURS:
         text = (JS / name).read_text()
         for block, body in blocks(text).items():
             assert body == shared[block], f"{name}: its copy of js/_shared/{block}.js differs; run python -m cirscope.widgets._sync_js"
             used.setdefault(block, set()).add(name)
-    assert used["dom"] == used["thumbs"] == set(OURS) and used["codec"] == {"map_view.js", "neighbor_grid.js"}
+    assert used["dom"] == set(OURS) and used["thumbs"] == set(PARTS) and used["codec"] == {"map_view.js", "neighbor_grid.js"}
+    assert used["children"] == {"explorer.js", "diagnostics_panel.js"}  # the widgets that hold widgets
+    assert used["kernel"] == set(OURS)  # every view says when no kernel answers it
     assert set(used) == set(shared), "a shared file no module uses"
     assert stale(JS) == []
 

@@ -51,6 +51,13 @@ class WidgetBase(anywidget.AnyWidget):
     def __init__(self, **kwargs: Any):
         check_kwargs(type(self), kwargs)
         super().__init__(**kwargs)
+        self.on_msg(self._answer_ping)
+
+    def _answer_ping(self, widget: Any, content: Any, buffers: list) -> None:
+        """Answer a view's ``{"event": "ping"}``: a view that hears no answer (a page saved with its
+        widget state, no kernel behind it) says it is a snapshot."""
+        if isinstance(content, dict) and content.get("event") == "ping":
+            self.send({"event": "pong"})
 
 
 class ClickEvents(t.HasTraits):

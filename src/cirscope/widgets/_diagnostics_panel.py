@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import ipywidgets as ipw
 import traitlets as t
+from anywidget import WidgetTrait
 
-from cirscope._core.text import html_text
 from cirscope.diagnostics._registry import DIAGNOSTICS, attribute_columns, run_diagnostic
+from cirscope.widgets._base import WidgetBase
+from cirscope.widgets._static import static_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from cirscope.diagnostics._result import DiagnosticResult
@@ -18,12 +19,14 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["DiagnosticsPanel"]
 
 
-class DiagnosticsPanel(ipw.VBox):
+class DiagnosticsPanel(WidgetBase):
     """Pick a diagnostic and its attribute, see the chart; a click on a bar, a hub or a duplicate
     pair sets :attr:`shown_rows` to the gallery rows behind it.
 
     The panel holds state and calls :func:`cirscope.diagnostics.run_diagnostic`; the
-    computation lives in :mod:`cirscope.diagnostics`. In the :class:`~cirscope.Explorer`
+    computation lives in :mod:`cirscope.diagnostics`. It is an anywidget (front end:
+    ``js/diagnostics_panel.js``) whose chart is plotly's own ``FigureWidget``, so it shows
+    in every client the Explorer does, marimo included. In the :class:`~cirscope.Explorer`
     it sits in the "Diagnostics" tab and the grid shows :attr:`shown_rows`.
 
     Parameters
@@ -51,6 +54,9 @@ class DiagnosticsPanel(ipw.VBox):
         The result on display.
     figure : plotly.graph_objects.FigureWidget or None
         Its chart.
+    status : dict
+        The line above the chart: ``{"title", "numbers", "notes"}``, ``{"computing": title}``
+        or ``{"error": message}`` (plain text; the front end never parses it as HTML).
 
     Examples
     --------
@@ -60,13 +66,19 @@ class DiagnosticsPanel(ipw.VBox):
     shown 11 rows
     """
 
+    _esm = static_file("diagnostics_panel.js")
+
     shown_rows = t.List(t.Int(), help="Gallery rows behind the clicked element").tag(sync=True)
-    diagnostic = t.Unicode("skew", help="The diagnostic on display")
-    attribute = t.Unicode("", help="Its attribute column")
-    queries = t.List(t.Unicode(), help="Skew queries (empty: defaults)")
+    diagnostic = t.Unicode("skew", help="The diagnostic on display").tag(sync=True)
+    attribute = t.Unicode("", help="Its attribute column").tag(sync=True)
+    queries = t.List(t.Unicode(), help="Skew queries (empty: defaults)").tag(sync=True)
     selection = t.Dict(help="What was clicked")
-    error = t.Unicode("", help="The last error, if the diagnostic could not run")
-    caption = t.Unicode(help="The line under the chart: what the shown rows are, or how to get them")
+    error = t.Unicode("", help="The last error, if the diagnostic could not run").tag(sync=True)
+    caption = t.Unicode(help="The line under the chart: what the shown rows are, or how to get them").tag(sync=True)
+    status = t.Dict(help="The line above the chart (see Attributes)").tag(sync=True)
+    figure = WidgetTrait().tag(sync=True)
+    menu = t.List(t.Dict(), help="The diagnostics offered: name, title, needs_attribute, uses_queries").tag(sync=True)
+    attributes = t.List(t.Unicode(), help="The attribute columns offered").tag(sync=True)
 
     def __init__(
         self,
@@ -91,53 +103,33 @@ class DiagnosticsPanel(ipw.VBox):
         self.composed = composed
         self.options = {k: dict(v) for k, v in (options or {}).items()}
         self.result: DiagnosticResult | None = None
-        self.figure: Any = None
         self._cache: dict[tuple, DiagnosticResult] = {}
-        self._menu = ipw.Dropdown(options=[(DIAGNOSTICS[n].title, n) for n in names], value=diagnostic,
-                                  description="Diagnostic", layout=ipw.Layout(width="360px"))
         attr_options = columns if attribute is None or attribute in columns else [attribute, *columns]
-        self._attr = ipw.Dropdown(options=attr_options, value=attribute or (attr_options[0] if attr_options else None),
-                                  description="Attribute", layout=ipw.Layout(width="260px"))
-        self._queries = ipw.Text(value="; ".join(queries or []), description="Queries",
-                                 placeholder="default: a prompt per word of the other columns; separate with ;",
-                                 continuous_update=False, layout=ipw.Layout(width="100%"))
-        self._status = ipw.HTML()
-        self._chart = ipw.Box(layout=ipw.Layout(width="100%"))
-        self._caption = ipw.HTML()
-        super().__init__(
-            [ipw.HBox([self._menu, self._attr]), self._queries, self._status, self._chart, self._caption],
-            layout=ipw.Layout(width="100%"),
-        )
-        self.add_class("cirscope-diagnostics")
-        self.observe(lambda ch: setattr(self._caption, "value", html_text(ch["new"])), "caption")
-        self.caption = _HINT
-        self.queries = list(queries or [])
-        self.attribute = self._attr.value or ""
-        self._menu.observe(lambda ch: setattr(self, "diagnostic", ch["new"]), "value")
-        self._attr.observe(lambda ch: setattr(self, "attribute", ch["new"] or ""), "value")
-        self._queries.observe(lambda ch: setattr(self, "queries", _split(ch["new"])), "value")
-        self.diagnostic = diagnostic
+        menu = [{"name": n, "title": DIAGNOSTICS[n].title, "needs_attribute": bool(DIAGNOSTICS[n].needs_attribute),
+                 "uses_queries": bool(DIAGNOSTICS[n].uses_queries)} for n in names]
+        super().__init__(menu=menu, attributes=list(attr_options), diagnostic=diagnostic,
+                         attribute=attribute or (attr_options[0] if attr_options else ""),
+                         queries=list(queries or []), caption=_HINT)
         self.observe(self._refresh, ["diagnostic", "attribute", "queries"])
         self._refresh()
 
     # ------------------------------------------------------------------ state -> chart
     def _refresh(self, change: Any = None) -> None:
-        self._menu.value = self.diagnostic
-        self._queries.value = "; ".join(self.queries)
-        if self.attribute and self._attr.value != self.attribute and self.attribute in self._attr.options:
-            self._attr.value = self.attribute
+        if self.diagnostic not in {m["name"] for m in self.menu}:
+            self.error = f"Unknown diagnostic {self.diagnostic!r}; choose one of {[m['name'] for m in self.menu]}"
+            self.status = {"error": self.error}
+            return
         spec = DIAGNOSTICS[self.diagnostic]
-        self._attr.disabled = not spec.needs_attribute
-        self._queries.layout.display = None if spec.uses_queries else "none"
+        queries = [q.strip() for q in self.queries if q.strip()]  # blank queries: the defaults
         options = dict(self.options.get(self.diagnostic, {}))
-        if spec.uses_queries and self.queries:
-            options["queries"] = list(self.queries)
+        if spec.uses_queries and queries:
+            options["queries"] = queries
         if self.diagnostic == "direction_sweep":
             options["composed"] = self.composed
         key = (self.diagnostic, self.attribute if spec.needs_attribute else None,
-               tuple(self.queries) if spec.uses_queries else ())
+               tuple(queries) if spec.uses_queries else ())
         self.caption = _HINT  # "Showing ... behind label=circle" spoke of the chart being replaced
-        self._status.value = f"<i>Computing {html_text(spec.title)}…</i>"
+        self.status = {"computing": spec.title}
         try:
             result = self._cache.get(key)
             if result is None:
@@ -145,8 +137,7 @@ class DiagnosticsPanel(ipw.VBox):
                 self._cache[key] = result
         except (ValueError, KeyError, RuntimeError) as exc:
             self.error = str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
-            self._status.value = f"<span style='color:#b00'>{html_text(self.error)}</span>"
-            self._chart.children = ()
+            self.status = {"error": self.error}
             self.result = self.figure = None
             return
         self.error = ""
@@ -159,14 +150,15 @@ class DiagnosticsPanel(ipw.VBox):
         fig = go.FigureWidget(result.figure())
         for trace in fig.data:
             trace.on_click(self._on_click)
-        self.figure = fig
-        self._chart.children = (fig,)
+        old, self.figure = self.figure, fig
+        if old is not None:
+            old.close()
         notes = result.notes()
         summary = result.summary()
         warning = summary.pop("note", "")  # a sentence (e.g. "90% of the images ... unusually many"): its own line
         numbers = ", ".join(f"{k} {'undefined' if k in notes else _fmt(v)}" for k, v in summary.items())
-        why = "".join(f"<br><i>{html_text(n)}</i>" for n in dict.fromkeys([*notes.values(), warning]) if n)
-        self._status.value = f"<b>{html_text(result.title)}</b>: {html_text(numbers)}{why}"
+        why = [n for n in dict.fromkeys([*notes.values(), warning]) if n]
+        self.status = {"title": result.title, "numbers": numbers, "notes": why}
 
     # ------------------------------------------------------------------ clicks -> rows
     def _on_click(self, trace: Any, points: Any, state: Any) -> None:
@@ -191,10 +183,6 @@ class DiagnosticsPanel(ipw.VBox):
 
 
 _HINT = "Click a bar or a point to show the images behind it."
-
-
-def _split(text: str) -> list[str]:
-    return [q.strip() for q in text.split(";") if q.strip()]
 
 
 def _plain(value: Any) -> Any:

@@ -1,15 +1,25 @@
-"""The Explorer: map, query panel and neighbour grid linked to one space, plus a diagnostics slot."""
+"""The Explorer: map, query panel and neighbour grid linked to one space, plus a diagnostics slot.
+
+The Explorer is one anywidget whose traits hold its parts (``anywidget.WidgetTrait``);
+its front end (``js/explorer.js``) lays them out and has each drawn by its own module
+through anywidget's host API, so the same object shows in JupyterLab, Notebook 7, Voila,
+marimo and VS Code, and every part stays a widget of its own.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as ipw
+import traitlets as t
+from anywidget import WidgetTrait
 
+from cirscope.widgets._base import WidgetBase
 from cirscope.widgets._controller import ExplorerController
 from cirscope.widgets._grid import NeighborGrid
 from cirscope.widgets._map_view import MapView
 from cirscope.widgets._query_panel import QueryPanel
+from cirscope.widgets._static import static_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from cirscope.space._space import Space
@@ -30,7 +40,7 @@ def _diagnostics_widget(space: Space, diagnostics: Any) -> ipw.Widget | None:
     return DiagnosticsPanel(space)
 
 
-class Explorer(ipw.VBox):
+class Explorer(WidgetBase):
     """Explore a space: a map, a composed-query panel and the top-k grid, linked.
 
     Click a thumbnail or a map point to make it the reference, type a modification
@@ -39,6 +49,11 @@ class Explorer(ipw.VBox):
     (box or lasso): the grid shows the selection, and its toggle flips back to the results.
     Keyboard: Tab moves between the parts; in the grid the arrow keys move and Enter picks
     the reference; on the map ``+``/``-`` zoom, ``0`` resets and Escape clears the selection.
+
+    The same object shows in JupyterLab, Notebook 7, Voila, VS Code and marimo
+    (``mo.ui.anywidget(ex)``, or ``ex`` as a cell's last expression). Each display also
+    stores a static snapshot (``text/html``, see :mod:`cirscope.widgets._snapshot`) that
+    pages without a widget front end show, e.g. a notebook exported to HTML.
 
     Parameters
     ----------
@@ -68,6 +83,8 @@ class Explorer(ipw.VBox):
         The linked :class:`MapView`, :class:`QueryPanel` and :class:`NeighborGrid`.
     diagnostics
         The diagnostics widget (``None`` without one).
+    tab
+        The tab on display: ``"explore"`` or ``"diagnostics"``.
     controller
         The :class:`~cirscope.widgets._controller.ExplorerController` doing the linking.
 
@@ -79,6 +96,14 @@ class Explorer(ipw.VBox):
     (20, 3)
     >>> ex.close()
     """
+
+    _esm = static_file("explorer.js")
+
+    map = WidgetTrait().tag(sync=True)
+    query = WidgetTrait().tag(sync=True)
+    grid = WidgetTrait().tag(sync=True)
+    diagnostics = WidgetTrait().tag(sync=True)
+    tab = t.Enum(["explore", "diagnostics"], "explore", help="The tab on display").tag(sync=True)
 
     def __init__(
         self,
@@ -95,25 +120,22 @@ class Explorer(ipw.VBox):
         diagnostics: Any = False,
     ):
         self.controller: ExplorerController | None = None
-        self.diagnostics = _diagnostics_widget(space, diagnostics)
-        self.map = MapView(space, map=map, color_by=color_by, height=height)
-        self.query = QueryPanel(space, reference=reference, text=text, method=method, k=k)
-        self.grid = NeighborGrid(space, thumb_size=thumb_size, max_height=2 * thumb_size + 120)
-        self.controller = ExplorerController(space, self.map, self.query, self.grid, diagnostics=self.diagnostics)
-        self.map.layout = ipw.Layout(flex="3 1 0%", min_width="320px")
-        self.query.layout = ipw.Layout(flex="2 1 0%", min_width="300px")
-        top = ipw.HBox([self.map, self.query], layout=ipw.Layout(width="100%", align_items="stretch"))
-        main = ipw.VBox([top, self.grid], layout=ipw.Layout(width="100%"))
-        if self.diagnostics is None:
-            self.tabs = None
-            children = [main]
-        else:
-            self.tabs = ipw.Tab(children=[main, self.diagnostics])
-            self.tabs.set_title(0, "Explore")
-            self.tabs.set_title(1, "Diagnostics")
-            children = [self.tabs]
-        super().__init__(children, layout=ipw.Layout(width="100%"))
-        self.add_class("cirscope-explorer")
+        panel = _diagnostics_widget(space, diagnostics)
+        map_view = MapView(space, map=map, color_by=color_by, height=height)
+        query = QueryPanel(space, reference=reference, text=text, method=method, k=k)
+        grid = NeighborGrid(space, thumb_size=thumb_size, max_height=2 * thumb_size + 120)
+        self.controller = ExplorerController(space, map_view, query, grid, diagnostics=panel)
+        super().__init__(map=map_view, query=query, grid=grid, diagnostics=panel)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """The widget view, plus a static HTML snapshot for pages without a widget front end."""
+        from cirscope.widgets._snapshot import explorer_snapshot
+
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        if isinstance(data, dict) and self._trait_values.get("map") is not None:
+            data["text/html"] = explorer_snapshot(self)
+        return bundle
 
     @property
     def space(self) -> Space:
@@ -126,7 +148,7 @@ class Explorer(ipw.VBox):
         if controller is not None:
             controller.close()
         for name in ("map", "query", "grid"):
-            part = self.__dict__.get(name)
+            part = self._trait_values.get(name)
             if part is not None:
                 if part.binding is not None:
                     part.binding.close()

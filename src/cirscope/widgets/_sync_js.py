@@ -1,8 +1,7 @@
 """Copies the front end's shared helpers (``js/_shared/*.js``) into each widget's ES module.
 
-anywidget loads a widget's ES module as one file, so the helpers that ``js/map_view.js``,
-``js/neighbor_grid.js`` and ``js/query_panel.js`` share (array codec, thumbnails, DOM
-helpers) live once in ``js/_shared/<name>.js`` and are copied into each module between
+anywidget loads a widget's ES module as one file, so the helpers that the modules in ``js/``
+share (array codec, thumbnails, DOM helpers, drawing a child widget) live once in ``js/_shared/<name>.js`` and are copied into each module between
 marker lines::
 
     // shared:codec begin ...

@@ -1,0 +1,198 @@
+"""Other clients for the browser tests: marimo and Voila servers, and the Explorer checks they share.
+
+Each server runs from ``sys.executable``'s environment on 127.0.0.1 (a free port, no token)
+in a temporary home, like :class:`tests.ui._harness.JupyterServer`. The checks act only
+through the page and read the results from the DOM; every answer they wait for (the
+reference set by a click, the grid after a modification) comes back from the kernel.
+Playwright's CSS selectors pierce open shadow roots (marimo draws widgets in one), so the
+checks use locators, never ``document.querySelector``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tests.ui._harness import free_port
+
+INJECTED_ROW = 12  # in the gallery sample the grid shows first (120 images, k=20)
+INJECTION = '<img src=x onerror="window.__cirscope_xss = 1">'
+
+#: builds the Explorer on the shapes world with one hostile caption (``ex`` is shown)
+EXPLORER_CODE = """\
+import warnings
+warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+import cirscope as cs
+
+shapes = cs.datasets.shapes(120, seed=0)
+meta = shapes.metadata
+meta.loc[{row}, "caption"] = {injection!r}
+space = cs.Space(cs.Gallery(meta, shapes.sources), cs.Embedder.toy(), progress=False)
+ex = cs.Explorer(space, map="pca", color_by="color", diagnostics={diagnostics})"""
+
+
+
+def explorer_code(diagnostics: bool = False) -> str:
+    """The code that builds ``ex`` (with a diagnostics tab when asked)."""
+    return EXPLORER_CODE.format(row=INJECTED_ROW, injection=INJECTION, diagnostics=diagnostics)
+
+
+GRID = ".cirscope-grid"
+PANEL = ".cirscope-query"
+MAP_TOP = ".cirscope-map canvas.cs-top"
+
+
+class AppServer:
+    """A web server for notebooks (marimo, Voila) started as a subprocess in a temporary home."""
+
+    def __init__(self, home: Path, cmd: list[str], url_path: str = "/", env: dict[str, str] | None = None):
+        self.home = Path(home)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.cmd = [part.format(port=self.port) for part in cmd]
+        self.url_path = url_path
+        self.extra_env = dict(env or {})
+        self.proc: subprocess.Popen | None = None
+        self.log_path = self.home / "server.log"
+
+    def start(self, timeout: float = 90.0) -> AppServer:
+        for sub in ("config", "data", "runtime"):
+            (self.home / sub).mkdir(parents=True, exist_ok=True)
+        kernel = self.home / "data" / "kernels" / "python3"
+        kernel.mkdir(parents=True, exist_ok=True)
+        (kernel / "kernel.json").write_text(json.dumps({
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "Python 3", "language": "python",
+        }))
+        env = dict(os.environ)
+        env.update({
+            "JUPYTER_CONFIG_DIR": str(self.home / "config"),
+            "JUPYTER_DATA_DIR": str(self.home / "data"),
+            "JUPYTER_RUNTIME_DIR": str(self.home / "runtime"),
+            "JUPYTER_PLATFORM_DIRS": "1",
+            "MARIMO_SKIP_UPDATE_CHECK": "1",
+            "PATH": str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""),
+        })
+        env.pop("JUPYTER_PATH", None)
+        env.update(self.extra_env)
+        self._log = open(self.log_path, "wb")  # closed in stop()
+        self.proc = subprocess.Popen(self.cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=self.home)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.cmd[2]} exited early (code {self.proc.returncode}):\n{self.log()}")
+            try:
+                with urllib.request.urlopen(self.url + "/", timeout=2):
+                    return self
+            except OSError:
+                time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"{self.cmd[2]} did not start within {timeout:.0f} s:\n{self.log()}")
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.proc = None
+        if getattr(self, "_log", None) is not None:
+            self._log.close()
+            self._log = None
+
+
+# ---------------------------------------------------------------------- the checks
+def grid_ids(page: Any) -> list[str]:
+    return page.locator(f"{GRID} .cs-cell").evaluate_all("els => els.map(e => e.dataset.id)")
+
+
+def wait_grid(page: Any, changed_from: list[str] | None = None, timeout: float = 30_000) -> list[str]:
+    """Wait until the grid is drawn (and its ids differ from ``changed_from``); its ids."""
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        page.locator(f"{GRID}[data-rendering='false']").wait_for(timeout=timeout)
+        ids = grid_ids(page)
+        if ids and ids != changed_from:
+            return ids
+        if time.monotonic() > deadline:
+            seen = page.locator(GRID).evaluate_all("els => els.map(e => ({...e.dataset}))")
+            raise AssertionError(f"the grid did not change from {changed_from}; grid views: {seen}")
+        time.sleep(0.2)
+
+
+def check_explorer(page: Any, n_points: int) -> None:
+    """Points drawn, the grid's sample, the hostile caption literal in the hover card."""
+    page.locator(f"{MAP_TOP}[data-n-points='{n_points}']").wait_for(timeout=120_000)
+    painted = page.locator(".cirscope-map canvas.cs-base").evaluate(
+        """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                  let k = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) k++; return k; }""")
+    assert painted > n_points * 9, painted
+    page.locator(".cirscope-map .cs-legend", has_text="blue").wait_for(timeout=30_000)
+    sample = wait_grid(page)
+    assert len(sample) == 20, sample
+
+    # hostile caption: literal in the grid's hover card, no element made from it
+    cell = page.locator(f"{GRID} .cs-cell[data-row='{INJECTED_ROW}']")
+    cell.scroll_into_view_if_needed()
+    cell.hover()
+    card = page.locator(f"{GRID} .cs-card")
+    card.wait_for(state="visible")
+    assert INJECTION in card.inner_text()
+    assert page.locator('img[src="x"]').count() == 0
+    assert page.evaluate("() => window.__cirscope_xss") is None
+
+
+def check_round_trips(page: Any) -> None:
+    """A click on a thumbnail sets the reference; typing a modification changes the grid; no snapshot note."""
+    sample = wait_grid(page)
+    cell = page.locator(f"{GRID} .cs-cell[data-row='{INJECTED_ROW}']")
+    # a click on a thumbnail sets the reference in the kernel, which sends it back
+    cell.click()
+    page.locator(f"{PANEL}[data-reference='{INJECTED_ROW}']").wait_for(timeout=30_000)
+    assert page.locator(f"{PANEL} .cs-ref-caption").text_content() == INJECTION
+    results = wait_grid(page, changed_from=sample)
+    assert str(INJECTED_ROW) not in page.locator(f"{GRID} .cs-cell").evaluate_all(
+        "els => els.map(e => e.dataset.row)")
+
+    # typing a modification: the kernel composes the query and the grid changes
+    text = page.locator(f"{PANEL} input[data-role='text']")
+    text.fill("make it blue")
+    text.press("Enter")
+    composed = page.locator(f"{PANEL} input[data-role='composed_text']")
+    page.wait_for_function("el => el.value.endsWith('make it blue')", arg=composed.element_handle(), timeout=30_000)
+    wait_grid(page, changed_from=results)
+    page.locator(f"{GRID} span.cs-label", has_text="Top 20 · PDV").wait_for(timeout=30_000)
+    assert page.locator(".cirscope-map canvas.cs-top[data-n-highlighted='20']").count() == 1
+
+    assert page.locator('img[src="x"]').count() == 0
+    assert page.evaluate("() => window.__cirscope_xss") is None
+    # the kernel answered the Explorer's ping: no snapshot note
+    page.locator(".cirscope-explorer[data-kernel='live']").wait_for(timeout=10_000)
+    assert page.locator(".cs-live-note:visible").count() == 0
+
+
+def check_diagnostics_tab(page: Any) -> None:
+    """The Explorer's Diagnostics tab draws the plotly chart; a click on a bar fills the grid."""
+    page.locator(".cirscope-explorer .cs-tabs button[data-tab='diagnostics']").click()
+    bars = page.locator(".cirscope-diagnostics .js-plotly-plot .barlayer .trace").first.locator(".point path")
+    bars.first.wait_for(timeout=60_000)
+    assert page.locator(".cirscope-diagnostics select[data-role='attribute']").input_value() == "shape"  # the first column
+    bars.nth(0).click(force=True)
+    page.locator(".cirscope-diagnostics .cs-caption", has_text="Showing").wait_for(timeout=30_000)
+    page.locator(".cirscope-explorer .cs-tabs button[data-tab='explore']").click()
+    page.locator(f"{GRID}[data-mode='selection']").wait_for(timeout=30_000)
+    page.locator(f"{GRID} span.cs-label", has_text="Diagnostics:").wait_for(timeout=30_000)  # title follows mode

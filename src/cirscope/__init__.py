@@ -35,9 +35,7 @@ _LAZY = {
     "Space": "cirscope.space._space",
     "ImageProblem": "cirscope.gallery._decode",
     "ComposedQuery": "cirscope.query._composed",
-    # defined in query._vocabulary; reached through datasets, whose import registers the built-in
-    # datasets' vocabularies (Vocabulary.shapes() is Vocabulary.named("shapes"))
-    "Vocabulary": "cirscope.datasets._vocabulary",
+    "Vocabulary": "cirscope.query._vocabulary",  # built-in datasets' vocabularies register below
     "NeighborIndex": "cirscope.neighbors._index",
     "Explorer": "cirscope.widgets",
     "MapView": "cirscope.widgets",

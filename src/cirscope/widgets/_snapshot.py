@@ -5,17 +5,17 @@ self-contained ``text/html``: the map as inline SVG, the query and the grid's th
 ``data:`` images, and a note that it is a snapshot and how to make it live. Where no widget
 front end runs (``jupyter nbconvert --to html`` of a notebook saved without widget state,
 GitHub's viewer, a page opened offline) this is what shows; live clients show the widget.
-Every text from user data goes through :func:`html.escape`.
+Every text from user data goes through :func:`cirscope._core.text.html_text`.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from cirscope._core.text import html_text
 from cirscope.query._methods import method_label
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -84,7 +84,7 @@ def explorer_snapshot(ex: Explorer) -> str:
     True
     >>> ex.close()
     """
-    esc = html.escape
+    esc = html_text
     query, grid = ex.query, ex.grid
     out = ['<div class="cirscope-snapshot" style="font-family:system-ui,sans-serif;font-size:13px;color:#1f1f1f">',
            f'<p class="cs-snapshot-note" style="background:#fff8e1;border:1px solid #f0c36d;border-radius:4px;'

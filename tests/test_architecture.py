@@ -16,7 +16,7 @@ MAX_LINES = 420  # "no module over ~400 lines"
 
 # Stages in data-flow order; a stage may import only from stages listed before it (and _core).
 STAGES = ["_core", "gallery", "embedding", "neighbors", "projection", "query", "space",
-          "datasets", "toy", "diagnostics", "eval", "widgets", "cli"]
+          "datasets", "toy", "diagnostics", "eval", "analysis", "curation", "widgets", "cli"]
 
 
 def _modules() -> dict[str, Path]:

@@ -1,0 +1,5 @@
+"""Understanding a composed query and a model: feedback, paraphrases, bias along the slider, two models compared.
+
+Each function takes a :class:`~cirscope.Space` (and a query) and returns a result with
+``.to_frame()`` and ``.figure()``, like the diagnostics.
+"""

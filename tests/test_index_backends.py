@@ -18,10 +18,10 @@ from cirscope.neighbors._persist import IndexRebuilt
 from tests.test_index import structured
 
 N, DIM = 8000, 64
-BACKENDS = ["exact", "annoy", "faiss-hnsw"]
+BACKENDS = ["exact", "annoy", "faiss-hnsw", "faiss-ivf"]
 # annoy cannot reach 0.99 on off-manifold queries at this size with fewer candidates than half
 # the gallery (it then answers exactly); 0.95 keeps the forest under test
-TARGET = {"exact": 1.0, "annoy": 0.95, "faiss-hnsw": 0.99}
+TARGET = {"exact": 1.0, "annoy": 0.95, "faiss-hnsw": 0.99, "faiss-ivf": 0.99}
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +174,7 @@ def test_save_load_roundtrip(indexes, held_out, tmp_path, name):
     np.testing.assert_allclose(after[1], before[1], atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["annoy", "faiss-hnsw"])
+@pytest.mark.parametrize("name", ["annoy", "faiss-hnsw", "faiss-ivf"])
 @pytest.mark.parametrize("damage", ["flip", "truncate", "delete"])
 def test_damaged_saved_index_is_detected_and_rebuilt(emb, tmp_path, name, damage):
     small = emb[:3000]
@@ -303,6 +303,50 @@ def test_auto_picks_exact_then_the_measured_backend(emb):
     assert codes + links <= auto.memory_bytes() < codes + 1.3 * links
 
 
+def test_auto_uses_ivf_from_its_threshold_and_ivf_holds_codes_not_a_float32_copy(emb, monkeypatch):
+    import cirscope.neighbors._index as ix
+
+    monkeypatch.setattr(ix, "IVF_FROM", 6000)
+    big = NeighborIndex(emb, exact_below=5000, progress=False)
+    assert big.backend == "faiss-ivf" and big.recall_report().breadth_name == "nprobe"
+    assert NeighborIndex(emb[:5500], exact_below=5000, progress=False).backend == "faiss-hnsw"
+    # asking for HNSW settings keeps HNSW above the threshold; nlist asks for IVF below it
+    assert NeighborIndex(emb, exact_below=5000, hnsw_m=16, progress=False).backend == "faiss-hnsw"
+    monkeypatch.setattr(ix, "IVF_FROM", 10**9)
+    assert NeighborIndex(emb, exact_below=5000, nlist=128, progress=False).backend == "faiss-ivf"
+    # 8-bit codes (a quarter of float32) + 8-byte row ids + float32 centroids
+    nlist = big._backend.nlist
+    assert big.memory_bytes() == emb.nbytes // 4 + N * 8 + nlist * DIM * 4
+
+
+def test_ivf_ladder_and_cells():
+    from cirscope.neighbors._faiss_ivf import FaissIVFBackend, default_nlist
+
+    assert [default_nlist(n) for n in (1, 10_000, 1_000_000, 10**12)] == [1, 128, 4096, 65536]
+    ladder = FaissIVFBackend(8, nlist=256).ladder(10_000)
+    assert ladder[:7] == [1, 2, 3, 4, 6, 8, 12] and ladder[-1] == 64
+    assert FaissIVFBackend(8, nlist=256).scaled(32, 10, 1.0) == 32
+    assert FaissIVFBackend(8, nlist=256).scaled(32, 10, 0.01) == 256  # capped at every cell
+    with pytest.raises(ValueError, match="storage"):
+        FaissIVFBackend(8, storage="int4")
+
+
+def test_ivf_keeps_near_duplicates_apart(tmp_path):
+    """Tight clusters of near-identical rows: 8-bit codes alone misorder them; the exact re-rank of 4k
+    candidates keeps recall, and reopening from disk gives the same answers."""
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(30, 32))
+    x = (centres[:, None, :] + 0.01 * rng.normal(size=(30, 100, 32))).reshape(-1, 32).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    index = NeighborIndex(x, backend="faiss-ivf", exact_below=0, progress=False)
+    q = realistic_queries(x, sample=100, seed=5)["perturbed"]
+    assert recall_at_k(_exact_truth(x, q, 10), index.query_batch(q, 10)[0]) >= 0.99
+    index.save(tmp_path)
+    again = NeighborIndex.load(tmp_path, x)
+    assert again.loaded_from is not None and again.backend == "faiss-ivf" and again.breadth == index.breadth
+    assert np.array_equal(again.query_batch(q, 10)[0], index.query_batch(q, 10)[0])
+
+
 def test_bad_backend_settings_name_the_problem(emb):
     with pytest.raises(ValueError, match="unknown backend 'hnsw'"):
         NeighborIndex(emb, backend="hnsw")
@@ -312,6 +356,10 @@ def test_bad_backend_settings_name_the_problem(emb):
         NeighborIndex(emb[:2000], backend="faiss-hnsw", exact_below=0, storage="int4")
     with pytest.raises(ValueError, match="positive"):
         NeighborIndex(emb[:2000], backend="faiss-hnsw", exact_below=0, breadth=0)
+    with pytest.raises(TypeError, match="does not take"):
+        NeighborIndex(emb[:2000], backend="faiss-ivf", exact_below=0, hnsw_m=8)
+    with pytest.raises(ValueError, match="nlist"):
+        NeighborIndex(emb[:2000], backend="faiss-ivf", exact_below=0, nlist=0)
 
 
 def test_faiss_is_imported_lazily_and_auto_falls_back_without_it():

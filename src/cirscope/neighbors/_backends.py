@@ -17,6 +17,9 @@ exact cosines and only the choice of candidates is approximate.
     quarter) loses near-duplicates: on 30 tight clusters of 100 rows (3,000 x 32) it stalled at
     recall@10 0.976 on perturbed queries whatever ``efSearch``, where fp16 and float32 reached 1.0.
     ``storage="flat"`` keeps float32 (``IndexHNSWFlat``, faiss's reference).
+``faiss-ivf``
+    faiss's inverted file over 8-bit codes, for millions of rows: see
+    :mod:`cirscope.neighbors._faiss_ivf`. Breadth is ``nprobe``.
 
 faiss is imported lazily (``import cirscope`` never imports it).
 """
@@ -29,7 +32,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BACKENDS", "AnnoyBackend", "FaissHNSWBackend", "faiss_available", "make_backend"]
+from cirscope.neighbors._faiss_ivf import FaissIVFBackend
+
+__all__ = ["BACKENDS", "AnnoyBackend", "FaissHNSWBackend", "FaissIVFBackend", "faiss_available", "make_backend"]
 
 
 # faiss scalar quantisers by storage name ("flat" is IndexHNSWFlat).
@@ -286,12 +291,12 @@ class FaissHNSWBackend:
         return backend
 
 
-BACKENDS: dict[str, type] = {"annoy": AnnoyBackend, "faiss-hnsw": FaissHNSWBackend}
+BACKENDS: dict[str, type] = {"annoy": AnnoyBackend, "faiss-hnsw": FaissHNSWBackend, "faiss-ivf": FaissIVFBackend}
 
 
 def make_backend(name: str, dim: int, n: int, seed: int, options: dict[str, Any]) -> Any:
     """A fresh backend ``name`` with ``options`` (``n_trees``, ``search_k`` for annoy; ``hnsw_m``,
-    ``ef_construction``, ``storage`` for faiss-hnsw); options set for another backend raise
+    ``ef_construction``, ``storage`` for faiss-hnsw; ``nlist``, ``storage`` for faiss-ivf); options set for another backend raise
     ``TypeError`` naming the ones this one takes."""
     if name == "annoy":
         allowed = {"n_trees", "search_k"}
@@ -303,6 +308,9 @@ def make_backend(name: str, dim: int, n: int, seed: int, options: dict[str, Any]
             "ef_construction": options.get("ef_construction") or 80,
             "storage": options.get("storage") or "fp16",
         }
+    elif name == "faiss-ivf":
+        allowed = {"nlist", "storage"}
+        kwargs = {"nlist": options.get("nlist"), "storage": options.get("storage") or "sq8"}
     else:
         raise ValueError(f"unknown backend {name!r}: use one of 'auto', 'exact', {', '.join(map(repr, BACKENDS))}")
     extra = {key for key, value in options.items() if value is not None} - allowed

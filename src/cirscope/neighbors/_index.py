@@ -38,7 +38,7 @@ from cirscope.neighbors._calibrate import Calibrated, RecallReport
 from cirscope.neighbors._persist import Persisted
 from cirscope.neighbors._search import FAST_EXCLUDE_MAX, Searching, check_vectors
 
-__all__ = ["AUTO_BACKEND", "EXACT_BELOW", "NeighborIndex"]
+__all__ = ["AUTO_BACKEND", "EXACT_BELOW", "IVF_FROM", "NeighborIndex"]
 
 
 #: Galleries with fewer rows than this are searched exactly. Measured against the default backend
@@ -58,6 +58,13 @@ EXACT_BELOW = 5_000
 #: (50 trees, search_k 12,814) 9.8 ms, 121 queries/s (one call per query), 59 s, 273 MB; exact
 #: numpy 24 ms. Raw faiss ``IndexHNSWFlat`` at matched recall: 1.08 ms, 419 queries/s, 44 s.
 AUTO_BACKEND = "faiss-hnsw"
+
+#: From this many rows ``backend="auto"`` uses faiss IVF (``"faiss-ivf"``) instead of HNSW. HNSW's
+#: graph needs ever wider walks for recall@10 0.99 as galleries grow: at 1,000,000 x 256 (clustered,
+#: ``bench_index.synthetic_embeddings``) no efSearch up to 4,096 reached it on off-manifold queries and
+#: the index fell back to exact search, where IVF (4,096 cells, 8-bit codes) reached 0.996 at nprobe
+#: 32 in 0.7 ms a query. See :mod:`cirscope.neighbors._faiss_ivf` and ``benchmarks/bench_scale_index.py``.
+IVF_FROM = 500_000
 
 
 def _check_embeddings(embeddings: Any) -> np.ndarray:
@@ -82,7 +89,8 @@ class NeighborIndex(Searching, Calibrated, Persisted):
     backend
         ``"auto"`` (default): exact below ``exact_below`` rows, else :data:`AUTO_BACKEND` when
         faiss is installed, else annoy (with a :attr:`note`). Passing ``n_trees`` or ``search_k``
-        with ``"auto"`` means annoy. Or one of ``"exact"``, ``"faiss-hnsw"``, ``"annoy"``.
+        with ``"auto"`` means annoy; from :data:`IVF_FROM` rows (or with ``nlist``) it means
+        ``"faiss-ivf"``. Or one of ``"exact"``, ``"faiss-hnsw"``, ``"faiss-ivf"``, ``"annoy"``.
     exact_below
         Search exactly when ``N`` is below this (default :data:`EXACT_BELOW`).
     breadth
@@ -94,6 +102,9 @@ class NeighborIndex(Searching, Calibrated, Persisted):
     hnsw_m, ef_construction, storage
         faiss HNSW graph degree (32), build breadth (80) and vector storage (``"fp16"``, ``"sq8"``,
         ``"flat"``; see :class:`cirscope.neighbors._backends.FaissHNSWBackend`).
+    nlist
+        faiss IVF cells (default :func:`~cirscope.neighbors._faiss_ivf.default_nlist` of ``N``);
+        ``storage`` then names its codes (``"sq8"`` default, ``"fp16"``, ``"flat"``).
     target_recall
         The recall@10 against exact search that the calibrated breadth must reach on both
         perturbed-row and off-manifold queries.
@@ -132,6 +143,7 @@ class NeighborIndex(Searching, Calibrated, Persisted):
         hnsw_m: int | None = None,
         ef_construction: int | None = None,
         storage: str | None = None,
+        nlist: int | None = None,
         target_recall: float = 0.99,
         seed: int = 0,
         progress: bool = True,
@@ -143,7 +155,7 @@ class NeighborIndex(Searching, Calibrated, Persisted):
         self.options: dict[str, Any] = {
             "backend": backend, "exact_below": int(exact_below), "breadth": breadth, "n_trees": n_trees,
             "search_k": search_k, "hnsw_m": hnsw_m, "ef_construction": ef_construction, "storage": storage,
-            "target_recall": float(target_recall), "seed": int(seed),
+            "nlist": nlist, "target_recall": float(target_recall), "seed": int(seed),
         }  # fmt: skip
         self.exact_below = int(exact_below)
         self.target_recall = float(target_recall)
@@ -186,8 +198,8 @@ class NeighborIndex(Searching, Calibrated, Persisted):
             else:
                 self.note = why
             return name
-        if backend == "faiss-hnsw" and not faiss_available():
-            raise ImportError("backend='faiss-hnsw' needs faiss: pip install faiss-cpu")
+        if backend.startswith("faiss") and not faiss_available():
+            raise ImportError(f"backend={backend!r} needs faiss: pip install faiss-cpu")
         return backend
 
     @staticmethod
@@ -197,8 +209,11 @@ class NeighborIndex(Searching, Calibrated, Persisted):
             return "exact", f"{n} rows < exact_below={exact_below}"
         if options.get("n_trees") is not None or options.get("search_k") is not None:
             return "annoy", ""
-        if AUTO_BACKEND == "faiss-hnsw" and not faiss_available():
+        if not faiss_available():
             return "annoy", "faiss is not installed (pip install faiss-cpu): using annoy, slower per query"
+        if options.get("nlist") is not None or (n >= IVF_FROM and options.get("hnsw_m") is None
+                                                 and options.get("ef_construction") is None):
+            return "faiss-ivf", ""
         return AUTO_BACKEND, ""
 
     # ------------------------------------------------------------------ basics
@@ -226,7 +241,7 @@ class NeighborIndex(Searching, Calibrated, Persisted):
 
     @property
     def backend(self) -> str:
-        """The backend answering queries: ``"exact"``, ``"faiss-hnsw"`` or ``"annoy"``."""
+        """The backend answering queries: ``"exact"``, ``"faiss-hnsw"``, ``"faiss-ivf"`` or ``"annoy"``."""
         return "exact" if self._backend is None else self._backend.name
 
     @property
@@ -273,7 +288,7 @@ class NeighborIndex(Searching, Calibrated, Persisted):
         start = time.perf_counter()
         n, d = self.embeddings.shape
         o = self.options
-        opts = {key: o[key] for key in ("n_trees", "search_k", "hnsw_m", "ef_construction", "storage")}
+        opts = {key: o[key] for key in ("n_trees", "search_k", "hnsw_m", "ef_construction", "storage", "nlist")}
         backend = make_backend(name, d, n, self.seed, opts)
         with tqdm(total=n, desc=f"Neighbour index ({name}): adding {n} vectors", disable=not self.progress,
                   leave=False, unit="row", mininterval=0.5) as bar:  # fmt: skip

@@ -31,7 +31,7 @@ _FORMAT = "cirscope.neighbor-index"
 _VERSION = 2
 # The settings a saved index must share with a request for cached() to reuse it.
 _OPTION_KEYS = ("backend", "exact_below", "n_trees", "search_k", "breadth", "hnsw_m", "ef_construction",
-                "storage", "target_recall", "seed")
+                "storage", "nlist", "target_recall", "seed")
 
 
 class IndexRebuilt(UserWarning):

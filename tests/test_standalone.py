@@ -138,7 +138,7 @@ def test_results_only_and_budgeted_thumbnails_put_the_results_first(toy_space, t
     assert unpacked(budget["thumbs"]["index"])[0] == 0  # the reference came first
     none = page_data(cs.to_html(toy_space, tmp_path / "c.html", query, thumbs=False, map="pca", progress=False,
                                 alphas=[1.0], betas=[0.75]))
-    assert none["thumbs"]["count"] == 0 and none["thumbs"]["blobs"] == []
+    assert none["thumbs"]["count"] == 0 and none["thumbs"]["blobs"] == [] and none["thumbs"]["index"] is None
 
 
 def test_an_undecodable_image_gets_no_thumbnail_and_the_report_is_still_written(toy_space, tmp_path):

@@ -52,12 +52,13 @@ THUMB_BUDGET = 40_000_000
 def _explorer_parts(source: Any) -> tuple[Space, Any]:
     """``(space, explorer or None)`` of a Space or an Explorer."""
     from cirscope.space._space import Space
-    from cirscope.widgets._explorer import Explorer
 
-    if isinstance(source, Explorer):
-        return source.space, source
     if isinstance(source, Space):
         return source, None
+    # an Explorer (recognised by its parts: its module imports this one, not the other way round)
+    if all(hasattr(source, name) for name in ("map", "query", "grid")) and isinstance(getattr(source, "space", None),
+                                                                                    Space):
+        return source.space, source
     raise TypeError(f"to_html takes a cs.Space or a cs.Explorer, got {type(source).__name__}")
 
 
@@ -277,7 +278,8 @@ def report_data(space: Space, saved: list[SavedQuery], *, explorer: Any = None, 
                 "height": int(getattr(explorer.map, "height", 440)) if explorer is not None else 440},
         "ids": [str(i) for i in space.gallery.ids],
         "columns": text_columns(meta, shown_columns),
-        "thumbs": {**th, "size": int(thumb_size), "asked": thumbs if isinstance(thumbs, str) else bool(thumbs)},
+        "thumbs": {**th, "index": th["index"] if th["count"] else None, "size": int(thumb_size),
+                   "asked": thumbs if isinstance(thumbs, str) else bool(thumbs)},
         "queries": queries,
     }
 

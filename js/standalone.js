@@ -401,7 +401,7 @@ function start(data, page) {
   const thumbNote = thumbs.count === data.n ? "thumbnails of every image" : `thumbnails of ${thumbs.count.toLocaleString()} images`;
   page.append(h("h1", null, data.title),
     h("p", "cs-about cs-muted", `${about.images.toLocaleString()} images, model ${about.model || "(none)"}, ` +
-      `${data.queries.length} saved queries, ${about.settings.toLocaleString()} precomputed slider settings, ${thumbNote}. ` +
+      `${data.queries.length} saved ${data.queries.length === 1 ? "query" : "queries"}, ${about.settings.toLocaleString()} precomputed slider settings, ${thumbNote}. ` +
       `Written ${about.written} by cirscope ${about.version}. No Python kernel: results were searched when the report was written.`));
   const topRow = h("div", "cs-report-top");
   const map = mapPart(data);

@@ -137,6 +137,16 @@ class Explorer(WidgetBase):
             data["text/html"] = explorer_snapshot(self)
         return bundle
 
+    def to_html(self, path: Any, queries: Any = None, **options: Any) -> Any:
+        """Write an interactive report that needs no kernel: see :func:`cirscope.to_html`.
+
+        The map, its colours and the current query (with its slider values) come from this
+        Explorer; ``queries`` adds more saved queries.
+        """
+        from cirscope.widgets._standalone import to_html
+
+        return to_html(self, path, queries, **options)
+
     @property
     def space(self) -> Space:
         """The explored :class:`~cirscope.Space`."""

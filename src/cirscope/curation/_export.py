@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["FORMATS", "export", "export_frame", "resolve_rows"]
 
 FORMATS = ("csv", "parquet", "folder", "fiftyone")
+#: Column names an export writes itself; metadata columns of the same name get " (metadata)" added.
+_RESERVED = frozenset({"row", "id", "path", "rank", "score", "file", "problem", "filepath", "tags", "cirscope_id"})
 _SUFFIX = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 #: The line that reads a ``format="fiftyone"`` export into FiftyOne (fiftyone itself is not needed here).
 FIFTYONE_IMPORT = (
@@ -83,7 +85,9 @@ def export_frame(space: Space, rows: Any, scores: Any = None) -> pd.DataFrame:
     frame = pd.DataFrame({"row": idx, "id": meta["id"].astype(str).to_numpy(),
                           "path": _paths(space.gallery.sources, idx)})
     frame["path"] = frame["path"].astype(str)
-    frame = pd.concat([frame, meta.drop(columns=["id"])], axis=1)
+    meta = meta.drop(columns=["id"])
+    meta.columns = [f"{c} (metadata)" if str(c) in _RESERVED else c for c in meta.columns]  # never two "path"s
+    frame = pd.concat([frame, meta], axis=1)
     if len(space.tags):
         frame = pd.concat([frame, space.tags.frame().iloc[idx].reset_index(drop=True)], axis=1)
     if scores is not None:

@@ -2,8 +2,8 @@
 
 An :class:`ExplorerView` holds what a person set: the reference (by gallery id, so the
 view still fits a re-ordered or re-embedded gallery), the modification text, the method and
-its sliders, ``k``, the colour column, the filters, the selection (ids) and the tags (ids
-per tag). :func:`write_view` writes it atomically; :func:`read_view` refuses a file that is
+its sliders, ``k``, the colour column, the filters, the selection (ids), the tags (ids
+per tag) and what the grid shows (``"query"`` results or the ``"selection"``). :func:`write_view` writes it atomically; :func:`read_view` refuses a file that is
 not a view, was edited or damaged (:class:`~cirscope.DamagedFileError`), or comes from a
 newer cirscope.
 """
@@ -48,6 +48,7 @@ class ExplorerView:
     filters: list[dict[str, str]] = dataclasses.field(default_factory=list)
     selection: list[str] = dataclasses.field(default_factory=list)
     tags: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    grid: str = "query"
 
     def to_dict(self) -> dict[str, Any]:
         """The view as JSON-ready data."""
@@ -66,6 +67,8 @@ class ExplorerView:
 
         if not (data.get("reference") is None or isinstance(data.get("reference"), str)):
             raise bad("reference", "a gallery id or null")
+        if data.get("grid") not in ("query", "selection"):
+            raise bad("grid", '"query" or "selection"')
         for key in ("text", "method", "color_by"):
             if not isinstance(data.get(key), str):
                 raise bad(key, "a string")
@@ -88,7 +91,7 @@ class ExplorerView:
         return cls(reference=data["reference"], text=data["text"], method=data["method"],
                    params={k: float(v) for k, v in params.items()}, k=data["k"], color_by=data["color_by"],
                    filters=[dict(f) for f in filters], selection=list(data["selection"]),
-                   tags={k: list(v) for k, v in tags.items()})
+                   tags={k: list(v) for k, v in tags.items()}, grid=data["grid"])
 
 
 def _checksum(body: dict[str, Any]) -> str:

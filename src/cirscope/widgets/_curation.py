@@ -27,6 +27,7 @@ from cirscope.widgets._static import static_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from cirscope.space._space import Space
+    from cirscope.widgets._grid import NeighborGrid
     from cirscope.widgets._map_view import MapView
     from cirscope.widgets._query_panel import QueryPanel
 
@@ -92,8 +93,9 @@ class CurationBinding(Binding):
     2
     """
 
-    def __init__(self, bar: CurationBar, space: Space, map_view: MapView, panel: QueryPanel):
-        self.bar, self.space, self.map, self.panel = bar, space, map_view, panel
+    def __init__(self, bar: CurationBar, space: Space, map_view: MapView, panel: QueryPanel,
+                 grid: NeighborGrid | None = None):
+        self.bar, self.space, self.map, self.panel, self.grid = bar, space, map_view, panel, grid
         self._base_columns = list(map_view.color_columns)
         self.follow(bar, self._on_filter, ["filter_column", "filter_value"])
         self.follow(map_view, self._on_counts, "selected")
@@ -200,7 +202,8 @@ class CurationBinding(Binding):
         return ExplorerView(reference=reference, text=p.text, method=p.method,
                             params={k: float(getattr(p, k)) for k in ("alpha_t", "alpha_i", "beta", "a")},
                             k=int(p.k), color_by=self.map.color_by, filters=filters,
-                            selection=ids[self.map.selected.array].tolist(), tags=tags)
+                            selection=ids[self.map.selected.array].tolist(), tags=tags,
+                            grid=self.grid.mode if self.grid is not None else "query")
 
     def restore(self, view: ExplorerView) -> list[str]:
         """Show ``view``: tags are added (none removed), then filter, query, colours, selection.
@@ -239,6 +242,8 @@ class CurationBinding(Binding):
         else:
             notes.append(f"no column {view.color_by!r} to colour by")
         self.map.selected = rows_of(view.selection, "selected")
+        if self.grid is not None and (view.grid == "query" or self.map.selected.array.size):
+            self.grid.mode = view.grid
         return notes
 
     def save_view(self, path: str | os.PathLike) -> Path:

@@ -129,7 +129,7 @@ class Explorer(WidgetBase):
         self.controller = ExplorerController(space, map_view, query, grid, diagnostics=panel)
         bar = CurationBar()
         #: tags, filter, exports and saved views (:mod:`cirscope.widgets._curation`)
-        self.curator = CurationBinding(bar, space, map_view, query)
+        self.curator = CurationBinding(bar, space, map_view, query, grid)
         super().__init__(map=map_view, query=query, grid=grid, diagnostics=panel, curation=bar)
 
     # ------------------------------------------------------------------ curation

@@ -155,7 +155,7 @@ def test_damaged_tag_files_are_refused_with_a_clear_error(space, tmp_path, damag
         path.write_bytes(b"")
     else:
         pd.DataFrame({"id": ["a"], "tag": ["b"]}).to_feather(path)  # Arrow, but no cirscope record
-    with pytest.raises(cs.DamagedFileError, match="tags.arrow is damaged") as info:
+    with pytest.raises(cs.DamagedFileError, match=r"tags\.arrow is damaged") as info:
         cs.Space.load(folder)
     assert "Move the file aside" in str(info.value)
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from cirscope._core.atomic import atomic_write, swap_folder, temp_sibling
+from cirscope.gallery._decode import ImageProblem
 
 if TYPE_CHECKING:  # pragma: no cover
     from cirscope.space._space import Space
@@ -231,7 +232,7 @@ def _place(space: Space, row: int, source: str, dest: Path, link: str) -> str:
         return ""
     try:  # an image held in memory, in an archive or behind a URL: written as PNG
         space.gallery.load_image(row).save(dest, format="PNG")
-    except Exception as exc:  # noqa: BLE001 - any decoding failure is reported in the index, not raised
+    except (ImageProblem, OSError, ValueError) as exc:  # reported in the index, not raised
         return f"{type(exc).__name__}: {exc}"
     return ""
 

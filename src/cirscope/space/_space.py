@@ -333,7 +333,8 @@ class Space(TagMixin):
         space's own files are replaced one by one under a lock, ``space.json`` last, and a
         save interrupted midway is detected (and refused) by :meth:`load`.
 
-        :meth:`load` reopens it without re-embedding and without importing torch.
+        :meth:`load` reopens it without re-embedding and without importing torch. The
+        space's tags (:meth:`tag`) go to ``tags.arrow`` beside them and follow every later change.
         """
         from cirscope.space._persist import write_space
 

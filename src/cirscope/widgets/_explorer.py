@@ -88,6 +88,9 @@ class Explorer(WidgetBase):
         The tab on display: ``"explore"`` or ``"diagnostics"``.
     controller
         The :class:`~cirscope.widgets._controller.ExplorerController` doing the linking.
+    curation, curator
+        The bar under the map (tag the selection or the results, filter, export, save and
+        restore views) and its :class:`~cirscope.widgets._curation.CurationBinding`.
 
     Examples
     --------

@@ -111,8 +111,8 @@ class Tags:
     """
 
     def __init__(self, ids: Any, path: str | os.PathLike | None = None):
-        self.ids = np.asarray(ids).astype(str)
-        self._index = pd.Index(self.ids)
+        self._index = pd.Index(np.asarray(ids, dtype=object)).astype(str)  # object strings, not fixed-width
+        self.ids = self._index.to_numpy(dtype=object)
         self._masks: dict[str, np.ndarray] = {}
         self._orphans = pd.DataFrame({"id": pd.Series([], dtype=str), "tag": pd.Series([], dtype=str)})
         self.path: Path | None = Path(os.path.abspath(path)) if path is not None else None
@@ -167,6 +167,13 @@ class Tags:
         frame = pd.concat([*parts, self._orphans], ignore_index=True) if parts else self._orphans.copy()
         return frame.astype({"id": str, "tag": str})
 
+    def find(self, ids: Any) -> np.ndarray:
+        """The row of each gallery id (``-1`` where the gallery has no such id)."""
+        values = np.asarray(ids, dtype=object).reshape(-1)
+        if values.size == 0:
+            return np.empty(0, np.int64)
+        return self._index.get_indexer(pd.Index(values).astype(str)).astype(np.int64)
+
     # ------------------------------------------------------------------ changing
     def to_rows(self, rows: Any) -> np.ndarray:
         """Rows from row numbers, a boolean mask, gallery ids or a search result (its ``row`` column)."""
@@ -185,7 +192,7 @@ class Tags:
                 raise ValueError(f"A boolean mask needs one value per row ({n}), got {arr.size}")
             return np.flatnonzero(arr)
         if arr.dtype.kind in "USO" and arr.size:
-            found = self._index.get_indexer(arr.astype(str))
+            found = self.find(arr)
             if (found < 0).any():
                 missing = arr[found < 0][:3].tolist()
                 raise KeyError(f"{int((found < 0).sum())} ids are not in the gallery, e.g. {missing}")
@@ -289,7 +296,7 @@ class Tags:
         if record.get("rows") != len(file_ids) or record.get("checksum") != _checksum(file_ids, file_tags):
             raise DamagedFileError(path, "its rows do not match its checksum (edited, truncated or mixed)", _FIX)
         out = cls(ids, path if bind else None)
-        where = out._index.get_indexer(file_ids.astype(str)) if len(file_ids) else np.empty(0, np.int64)
+        where = out.find(file_ids)
         known = where >= 0
         for name in pd.unique(file_tags[known]):
             name = check_tag_name(str(name))

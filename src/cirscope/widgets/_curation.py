@@ -195,7 +195,7 @@ class CurationBinding(Binding):
 
     def capture(self) -> ExplorerView:
         """The Explorer's current state as an :class:`ExplorerView`."""
-        p, ids = self.panel, np.asarray(self.space.gallery.ids).astype(str)
+        p, ids = self.panel, self.space.tags.ids
         reference = str(ids[p.reference]) if 0 <= p.reference < ids.size else None
         filters = [{"column": self.bar.filter_column, "value": self.bar.filter_value}] if self.bar.filter_column else []
         tags = {name: ids[self.space.tagged(name)].tolist() for name in self.space.tags.names}
@@ -211,10 +211,8 @@ class CurationBinding(Binding):
         Returns notes on what could not be restored (ids missing from this gallery, unknown columns).
         """
         notes: list[str] = []
-        index = pd.Index(np.asarray(self.space.gallery.ids).astype(str))
-
         def rows_of(ids: list[str], what: str) -> np.ndarray:
-            found = index.get_indexer(pd.Index(ids, dtype=object)) if ids else np.empty(0, np.int64)
+            found = self.space.tags.find(ids)
             if (found < 0).any():
                 notes.append(f"{int((found < 0).sum())} {what} ids are not in this gallery")
             return found[found >= 0]

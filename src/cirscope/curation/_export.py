@@ -61,10 +61,22 @@ def resolve_rows(space: Space, rows: Any) -> tuple[np.ndarray, np.ndarray | None
 
 
 def _paths(sources: list[Any], rows: np.ndarray) -> np.ndarray:
-    """The image file of each row as text ("" where the image is not a local file)."""
+    """The image file of each row as text ("" where the image is not a local file).
+
+    A gallery of file paths (the common case) is handled column-wise; other sources
+    (dicts, bytes, images in memory) one by one.
+    """
+    picked = pd.Series([sources[r] for r in rows.tolist()], dtype=object)
+    if pd.api.types.infer_dtype(picked, skipna=False) == "string":
+        text = picked.astype(pd.StringDtype("pyarrow"))  # Arrow string kernels, not a Python loop
+        url = (text.str.startswith("http://") | text.str.startswith("https://")).to_numpy(bool)
+        relative = ~text.str.startswith(os.sep).to_numpy(bool) & ~url
+        out = picked.to_numpy(dtype=object).copy()
+        out[relative] = [os.path.abspath(t) for t in out[relative]]
+        out[url] = ""
+        return out
     out = np.full(rows.size, "", dtype=object)
-    for i, r in enumerate(rows.tolist()):
-        s = sources[r]
+    for i, s in enumerate(picked.tolist()):
         if isinstance(s, dict):
             s = s.get("path")
         if isinstance(s, (str, Path)) and not str(s).startswith(("http://", "https://")):

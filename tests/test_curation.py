@@ -241,6 +241,11 @@ def test_fiftyone_export_is_a_csv_dataset_with_tags_as_json(file_space, tmp_path
     assert labels["filepath"].tolist() == [os.path.abspath(s) for s in file_space.gallery.sources[:3]]
     assert [json.loads(t) for t in labels["tags"]] == [["dup, maybe"], [], ["dup, maybe"]]
     assert labels["cirscope_id"].tolist() == file_space.gallery.ids[:3].tolist()
+    script = (out / "load_fiftyone.py").read_text()
+    compile(script, "load_fiftyone.py", "exec")  # valid Python, every column parsed back
+    for column in labels.columns[1:]:
+        assert repr(column) in script
+    assert "'tag:" not in script and "'tags': json.loads" in script
 
 
 # ---------------------------------------------------------------------------- views

@@ -9,7 +9,7 @@ Tags themselves belong to the space (:mod:`cirscope.space._tags`: ``space.tag(ro
 since the space reads and writes them beside its own files.
 """
 
-from cirscope.curation._export import FIFTYONE_IMPORT, export, export_frame
+from cirscope.curation._export import export, export_frame, fiftyone_script
 from cirscope.curation._views import ExplorerView, read_view, write_view
 
-__all__ = ["FIFTYONE_IMPORT", "ExplorerView", "export", "export_frame", "read_view", "write_view"]
+__all__ = ["ExplorerView", "export", "export_frame", "fiftyone_script", "read_view", "write_view"]

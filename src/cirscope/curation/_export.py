@@ -30,11 +30,8 @@ FORMATS = ("csv", "parquet", "folder", "fiftyone")
 #: Column names an export writes itself; metadata columns of the same name get " (metadata)" added.
 _RESERVED = frozenset({"row", "id", "path", "rank", "score", "file", "problem", "filepath", "tags", "cirscope_id"})
 _SUFFIX = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
-#: The line that reads a ``format="fiftyone"`` export into FiftyOne (fiftyone itself is not needed here).
-FIFTYONE_IMPORT = (
-    'fo.Dataset.from_dir(dataset_dir=PATH, dataset_type=fo.types.CSVDataset, '
-    'fields={"tags": json.loads, "cirscope_id": None, "score": float})'
-)
+#: The script a ``format="fiftyone"`` export holds beside ``labels.csv`` (run it where fiftyone is installed).
+FIFTYONE_SCRIPT = "load_fiftyone.py"
 
 
 def resolve_rows(space: Space, rows: Any) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -150,7 +147,8 @@ def export(
         ``"csv"``, ``"parquet"``, ``"folder"`` (the images as links or copies, named after
         their files, plus ``index.csv``) or ``"fiftyone"`` (a folder FiftyOne reads as a
         ``CSVDataset``: ``labels.csv`` with ``filepath``, ``tags`` as a JSON list and the
-        metadata; see :data:`FIFTYONE_IMPORT`). Default: from the file's suffix.
+        metadata, and ``load_fiftyone.py``, whose ``fo.Dataset.from_dir`` call parses each
+        column back to its type). Default: from the file's suffix.
     scores
         Scores to write beside the rows (one per row), when ``rows`` is not a search result.
     link
@@ -288,3 +286,49 @@ def _write_fiftyone(space: Space, frame: pd.DataFrame, folder: Path, progress: b
     labels["tags"] = [json.dumps(names[t].tolist(), ensure_ascii=False) for t in tags]
     labels = labels[labels["filepath"] != ""]
     labels.to_csv(folder / "labels.csv", index=False)
+    (folder / FIFTYONE_SCRIPT).write_text(fiftyone_script(labels), encoding="utf-8")
+
+
+def fiftyone_script(labels: pd.DataFrame) -> str:
+    """Python that loads an export folder into FiftyOne, parsing every column of ``labels`` to its type.
+
+    Examples
+    --------
+    >>> print(fiftyone_script(pd.DataFrame({"filepath": ["/a.png"], "n": [1.5], "tags": ["[]"]})))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    # Load this folder into FiftyOne (pip install fiftyone): python load_fiftyone.py
+    import json
+    from pathlib import Path
+    <BLANKLINE>
+    import fiftyone as fo
+    <BLANKLINE>
+    FIELDS = {
+        'n': float,
+        'tags': json.loads,
+    }
+    dataset = fo.Dataset.from_dir(dataset_dir=str(Path(__file__).parent), dataset_type=fo.types.CSVDataset,
+                                  fields=FIELDS)
+    print(dataset)
+    """
+    lines = []
+    for name in labels.columns:
+        if name == "filepath":
+            continue
+        col = labels[name]
+        if name == "tags":
+            parser = "json.loads"
+        elif pd.api.types.is_bool_dtype(col):
+            parser = "lambda v: v == 'True'"
+        elif pd.api.types.is_numeric_dtype(col):
+            parser = "float"
+        else:
+            parser = "None"  # text
+        lines.append(f"    {str(name)!r}: {parser},")
+    return "\n".join([
+        f"# Load this folder into FiftyOne (pip install fiftyone): python {FIFTYONE_SCRIPT}",
+        "import json", "from pathlib import Path", "", "import fiftyone as fo", "",
+        "FIELDS = {", *lines, "}",
+        "dataset = fo.Dataset.from_dir(dataset_dir=str(Path(__file__).parent), dataset_type=fo.types.CSVDataset,",
+        "                              fields=FIELDS)",
+        "print(dataset)", "",
+    ])

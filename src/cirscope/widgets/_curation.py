@@ -36,6 +36,14 @@ __all__ = ["CurationBar", "CurationBinding", "filter_mask"]
 _ERRORS = (ValueError, TypeError, KeyError, IndexError, OSError)
 
 
+def _shown(path: Path) -> str:
+    """A written path as the bar shows it: relative to the kernel's working folder when inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def filter_mask(space: Space, column: str, value: str) -> np.ndarray:
     """Rows where ``column == value`` (compared as text; a tag column takes ``true``/``false``).
 
@@ -269,9 +277,9 @@ class CurationBinding(Binding):
                 message = f"Took {text.get('name', '')!r} off {removed:,} images."
             elif event == "export":
                 path = self.export(text.get("scope", "selection"), text.get("path", ""), text.get("format") or None)
-                message = f"Wrote {path}"
+                message = f"Wrote {_shown(path)}"
             elif event == "save_view":
-                message = f"Saved the view to {self.save_view(text.get('path', ''))}"
+                message = f"Saved the view to {_shown(self.save_view(text.get('path', '')))}"
             elif event == "restore_view":
                 notes = self.restore_view(text.get("path", ""))
                 message = "Restored the view" + (f" ({'; '.join(notes)})" if notes else ".")

@@ -190,7 +190,10 @@ function render({ model, el }) {
   undoButton.dataset.role = "undo";
   const redoButton = button("↷ Redo", "next query (Ctrl+Shift+Z)");
   redoButton.dataset.role = "redo";
-  historyRow.append(undoButton, redoButton);
+  const historyPosition = h("span", "cs-muted");
+  historyPosition.dataset.role = "history-position";
+  historyPosition.title = "the shown query / queries searched";
+  historyRow.append(undoButton, redoButton, historyPosition);
   root.tabIndex = -1; // focusable, so the keys work after a click anywhere in the panel
   root.append(ref, textRow, methodRow, formula, sliderBox, texts, historyRow, status, error);
   el.append(root);
@@ -335,6 +338,7 @@ function render({ model, el }) {
   function renderHistory() {
     undoButton.disabled = !model.get("can_undo");
     redoButton.disabled = !model.get("can_redo");
+    historyPosition.textContent = model.get("history_position");
   }
   const step = (event) => { pending = null; model.send({ event }); };
   undoButton.addEventListener("click", () => step("undo"));
@@ -382,7 +386,7 @@ function render({ model, el }) {
     "change:k": renderK,
     "change:status change:error change:result_version": renderStatus,
     "change:served": onServed,
-    "change:can_undo change:can_redo": renderHistory,
+    "change:can_undo change:can_redo change:history_position": renderHistory,
   };
   const unlisten = listen(model, handlers);
   renderReference();

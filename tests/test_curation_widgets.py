@@ -39,7 +39,7 @@ def test_history_undo_redo_sequence_searches_each_state_again(space):
             setattr(panel, key, value)
         states.append(_state(panel))
         results.append(list(panel.results))
-    assert panel.can_undo and not panel.can_redo
+    assert panel.can_undo and not panel.can_redo and panel.history_position == "6 / 6"
     for i in range(len(states) - 2, -1, -1):  # back to the first state, each searched again
         assert panel.undo()
         assert _state(panel) == states[i] and panel.results == results[i]

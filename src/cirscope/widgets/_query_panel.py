@@ -128,6 +128,7 @@ class QueryPanel(WidgetBase):
     error = t.Unicode("").tag(sync=True)
     can_undo = t.Bool(False, help="An earlier query state is in the history (Undo, Ctrl+Z)").tag(sync=True)
     can_redo = t.Bool(False, help="A later query state is in the history (Redo, Ctrl+Shift+Z)").tag(sync=True)
+    history_position = t.Unicode("", help='Where the shown query is in the history, e.g. "3 / 5"').tag(sync=True)
 
     def __init__(self, space: Space | None = None, **traits: Any):
         super().__init__(**traits)
@@ -302,6 +303,7 @@ class QueryBinding(Binding):
         with self.panel.hold_sync():
             self.panel.can_undo = self.history.can_undo
             self.panel.can_redo = self.history.can_redo
+            self.panel.history_position = f"{self.history.cursor + 1} / {len(self.history.entries)}"
 
     def current_query(self) -> tuple[Any, str] | None:
         """``(query, method)`` for the panel's state (``None``: nothing to search)."""

@@ -170,3 +170,11 @@ def test_explorer_close_releases_the_bar(space):
     ex.close()
     assert bar.comm is None
     np.testing.assert_array_equal(space.tags.frame().shape, (len(space), 0))
+
+
+def test_the_bar_front_end_never_parses_text_as_html():
+    source = cs.widgets._curation.static_file("curation_bar.js").read_text()
+    assert "export default { render }" in source and "function render({ model, el })" in source
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "createContextualFragment"):
+        assert sink not in source
+    assert "textContent" in source

@@ -286,3 +286,18 @@ def test_damaged_view_files_are_refused(tmp_path, damage):
     error = ValueError if damage == "newer" else cs.DamagedFileError
     with pytest.raises(error, match="newer cirscope" if damage == "newer" else "is damaged"):
         read_view(path)
+
+
+def test_two_sessions_tagging_one_saved_space_lose_nothing(space, tmp_path):
+    space.tag([1, 2], "shared")
+    folder = space.save(tmp_path / "s")
+    a, b = cs.Space.load(folder), cs.Space.load(folder)
+    a.tag([3], "shared")
+    a.tag([10], "from a")
+    b.tag([20], "from b")  # b has not seen a's changes: they are merged, not overwritten
+    b.untag([1], "shared")
+    a.untag([10], "from a")
+    final = cs.Space.load(folder)
+    assert final.tagged("shared").tolist() == [2, 3]
+    assert final.tagged("from b").tolist() == [20] and "from a" not in final.tags
+    assert b.tagged("shared").tolist() == [2, 3]  # b's memory holds the merged tags too

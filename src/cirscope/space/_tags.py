@@ -81,6 +81,11 @@ def tag_column_name(name: str) -> str:
     return TAG_PREFIX + name
 
 
+def _stamp(path: Path) -> tuple[int, int, int]:
+    st = path.stat()  # every atomic write makes a new inode
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
 def _checksum(ids: np.ndarray, tags: np.ndarray) -> str:
     h = hashlib.blake2b(digest_size=16)
     h.update("\x00".join(ids.tolist()).encode("utf-8", "surrogatepass"))
@@ -117,6 +122,8 @@ class Tags:
         self._orphans = pd.DataFrame({"id": pd.Series([], dtype=str), "tag": pd.Series([], dtype=str)})
         self.path: Path | None = Path(os.path.abspath(path)) if path is not None else None
         self.version = 0  # counts changes (widgets follow it)
+        self._synced: tuple[int, int, int] | None = None  # the file's (inode, mtime_ns, size) as last read or written here
+        self._base: dict[str, np.ndarray] = {}  # the tags as they were then (for merging another writer's)
 
     # ------------------------------------------------------------------ reading
     def __len__(self) -> int:
@@ -243,12 +250,34 @@ class Tags:
     def _changed(self) -> None:
         self.version += 1
         if self.path is not None:
+            self._merge_from_disk(self.path)
             self.write(self.path)
 
-    # ------------------------------------------------------------------ files
+    def _merge_from_disk(self, path: Path) -> None:
+        """Another process changed the file since we read or wrote it: apply our changes onto its tags.
+
+        A three-way merge per tag: what the file holds, plus what we added, minus what we
+        removed since our last read or write, so two notebooks tagging one space lose nothing.
+        """
+        if self._synced is None or not path.is_file() or _stamp(path) == self._synced:
+            return
+        disk = Tags.read(path, self.ids, bind=False)
+        merged: dict[str, np.ndarray] = {}
+        none = np.zeros(len(self.ids), bool)
+        for name in dict.fromkeys([*disk.names, *self._masks, *self._base]):
+            ours, base = self._masks.get(name, none), self._base.get(name, none)
+            mask = (disk._masks.get(name, none) | (ours & ~base)) & ~(base & ~ours)
+            if mask.any():
+                merged[name] = mask
+        self._masks = merged
+        self._orphans = pd.concat([disk._orphans, self._orphans], ignore_index=True).drop_duplicates()
+
     def save(self, path: str | os.PathLike) -> Path:
         """Write the tags to ``path`` (atomically) and keep writing every later change there."""
-        self.path = Path(os.path.abspath(path))
+        path = Path(os.path.abspath(path))
+        if path == self.path:
+            self._merge_from_disk(path)
+        self.path = path
         self.write(self.path)
         return self.path
 
@@ -266,6 +295,12 @@ class Tags:
             writer.write_table(table)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, sink.getvalue().to_pybytes())
+        if self.path is not None and Path(os.path.abspath(path)) == self.path:
+            self._sync(self.path)
+
+    def _sync(self, path: Path) -> None:
+        self._synced = _stamp(path)
+        self._base = {name: mask.copy() for name, mask in self._masks.items()}
 
     @classmethod
     def read(cls, path: str | os.PathLike, ids: Any, *, bind: bool = True) -> Tags:
@@ -304,6 +339,8 @@ class Tags:
             mask[where[known & (file_tags == name)]] = True
             out._masks[name] = mask
         out._orphans = pd.DataFrame({"id": file_ids[~known], "tag": file_tags[~known]}).astype(str)
+        if bind:
+            out._sync(path)
         return out
 
 

@@ -5,8 +5,9 @@ Builds a space of ``--n`` random unit embeddings (a table gallery, no images), t
 * ``space.tag(rows, name)`` of half the rows, in memory and on a saved space (which
   rewrites ``tags.arrow`` atomically on every change), and ``Space.load`` reading the tags;
 * ``cs.export`` of every row to CSV and Parquet, beside the peers measured in the same
-  run: ``DataFrame.to_csv`` / ``to_parquet`` of the same table (what the export adds is
-  assembling that table — metadata, paths, tag columns — and the atomic write).
+  run: ``DataFrame.to_csv`` / ``to_parquet`` of the same table, bare and followed by an
+  fsync (what the export adds is assembling that table — metadata, paths, tag columns —
+  and the atomic, flushed write).
 
 Prints JSON (medians of ``--repeats`` runs) and writes it to ``--out`` when given.
 Run ``python benchmarks/bench_curation.py [--n 100000] [--repeats 3]``.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -82,13 +84,19 @@ def main(argv: list[str] | None = None) -> dict:
                 k["i"] += 1
                 cs.export(saved, rows, tmp / f"all-{k['i']}.{fmt}")
 
-            def peer(fmt=fmt):
+            def peer(fmt=fmt, durable=False):
                 path = tmp / f"peer.{fmt}"
                 frame.to_csv(path, index=False) if fmt == "csv" else frame.to_parquet(path, index=False)
+                if durable:  # what the export's atomic write also pays: the file flushed to disk
+                    fd = os.open(path, os.O_RDONLY)
+                    os.fsync(fd)
+                    os.close(fd)
 
             result[f"export_{fmt}_s"] = _time(run, args.repeats)
             result[f"peer_pandas_{fmt}_s"] = _time(peer, args.repeats)
+            result[f"peer_pandas_{fmt}_fsync_s"] = _time(lambda fmt=fmt: peer(fmt, durable=True), args.repeats)
             result[f"export_{fmt}_over_peer"] = result[f"export_{fmt}_s"] / result[f"peer_pandas_{fmt}_s"]
+            result[f"export_{fmt}_over_fsync_peer"] = result[f"export_{fmt}_s"] / result[f"peer_pandas_{fmt}_fsync_s"]
     text = json.dumps(result, indent=2)
     print(text)
     if args.out is not None:

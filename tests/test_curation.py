@@ -215,6 +215,13 @@ def test_folder_export_links_every_image_and_names_collisions(file_space, tmp_pa
     assert sorted(p.name for p in out.iterdir()) == sorted([*index["file"], "index.csv"])
     with pytest.raises(FileExistsError):
         cs.export(file_space, rows, out, format="folder")
+    again = cs.export(file_space, rows[:1], out, format="folder", overwrite=True)  # an earlier export: replaced
+    assert len(list(again.iterdir())) == 2
+    photos = tmp_path / "photos"
+    with pytest.raises(FileExistsError, match="never replaced"):
+        cs.export(file_space, rows, photos, format="folder", overwrite=True)
+    assert (photos / "img1.jpg").is_file()
+    (tmp_path / "copies").mkdir()  # an empty folder is fine
     copies = cs.export(file_space, rows[:2], tmp_path / "copies", format="folder", link="copy")
     files = [p for p in copies.iterdir() if p.name != "index.csv"]
     assert len(files) == 2 and not any(p.is_symlink() for p in files)

@@ -155,7 +155,9 @@ def export(
         For folders: ``"symlink"`` (default) or ``"copy"``. Images that are not local files
         (held in memory, inside archives, URLs) are written as PNG either way.
     overwrite
-        Replace an existing file, or an existing export folder.
+        Replace an existing file, or a folder an earlier export wrote (one holding
+        ``index.csv`` or ``labels.csv``); any other folder is never replaced. An empty
+        folder is written into without it.
     progress
         Show a progress bar for folders of more than 500 images.
 
@@ -175,8 +177,12 @@ def export(
     format = _format(path, format)
     if link not in ("symlink", "copy"):
         raise ValueError(f'link must be "symlink" or "copy", got {link!r}')
-    if path.exists() and not overwrite:
+    empty_folder = path.is_dir() and not any(path.iterdir())
+    if path.exists() and not overwrite and not (empty_folder and format in ("folder", "fiftyone")):
         raise FileExistsError(f"{path} exists: pass overwrite=True to replace it, or another path")
+    if path.is_dir() and not empty_folder and not ((path / "index.csv").is_file() or (path / "labels.csv").is_file()):
+        raise FileExistsError(f"{path} is a folder that holds no earlier export (no index.csv or labels.csv): "
+                              "it is never replaced; pass another path")
     frame = export_frame(space, rows, scores)
     if format in ("csv", "parquet"):
         if path.is_dir():

@@ -8,6 +8,7 @@ const SLOTS = [
   ["map", "cs-slot-map"],
   ["query", "cs-slot-query"],
   ["grid", "cs-slot-grid"],
+  ["curation", "cs-slot-curation"],
   ["diagnostics", "cs-slot-diagnostics"],
 ];
 
@@ -136,7 +137,7 @@ async function render({ model, el, host }) {
   const top = h("div", "cs-explorer-top");
   const slots = Object.fromEntries(SLOTS.map(([name, cls]) => [name, h("div", `cs-slot ${cls}`)]));
   top.append(slots.map, slots.query);
-  explore.append(top, slots.grid);
+  explore.append(top, slots.curation, slots.grid);
   const diagnostics = h("div", "cs-pane cs-pane-diagnostics");
   diagnostics.append(slots.diagnostics);
   root.append(tabs, explore, diagnostics);

@@ -184,7 +184,18 @@ function render({ model, el }) {
   status.setAttribute("aria-live", "polite");
   const error = h("div", "cs-error");
   error.dataset.role = "error";
-  root.append(ref, textRow, methodRow, formula, sliderBox, texts, status, error);
+  // query history: every searched state; Undo/Redo (Ctrl+Z / Ctrl+Shift+Z) search it again in Python
+  const historyRow = h("div", "cs-row cs-history");
+  const undoButton = button("↶ Undo", "previous query (Ctrl+Z)");
+  undoButton.dataset.role = "undo";
+  const redoButton = button("↷ Redo", "next query (Ctrl+Shift+Z)");
+  redoButton.dataset.role = "redo";
+  const historyPosition = h("span", "cs-muted");
+  historyPosition.dataset.role = "history-position";
+  historyPosition.title = "the shown query / queries searched";
+  historyRow.append(undoButton, redoButton, historyPosition);
+  root.tabIndex = -1; // focusable, so the keys work after a click anywhere in the panel
+  root.append(ref, textRow, methodRow, formula, sliderBox, texts, historyRow, status, error);
   el.append(root);
   const unwatchKernel = watchKernel(model, root, el);
 
@@ -323,6 +334,22 @@ function render({ model, el }) {
     if (document.activeElement !== kInput) kInput.value = String(model.get("k"));
   }
 
+  // ------------------------------------------------------------------ history
+  function renderHistory() {
+    undoButton.disabled = !model.get("can_undo");
+    redoButton.disabled = !model.get("can_redo");
+    historyPosition.textContent = model.get("history_position");
+  }
+  const step = (event) => { pending = null; model.send({ event }); };
+  undoButton.addEventListener("click", () => step("undo"));
+  redoButton.addEventListener("click", () => step("redo"));
+  root.addEventListener("keydown", (ev) => {
+    if (!(ev.ctrlKey || ev.metaKey) || ev.key.toLowerCase() !== "z") return;
+    const typing = ev.target instanceof HTMLInputElement && ev.target.type === "text";
+    if (typing) return; // inside a text box Ctrl+Z undoes the typing
+    ev.preventDefault();
+    step(ev.shiftKey ? "redo" : "undo");
+  });
   // ------------------------------------------------------------------ events
   textInput.addEventListener("keydown", (ev) => {
     if (ev.key === "Enter") { ev.preventDefault(); send({ text: textInput.value }); }
@@ -359,6 +386,7 @@ function render({ model, el }) {
     "change:k": renderK,
     "change:status change:error change:result_version": renderStatus,
     "change:served": onServed,
+    "change:can_undo change:can_redo change:history_position": renderHistory,
   };
   const unlisten = listen(model, handlers);
   renderReference();
@@ -369,6 +397,7 @@ function render({ model, el }) {
   renderText();
   renderK();
   renderStatus();
+  renderHistory();
   root.dataset.ready = "true";
 
   return () => {

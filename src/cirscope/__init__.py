@@ -47,6 +47,9 @@ _LAZY = {
     "datasets": "cirscope.datasets",
     "diagnostics": "cirscope.diagnostics",
     "eval": "cirscope.eval",
+    "export": "cirscope.curation._export",
+    "ExplorerView": "cirscope.curation._views",
+    "Tags": "cirscope.space._tags",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

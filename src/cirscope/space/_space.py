@@ -16,13 +16,14 @@ from cirscope.gallery._table import Gallery
 from cirscope.space import _files as files
 from cirscope.space._files import FORMAT_VERSION
 from cirscope.space._parts import SpaceParts, check_embeddings
+from cirscope.space._tags import TagMixin
 
 __all__ = ["FORMAT_VERSION", "Space"]
 
 _TEXT_CACHE_SIZE = 4096
 
 
-class Space:
+class Space(TagMixin):
     """A gallery together with its image embeddings, ready for queries, maps and audits.
 
     Parameters
@@ -107,6 +108,7 @@ class Space:
         self._texts: OrderedDict[str, np.ndarray] = OrderedDict()
         self._checked_model = False
         self._index: Any = None
+        self._tags = None  # cirscope.space._tags.Tags, made on first use
 
     @classmethod
     def from_embeddings(
@@ -180,6 +182,7 @@ class Space:
         space = cls.__new__(cls)
         space._init(parts.gallery, parts.embeddings, parts.embedder, parts.model, problems=parts.problems,
                     folder=parts.folder, checked=True, fingerprint=parts.fingerprint)
+        space._read_tags()  # tags.arrow beside it (a damaged file raises DamagedFileError)
         if parts.shards_missing is not None:
             space.shards_missing = list(parts.shards_missing)
         return space
@@ -198,7 +201,9 @@ class Space:
 
     @property
     def metadata(self) -> pd.DataFrame:
-        return self.gallery.metadata
+        """The gallery's metadata plus one boolean ``"tag:<name>"`` column per tag (a copy)."""
+        tags = self._tags
+        return pd.concat([self.gallery.metadata, tags.frame()], axis=1) if tags else self.gallery.metadata
 
     @property
     def fingerprint(self) -> str:
@@ -328,11 +333,13 @@ class Space:
         space's own files are replaced one by one under a lock, ``space.json`` last, and a
         save interrupted midway is detected (and refused) by :meth:`load`.
 
-        :meth:`load` reopens it without re-embedding and without importing torch.
+        :meth:`load` reopens it without re-embedding and without importing torch. The
+        space's tags (:meth:`tag`) go to ``tags.arrow`` beside them and follow every later change.
         """
         from cirscope.space._persist import write_space
 
         self.folder = write_space(self, folder)
+        self._save_tags(self.folder)  # tags.arrow: the space's tags, kept beside it
         return self.folder
 
     @classmethod

@@ -16,6 +16,7 @@ from anywidget import WidgetTrait
 
 from cirscope.widgets._base import WidgetBase
 from cirscope.widgets._controller import ExplorerController
+from cirscope.widgets._curation import CurationBar, CurationBinding
 from cirscope.widgets._grid import NeighborGrid
 from cirscope.widgets._map_view import MapView
 from cirscope.widgets._query_panel import QueryPanel
@@ -87,6 +88,9 @@ class Explorer(WidgetBase):
         The tab on display: ``"explore"`` or ``"diagnostics"``.
     controller
         The :class:`~cirscope.widgets._controller.ExplorerController` doing the linking.
+    curation, curator
+        The bar under the map (tag the selection or the results, filter, export, save and
+        restore views) and its :class:`~cirscope.widgets._curation.CurationBinding`.
 
     Examples
     --------
@@ -103,6 +107,7 @@ class Explorer(WidgetBase):
     query = WidgetTrait().tag(sync=True)
     grid = WidgetTrait().tag(sync=True)
     diagnostics = WidgetTrait().tag(sync=True)
+    curation = WidgetTrait().tag(sync=True)
     tab = t.Enum(["explore", "diagnostics"], "explore", help="The tab on display").tag(sync=True)
 
     def __init__(
@@ -125,7 +130,50 @@ class Explorer(WidgetBase):
         query = QueryPanel(space, reference=reference, text=text, method=method, k=k)
         grid = NeighborGrid(space, thumb_size=thumb_size, max_height=2 * thumb_size + 120)
         self.controller = ExplorerController(space, map_view, query, grid, diagnostics=panel)
-        super().__init__(map=map_view, query=query, grid=grid, diagnostics=panel)
+        bar = CurationBar()
+        #: tags, filter, exports and saved views (:mod:`cirscope.widgets._curation`)
+        self.curator = CurationBinding(bar, space, map_view, query, grid)
+        super().__init__(map=map_view, query=query, grid=grid, diagnostics=panel, curation=bar)
+
+    # ------------------------------------------------------------------ curation
+    def tag_selection(self, name: str) -> int:
+        """Tag the map's selection with ``name`` (see :meth:`cirscope.Space.tag`); returns how many were new."""
+        return self.curator.tag("selection", name)
+
+    def export_selection(self, path: Any, format: str | None = None, **options: Any) -> Any:
+        """Export the map's selection (CSV, Parquet, a folder or FiftyOne; see :func:`cirscope.export`)."""
+        return self.curator.export("selection", path, format, **options)
+
+    def export_results(self, path: Any, format: str | None = None, **options: Any) -> Any:
+        """Export the current results with their ranks and scores (see :func:`cirscope.export`)."""
+        return self.curator.export("results", path, format, **options)
+
+    def save_view(self, path: Any) -> Any:
+        """Save the state (query, sliders, colours, filter, selection, tags) to a small JSON file.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> ex = cs.Explorer(space, map="pca", reference=2, text="make it blue")
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     path = ex.save_view(pathlib.Path(d) / "view.json")
+        ...     again = cs.Explorer.from_view(space, path, map="pca")
+        >>> again.query.reference, again.query.text, again.grid.rows == ex.grid.rows
+        (2, 'make it blue', True)
+        >>> ex.close(); again.close()
+        """
+        return self.curator.save_view(path)
+
+    def restore_view(self, path: Any) -> list[str]:
+        """Show a saved view (tags are added, none removed); returns notes on what did not fit this space."""
+        return self.curator.restore_view(path)
+
+    @classmethod
+    def from_view(cls, space: Space, path: Any, **options: Any) -> Explorer:
+        """A new Explorer of ``space`` showing the view saved at ``path``."""
+        explorer = cls(space, **options)
+        explorer.restore_view(path)
+        return explorer
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         """The widget view, plus a static HTML snapshot for pages without a widget front end."""
@@ -157,6 +205,10 @@ class Explorer(WidgetBase):
         controller = self.__dict__.get("controller")
         if controller is not None:
             controller.close()
+        if self.__dict__.get("curator") is not None:
+            self.curator.close()
+            if self._trait_values.get("curation") is not None:
+                self.curation.close()
         for name in ("map", "query", "grid"):
             part = self._trait_values.get(name)
             if part is not None:

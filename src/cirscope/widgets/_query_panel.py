@@ -20,6 +20,7 @@ from cirscope.query._search import Hits, search_hits
 from cirscope.widgets._base import WidgetBase
 from cirscope.widgets._binding import Binding
 from cirscope.widgets._codec import Array, RowList
+from cirscope.widgets._history import FIELDS, QueryHistory
 from cirscope.widgets._query_state import QUERY_ERRORS, query_for
 from cirscope.widgets._static import static_file
 
@@ -125,6 +126,9 @@ class QueryPanel(WidgetBase):
     result_version = t.Int(0, help="Counts finished searches").tag(sync=True)
     status = t.Unicode("").tag(sync=True)
     error = t.Unicode("").tag(sync=True)
+    can_undo = t.Bool(False, help="An earlier query state is in the history (Undo, Ctrl+Z)").tag(sync=True)
+    can_redo = t.Bool(False, help="A later query state is in the history (Redo, Ctrl+Shift+Z)").tag(sync=True)
+    history_position = t.Unicode("", help='Where the shown query is in the history, e.g. "3 / 5"').tag(sync=True)
 
     def __init__(self, space: Space | None = None, **traits: Any):
         super().__init__(**traits)
@@ -132,6 +136,29 @@ class QueryPanel(WidgetBase):
         self.binding: QueryBinding | None = None
         if space is not None:
             self.binding = QueryBinding(self, space)
+        self.on_msg(self._history_msg)
+
+    def _history_msg(self, widget: Any, content: Any, buffers: list) -> None:
+        if isinstance(content, dict) and content.get("event") in ("undo", "redo"):
+            getattr(self, content["event"])()
+
+    def undo(self) -> bool:
+        """Go back to the previous searched state (reference, text, method, sliders, k) and search it.
+
+        Returns ``False`` when there is none. Also the panel's Undo button and Ctrl+Z.
+
+        Examples
+        --------
+        >>> panel = QueryPanel(space, reference=0)
+        >>> panel.text = "make it blue"; panel.text = "make it red"
+        >>> panel.undo(), panel.text, panel.undo(), panel.text, panel.redo(), panel.text
+        (True, 'make it blue', True, '', True, 'make it blue')
+        """
+        return self.binding.step(-1) if self.binding is not None else False
+
+    def redo(self) -> bool:
+        """Go forward again after :meth:`undo` (``False`` when there is nothing to redo)."""
+        return self.binding.step(1) if self.binding is not None else False
 
     @property
     def result(self) -> pd.DataFrame | None:
@@ -202,6 +229,12 @@ class QueryBinding(Binding):
         self._key: tuple | None = None
         self._query_key: tuple | None = None
         self._query: tuple[Any, str] | None = None
+        #: the searched states, for undo and redo
+        self.history = QueryHistory()
+        self._stepping = False
+        #: rows a search may return (a boolean mask, e.g. from the Explorer's filter; ``None``: all)
+        self.mask: np.ndarray | None = None
+        self._mask_version = 0
         self.follow(panel, self._on_reference, "reference")
         self.follow(panel, self._on_change, list(self.WATCH))
         self._describe_reference(panel.reference)
@@ -241,7 +274,36 @@ class QueryBinding(Binding):
     def _state(self) -> tuple:
         p = self.panel
         return (p.reference, p.text.strip(), p.method, p.alpha_t, p.alpha_i, p.beta, p.a, p.k,
-                p.reference_text_override.strip(), p.composed_text_override.strip(), p.request)  # fmt: skip
+                p.reference_text_override.strip(), p.composed_text_override.strip(), p.request,
+                self._mask_version)  # fmt: skip
+
+    def set_mask(self, mask: np.ndarray | None) -> None:
+        """Restrict searches to the rows where ``mask`` is true (``None``: every row) and search again."""
+        self.mask = mask
+        self._mask_version += 1
+        self.run()
+
+    def step(self, direction: int) -> bool:
+        """Apply the previous (``-1``) or next (``+1``) state of :attr:`history` and search it once."""
+        state = self.history.undo() if direction < 0 else self.history.redo()
+        if state is None:
+            return False
+        self._stepping = True
+        try:
+            with self.panel.hold_trait_notifications():
+                for key, value in state.items():
+                    setattr(self.panel, key, value)
+        finally:
+            self._stepping = False
+        self.run()
+        self._show_history()
+        return True
+
+    def _show_history(self) -> None:
+        with self.panel.hold_sync():
+            self.panel.can_undo = self.history.can_undo
+            self.panel.can_redo = self.history.can_redo
+            self.panel.history_position = f"{self.history.cursor + 1} / {len(self.history.entries)}"
 
     def current_query(self) -> tuple[Any, str] | None:
         """``(query, method)`` for the panel's state (``None``: nothing to search)."""
@@ -272,6 +334,9 @@ class QueryBinding(Binding):
             if key == self._key and not force:
                 return self.hits
             self._key = key
+            if not self._stepping:
+                self.history.record({name: getattr(panel, name) for name in FIELDS})
+                self._show_history()
             return self._search()
         finally:
             panel.served = panel.request
@@ -313,7 +378,7 @@ class QueryBinding(Binding):
         params = panel.params() if isinstance(query, ComposedQuery) else {}
         start = time.perf_counter()
         try:  # one search: rows, scores and the query vector (no DataFrame, no second composition)
-            hits = search_hits(self.space, query, method=method, k=int(panel.k), **params)
+            hits = search_hits(self.space, query, method=method, k=int(panel.k), mask=self.mask, **params)
         except QUERY_ERRORS as exc:  # old results must not look like the answer to this query
             self._clear_results("The search failed: see the message.", f"{type(exc).__name__}: {exc}")
             return None

@@ -46,6 +46,9 @@ _LAZY = {
     "datasets": "cirscope.datasets",
     "diagnostics": "cirscope.diagnostics",
     "eval": "cirscope.eval",
+    "analysis": "cirscope.analysis",
+    "compare": "cirscope.analysis._compare",
+    "CompareView": "cirscope.widgets",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 
@@ -115,3 +117,54 @@ def test_figure_draws_the_path_and_keeps_user_text_literal(toy_space):
     assert list(query_trace.x) == path.positions[:, 0].tolist()
     assert "<b>" not in fig.layout.title.text and "&lt;b&gt;" in fig.layout.title.text
     assert path.rows_at(fig, curve=2, point=1).tolist() == path.rows_for(1).tolist()
+
+
+def test_explorer_sends_the_path_once_per_query_and_play_sets_alpha(toy_space):
+    ex = cs.Explorer(toy_space, map="pca", k=8)
+    try:
+        assert ex.map.path is None  # no composed query yet
+        ex.query.reference = 0
+        assert ex.map.path is None  # an image query has no parameter to sweep
+        ex.query.text = "make it blue"
+        path = ex.controller.path
+        assert ex.map.path.shape == (21, 2) and ex.map.path_rows.shape == (21, 8)
+        assert ex.map.path_values.tolist() == pytest.approx(np.linspace(0, 2, 21).tolist())
+        expected = query_path(toy_space, cs.ComposedQuery(0, "make it blue"), k=8, map=ex.controller.coords,
+                              beta=0.75)  # fmt: skip
+        assert np.array_equal(path.rows, expected.rows)
+        ex.query.alpha_t = 1.3  # an alpha move keeps the path: not computed again
+        assert ex.controller.path is path
+        ex.query.beta = 0.5  # a fixed parameter's slider: the move stays one search, the old path goes
+        assert ex.controller.path is None and ex.map.path is None
+        ex.controller.refresh_path()  # what the event loop runs once the slider rests
+        assert ex.controller.path.params == {"beta": 0.5} and ex.map.path.shape == (21, 2)
+        # what the browser sends when Play reaches the end
+        ex.map._handle_path_msg(ex.map, {"event": "path_end", "step": 20, "value": 2.0}, [])
+        assert (ex.query.alpha_t, ex.query.alpha_i) == (2.0, 2.0)
+        hits = toy_space.search(cs.ComposedQuery(0, "make it blue"), k=8, alpha_t=2.0, alpha_i=2.0, beta=0.5)
+        assert ex.grid.rows == hits["row"].tolist() == ex.controller.path.rows_for(20).tolist()
+        assert ex.map.highlighted.tolist() == hits["row"].tolist()
+        ex.map._handle_path_msg(ex.map, {"event": "path_end", "step": 99}, [])  # out of range: ignored
+        ex.query.method = "sum"
+        assert ex.map.path is None and ex.controller.path is None
+    finally:
+        ex.close()
+
+
+def test_after_a_beta_move_the_path_follows_once_the_slider_rests(toy_space):
+    from cirscope.widgets import _controller
+
+    async def moves() -> tuple:
+        ex = cs.Explorer(toy_space, map="pca", reference=5, text="make it red", k=6)
+        first = ex.controller.path
+        for beta in (0.6, 0.55, 0.5):  # quick moves: the path waits
+            ex.query.beta = beta
+            await asyncio.sleep(_controller.PATH_DELAY_S / 5)
+        waiting = ex.controller.path
+        await asyncio.sleep(2 * _controller.PATH_DELAY_S)
+        after = ex.controller.path
+        ex.close()
+        return first, waiting, after
+
+    first, waiting, after = asyncio.run(moves())
+    assert first.params == {"beta": 0.75} and waiting is None and after.params == {"beta": 0.5}

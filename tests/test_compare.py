@@ -142,3 +142,43 @@ def test_two_models_on_the_toy_world(toy_space):
     rows = res.rows_at(fig, curve=0, point=bar)
     assert len(rows) == fig.data[0].y[bar]
     assert np.all(np.abs(res.overlap[rows] - fig.data[0].x[bar]) < 0.5 / res.k)
+
+
+def test_compare_view_links_the_two_maps(toy_space):
+    rng = np.random.default_rng(0)
+    other = cs.Space.from_embeddings(toy_space.gallery, toy_space.image_embeddings @ rng.normal(size=(toy_space.dim, 16)),
+                                     model_name="projected")  # fmt: skip
+    view = cs.CompareView(toy_space, other, k=6, map_a="pca", map_b="pca", n_changed=12)
+    try:
+        res = view.result
+        assert view.names == ["cirscope-toy", "projected"]
+        assert [c["row"] for c in view.changed] == res.most_changed(12)["row"].tolist()
+        assert {d["quantity"] for d in view.diagnostics} >= {"k_skewness@6", "near_duplicate_images"}
+        view.map_a.selected = [5, 9, 40]  # a drag on the first map selects the same images on the second
+        assert view.map_b.selected == [5, 9, 40]
+        view.map_b.selected = [1, 2]  # and back
+        assert view.map_a.selected == [1, 2]
+        row = view.changed[0]["row"]
+        view.map_b._handle_click_msg(view.map_b, {"event": "click", "row": row}, [])  # a click on a point picks it
+        assert view.focus == row
+        assert view.map_a.reference == view.map_b.reference == row
+        assert view.map_a.highlighted.tolist() == res.neighbors_a[row].tolist()
+        assert view.map_b.highlighted.tolist() == res.neighbors_b[row].tolist()
+    finally:
+        view.close()
+    with pytest.raises(ValueError, match="same gallery"):
+        cs.CompareView(toy_space, cs.Space.from_embeddings(toy_space.gallery.subset(np.arange(9)), np.eye(9)))
+
+
+def test_explorer_has_a_compare_tab(toy_space):
+    ex = cs.Explorer(toy_space, map="pca", compare=toy_space)
+    try:
+        assert isinstance(ex.compare, cs.CompareView)
+        assert np.array_equal(ex.compare.map_a.coords, ex.map.coords)  # the Explorer's own map
+        ex.tab = "compare"
+        assert ex.compare.summary["mean overlap"] == "1"
+    finally:
+        ex.close()
+    plain = cs.Explorer(toy_space, map="pca")
+    assert plain.compare is None
+    plain.close()

@@ -80,10 +80,11 @@ def test_mismatched_galleries_are_rejected(gallery):
         compare(space, space, k=48)
 
 
-def test_exact_knn_matches_brute_force_and_overlap_matches_sets():
+@pytest.mark.parametrize("backend", ["numpy", "faiss"])
+def test_exact_knn_matches_brute_force_and_overlap_matches_sets(backend):
     rng = np.random.default_rng(1)
     emb = rng.normal(size=(700, 24))
-    rows, scores = exact_knn(emb, 7)
+    rows, scores = exact_knn(emb, 7, backend=backend)
     ref = NearestNeighbors(n_neighbors=7, metric="cosine", algorithm="brute").fit(emb)
     dist, ind = ref.kneighbors()
     assert np.array_equal(rows, ind)
@@ -97,9 +98,20 @@ def test_exact_knn_in_blocks_equals_one_block(monkeypatch):
     from cirscope.analysis import _compare
 
     emb = np.random.default_rng(2).normal(size=(300, 16))
-    whole = exact_knn(emb, 4)[0]
+    whole = exact_knn(emb, 4, backend="numpy")[0]
     monkeypatch.setattr(_compare, "_CELLS", 300 * 7)  # blocks of 7 rows
-    assert np.array_equal(exact_knn(emb, 4)[0], whole)
+    assert np.array_equal(exact_knn(emb, 4, backend="numpy")[0], whole)
+
+
+def test_exact_copies_are_each_others_neighbours_not_their_own():
+    emb = np.repeat(np.eye(4), 3, axis=0)  # four directions, three exact copies each: ties everywhere
+    for backend in ("numpy", "faiss"):
+        rows, scores = exact_knn(emb, 2, backend=backend)
+        assert not np.any(rows == np.arange(12)[:, None]), backend
+        assert np.array_equal(np.sort(rows, axis=1) // 3, np.repeat(np.arange(4), 3)[:, None].repeat(2, 1))
+        assert np.allclose(scores, 1.0)
+    with pytest.raises(ValueError, match="backend must be"):
+        exact_knn(emb, 2, backend="annoy")
 
 
 def test_diagnostics_side_by_side_agree_with_the_diagnostics(gallery):

@@ -126,6 +126,11 @@ class CompareView(WidgetBase):
         super().close()
 
 
+def _text(value: float) -> str:
+    """A diagnostic number as the table shows it ("n/a" where the space cannot measure it)."""
+    return "n/a" if np.isnan(value) else format_value(value)
+
+
 class CompareBinding(Binding):
     """Fills a :class:`CompareView` from :func:`cirscope.compare` and links its two maps.
 
@@ -178,7 +183,7 @@ class CompareBinding(Binding):
                 for r, i, sh, ov in zip(changed["row"], changed["id"], changed["shared"], changed["overlap"], strict=True)
             ]
             view.diagnostics = [
-                {"quantity": str(q), "a": format_value(va), "b": format_value(vb)}
+                {"quantity": str(q), "a": _text(va), "b": _text(vb)}
                 for q, va, vb in zip(table["quantity"], table[a], table[b], strict=True)
             ]
 

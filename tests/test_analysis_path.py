@@ -168,3 +168,21 @@ def test_after_a_beta_move_the_path_follows_once_the_slider_rests(toy_space):
 
     first, waiting, after = asyncio.run(moves())
     assert first.params == {"beta": 0.75} and waiting is None and after.params == {"beta": 0.5}
+
+
+@pytest.mark.skipif(__import__("shutil").which("node") is None, reason="node is not installed")
+def test_play_helpers_in_node(tmp_path):
+    """Which step Play shows when, and each step's rows without padding (js/_shared/path.js, in map_view.js)."""
+    from tests.test_map_view_js import run_node
+
+    out = run_node(tmp_path, """
+out.steps = [0, 99, 100, 250, 1999, 2000, 5000].map((t) => m.playStepAt(t, 21, 100));
+out.empty = m.playStepAt(10, 0, 100);
+const rows = { data: Int32Array.from([4, 7, -1, 9, 2, 3]), shape: [2, 3] };
+out.rows = [0, 1, 2, -1].map((s) => Array.from(m.pathRowsAt(rows, s)));
+out.none = Array.from(m.pathRowsAt(null, 0));
+""")
+    assert [s["step"] for s in out["steps"]] == [0, 0, 1, 2, 19, 20, 20]
+    assert [s["done"] for s in out["steps"]] == [False, False, False, False, False, True, True]
+    assert out["empty"] == {"step": -1, "done": True}
+    assert out["rows"] == [[4, 7], [9, 2, 3], [], []] and out["none"] == []

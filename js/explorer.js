@@ -10,7 +10,10 @@ const SLOTS = [
   ["grid", "cs-slot-grid"],
   ["curation", "cs-slot-curation"],
   ["diagnostics", "cs-slot-diagnostics"],
+  ["compare", "cs-slot-compare"],
 ];
+// the tabs besides "explore": each shows when the Explorer has that part
+const EXTRA_TABS = [["diagnostics", "Diagnostics"], ["compare", "Compare"]];
 
 // shared:dom begin: copied from js/_shared/dom.js by `python -m cirscope.widgets._sync_js`; edit it there
 /** An element with an optional class name and text (set as textContent, never parsed as HTML). */
@@ -140,12 +143,14 @@ async function render({ model, el, host }) {
   explore.append(top, slots.curation, slots.grid);
   const diagnostics = h("div", "cs-pane cs-pane-diagnostics");
   diagnostics.append(slots.diagnostics);
-  root.append(tabs, explore, diagnostics);
+  const compare = h("div", "cs-pane cs-pane-compare");
+  compare.append(slots.compare);
+  root.append(tabs, explore, diagnostics, compare);
   el.append(root);
   const unwatchKernel = watchKernel(model, root, el);
 
   const buttons = {};
-  for (const [key, label] of [["explore", "Explore"], ["diagnostics", "Diagnostics"]]) {
+  for (const [key, label] of [["explore", "Explore"], ...EXTRA_TABS]) {
     const b = button(label);
     b.dataset.tab = key;
     b.setAttribute("role", "tab");
@@ -154,13 +159,15 @@ async function render({ model, el, host }) {
     tabs.append(b);
   }
   function showTab() {
-    const hasDiagnostics = !!model.get("diagnostics");
-    const tab = hasDiagnostics ? model.get("tab") : "explore";
-    tabs.style.display = hasDiagnostics ? "" : "none";
+    const present = EXTRA_TABS.filter(([key]) => !!model.get(key)).map(([key]) => key);
+    const tab = present.includes(model.get("tab")) ? model.get("tab") : "explore";
+    tabs.style.display = present.length ? "" : "none";
     explore.style.display = tab === "explore" ? "" : "none";
     diagnostics.style.display = tab === "diagnostics" ? "" : "none";
+    compare.style.display = tab === "compare" ? "" : "none";
     root.dataset.tab = tab;
     for (const [key, b] of Object.entries(buttons)) {
+      b.hidden = key !== "explore" && !present.includes(key);
       b.setAttribute("aria-selected", String(key === tab));
       b.classList.toggle("cs-active", key === tab);
     }

@@ -149,6 +149,51 @@ function watchKernel(model, root, el, ms = 5000) {
 }
 // shared:kernel end
 
+// shared:path begin: copied from js/_shared/path.js by `python -m cirscope.widgets._sync_js`; edit it there
+/**
+ * The query's path (one position and one top-k per value of a slider): which step Play shows
+ * `elapsed` ms after it started, when each of `steps` steps lasts `stepMs` ms.
+ * Returns {step, done}; the last step is held once the sweep is over.
+ */
+function playStepAt(elapsed, steps, stepMs) {
+  if (steps <= 0) return { step: -1, done: true };
+  const step = Math.max(0, Math.floor(elapsed / Math.max(1, stepMs)));
+  return step >= steps - 1 ? { step: steps - 1, done: true } : { step, done: false };
+}
+
+/** The top rows of path step `step` (an {data, shape: [S, k]} array), without the -1 padding. */
+function pathRowsAt(rows, step) {
+  if (!rows || !rows.shape || step < 0 || step >= rows.shape[0]) return new Int32Array(0);
+  const k = rows.shape[1];
+  const out = rows.data.subarray(step * k, (step + 1) * k);
+  return out.every((i) => i >= 0) ? out : out.filter((i) => i >= 0);
+}
+
+/**
+ * Draw the path as a line through its steps' screen points `pts` ([[x, y], ...]), a dot
+ * per step, the steps up to `current` (-1: none) in a stronger colour.
+ */
+function drawPath(ctx, pts, current) {
+  if (!pts || pts.length === 0) return;
+  ctx.lineWidth = 2;
+  ctx.setLineDash([5, 4]);
+  ctx.strokeStyle = "rgba(228,87,86,0.7)";
+  ctx.beginPath();
+  pts.forEach(([x, y], j) => (j ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+  ctx.stroke();
+  ctx.setLineDash([]);
+  pts.forEach(([x, y], j) => {
+    ctx.beginPath();
+    ctx.arc(x, y, j === 0 || j === pts.length - 1 ? 4 : 2.5, 0, 2 * Math.PI);
+    ctx.fillStyle = j <= current ? "#e45756" : "#ffffff";
+    ctx.fill();
+    ctx.lineWidth = 1;
+    ctx.strokeStyle = "#e45756";
+    ctx.stroke();
+  });
+}
+// shared:path end
+
 const HOVER_RADIUS = 8; // px
 const HOVER_GAP_MS = 50;
 const CELL = 16; // px, hover index cell
@@ -601,9 +646,11 @@ const OUTLINE = ((255 << 24) | (20 << 16) | (20 << 8) | 20) >>> 0; // rings few 
 /**
  * Draw the top layer's marks on a cleared context (css px): lines from the query point to
  * the highlighted rows, the highlights (the best one largest), the reference square, the
- * query star, the hover ring and the box/lasso being dragged. `at(i)`: where row i is drawn.
+ * query star, the hover ring and the box/lasso being dragged; under them the query's path
+ * (`path`, screen points; steps up to `pathStep` stronger). `at(i)`: where row i is drawn.
  */
-function drawMarks(ctx, { n, at, rgb, highlighted, query, reference, hovered, drag }) {
+function drawMarks(ctx, { n, at, rgb, highlighted, query, reference, hovered, drag, path = null, pathStep = -1 }) {
+  drawPath(ctx, path, pathStep);
   if (query && highlighted.length) {
     ctx.strokeStyle = "rgba(0,0,0,0.25)";
     ctx.lineWidth = 1;
@@ -742,7 +789,10 @@ function buildMap(model) {
   const reset = button("Reset view", "fit all points (double-click, 0)");
   const clear = button("Clear selection", "Escape");
   const info = h("span", "cs-muted");
-  toolbar.append(title, colorLabel, modes.box, modes.lasso, modes.pan, reset, clear, info);
+  const play = button("▶ Play", "sweep the query's path from 0 to the maximum");
+  play.dataset.role = "play";
+  play.hidden = true;
+  toolbar.append(title, colorLabel, modes.box, modes.lasso, modes.pan, reset, clear, play, info);
 
   const stage = h("div", "cs-stage");
   const base = h("canvas", "cs-base");
@@ -758,12 +808,12 @@ function buildMap(model) {
   stage.append(base, sel, top, card);
   const legend = h("div", "cs-legend");
   root.append(toolbar, stage, legend);
-  return { root, title, colorSelect, modes, reset, clear, info, stage, base, sel, top, card, cardImg, cardMeta, legend };
+  return { root, title, colorSelect, modes, reset, clear, play, info, stage, base, sel, top, card, cardImg, cardMeta, legend };
 }
 
 function render({ model, el }) {
-  const { root, title, colorSelect, modes, reset, clear, info, stage, base, sel, top, card, cardImg, cardMeta, legend } =
-    buildMap(model);
+  const { root, title, colorSelect, modes, reset, clear, play, info, stage, base, sel, top, card, cardImg, cardMeta,
+    legend } = buildMap(model);
   el.append(root);
   const unwatchKernel = watchKernel(model, root, el);
 
@@ -793,6 +843,12 @@ function render({ model, el }) {
   let gesture = false; // a pan/zoom gesture is moving the last full image (see gestureStep)
   let settleTimer = 0;
   let lastFullMs = 0; // what the last full frame (projection + base + sel) cost
+  // the query's path (positions and top-k per step, sent once per query) and Play's state:
+  // `playing` {start, step} while it sweeps; `held` the step shown after it ended, until the
+  // kernel's own results for that value arrive
+  let path = { xy: new Float32Array(0), rows: null, values: new Float32Array(0) };
+  let playing = null;
+  let held = -1;
   // One pass per animation frame: input handlers only change `view` / flags and call
   // schedule(); the frame projects once, then redraws the layers that need it. `fast`: a
   // gesture frame (the cached images moved to the current view, the top layer redrawn).
@@ -805,6 +861,7 @@ function render({ model, el }) {
   function flush() {
     frame = 0;
     const started = performance.now();
+    if (playing) tickPlay();
     if (dirty.project) {
       dirty.project = false;
       project();
@@ -970,14 +1027,64 @@ function render({ model, el }) {
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, top.width, top.height);
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const step = playing ? playing.step : held;
     const hl = decodeArray(model.get("highlighted"));
-    const highlighted = hl ? hl.data : new Int32Array(0);
+    let highlighted = hl ? hl.data : new Int32Array(0);
     const q = model.get("query_point") || [];
-    const query = q.length === 2 ? toScreen(view, W, H, q[0], q[1]) : null;
-    drawMarks(ctx, { n, at: screenOf, rgb, highlighted, query, reference: model.get("reference"), hovered, drag });
+    let query = q.length === 2 ? toScreen(view, W, H, q[0], q[1]) : null;
+    if (step >= 0) { // Play: the path's own top-k and position for this step
+      highlighted = pathRowsAt(path.rows, step);
+      query = toScreen(view, W, H, path.xy[2 * step], path.xy[2 * step + 1]);
+    }
+    const pts = [];
+    for (let j = 0; j < path.xy.length >> 1; j++) pts.push(toScreen(view, W, H, path.xy[2 * j], path.xy[2 * j + 1]));
+    drawMarks(ctx, { n, at: screenOf, rgb, highlighted, query, reference: model.get("reference"), hovered, drag,
+      path: pts, pathStep: step });
+    top.dataset.pathSteps = String(pts.length);
     top.dataset.nHighlighted = String(highlighted.length);
     top.dataset.drawn = String(Number(top.dataset.drawn || 0) + 1);
   }
+  // ------------------------------------------------------------------ the query's path and Play
+  function loadPath() {
+    const xy = decodeArray(model.get("path")), rows = decodeArray(model.get("path_rows"));
+    const values = decodeArray(model.get("path_values"));
+    path = { xy: xy ? xy.data : new Float32Array(0), rows, values: values ? values.data : new Float32Array(0) };
+    playing = null;
+    held = -1;
+    const steps = path.xy.length >> 1;
+    play.hidden = steps < 2;
+    play.textContent = `▶ Play ${model.get("path_label") || ""}`.trim();
+    root.dataset.playing = "false";
+    schedule(["top"]);
+  }
+  function startPlay() {
+    if ((path.xy.length >> 1) < 2) return;
+    playing = { start: performance.now(), step: -1 };
+    held = -1;
+    root.dataset.playing = "true";
+    top.dataset.playTrail = "";
+    schedule(["top"]);
+  }
+  // called at the start of each frame while Play runs: which step to show now
+  function tickPlay() {
+    const steps = path.xy.length >> 1;
+    const { step, done } = playStepAt(performance.now() - playing.start, steps, model.get("play_ms") / steps);
+    if (step !== playing.step) {
+      playing.step = step;
+      dirty.top = true;
+      const first = pathRowsAt(path.rows, step);
+      top.dataset.playStep = String(step);
+      top.dataset.playTrail += `${top.dataset.playTrail ? "," : ""}${first.length ? first[0] : -1}`;
+    }
+    if (!done) { frame = requestAnimationFrame(flush); return; }
+    playing = null;
+    held = step; // shown until the kernel's results for this value arrive
+    root.dataset.playing = "false";
+    model.send({ event: "path_end", step, value: path.values[step] });
+  }
+  function release() { if (held >= 0 && !playing) { held = -1; schedule(["top"]); } }
+  play.addEventListener("click", startPlay);
+
   // ------------------------------------------------------------------ legend, toolbar
   function renderLegend() { fillLegend(legend, model.get("colorbar"), model.get("legend"), model.get("color_by")); }
   function renderToolbar() { fillToolbar({ root, title, colorSelect, modes }, model); }
@@ -1119,7 +1226,8 @@ function render({ model, el }) {
     "change:colors": () => { loadColors(); schedule(["base", "top"]); },
     "change:legend change:colorbar": renderLegend,
     "change:color_columns change:color_by change:select_mode change:title": renderToolbar,
-    "change:highlighted change:query_point change:reference": () => schedule(["top"]),
+    "change:highlighted change:query_point change:reference": () => { release(); schedule(["top"]); },
+    "change:path change:path_rows change:path_values change:path_label": loadPath,
     "change:selected": () => { loadSelection(); schedule(["sel"]); },
     "change:hover_row change:hover_meta change:hover_image": showCard,
     "change:point_size change:density_threshold": () => schedule(["base", "sel"]),
@@ -1140,6 +1248,7 @@ function render({ model, el }) {
   loadCoords();
   loadColors();
   loadSelection();
+  loadPath();
   viewChanged();
   root.dataset.ready = "true";
 
@@ -1160,7 +1269,7 @@ export default { render };
 export {
   autoRadius, binDensity, buildGrid, cardLeft, countFrame, cardTop, cssColor, dataBounds, decodeArray, decodeSelection, densityPixels,
   discStamp, dragKind, dragMoved, encodeArray, encodeSelection, fitView, hoverWait, keyAction, layerPlan, movesLastImage,
-  nearestPoint, packColors, panView, pointInPolygon, pointRadius, projectPoints, rowsInRange, sameView, selectBox,
+  nearestPoint, packColors, panView, pathRowsAt, playStepAt, pointInPolygon, pointRadius, projectPoints, rowsInRange, sameView, selectBox,
   selectionDiscs, selectPolygon, stampPoints, starPoints, toScreen, unionRows, useBitmask, viewAfterResize,
   viewTransform, wantsDensity, wheelZoom, zoomAt,
 };

@@ -50,6 +50,9 @@ _LAZY = {
     "export": "cirscope.curation._export",
     "ExplorerView": "cirscope.curation._views",
     "Tags": "cirscope.space._tags",
+    "analysis": "cirscope.analysis",
+    "compare": "cirscope.analysis._compare",
+    "CompareView": "cirscope.widgets",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

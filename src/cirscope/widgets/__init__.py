@@ -34,7 +34,7 @@ from cirscope.widgets._grid import NeighborGrid
 from cirscope.widgets._map_view import MapView
 from cirscope.widgets._query_panel import QueryPanel
 
-__all__ = ["DiagnosticsPanel", "Explorer", "MapView", "NeighborGrid", "QueryPanel"]
+__all__ = ["CompareView", "DiagnosticsPanel", "Explorer", "MapView", "NeighborGrid", "QueryPanel"]
 
 
 def __getattr__(name: str) -> Any:
@@ -43,4 +43,8 @@ def __getattr__(name: str) -> Any:
         from cirscope.widgets._diagnostics_panel import DiagnosticsPanel
 
         return DiagnosticsPanel
+    if name == "CompareView":  # the two-model comparison, in its own module too
+        from cirscope.widgets._compare_view import CompareView
+
+        return CompareView
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

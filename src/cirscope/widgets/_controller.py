@@ -4,16 +4,25 @@
 * each finished search highlights the top-k on the map, places the query there (with
   :func:`cirscope.projection._place.place`) and fills the grid;
 * a box/lasso selection on the map, or the rows a diagnostics panel shows
-  (its ``shown_rows`` trait), fill the grid too; the grid's toggle flips between the two.
+  (its ``shown_rows`` trait), fill the grid too; the grid's toggle flips between the two;
+* a composed query's path (``alpha`` from 0 to its maximum) is drawn on the map, computed
+  once per query (not per ``alpha`` move); when a fixed parameter's slider (``beta``) moves,
+  the slider's pass stays one search and the path follows once the slider rests
+  (:data:`PATH_DELAY_S`, on the kernel's event loop; without one, :meth:`refresh_path`);
+  when the map's Play reaches its end, the panel's ``alpha`` is set to that value, so Python
+  and the grid agree with what was shown.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cirscope.query._methods import method_label
+from cirscope.widgets._map_data import panel_path, path_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from cirscope.space._space import Space
@@ -25,6 +34,8 @@ __all__ = ["ExplorerController", "gallery_sample", "query_position"]
 
 SELECTION_LIMIT = 200
 PLACE_NEIGHBORS = 10
+#: After a fixed parameter's slider move, the path is computed once the slider rests this long (s).
+PATH_DELAY_S = 0.25
 
 
 def gallery_sample(n: int, k: int) -> np.ndarray:
@@ -124,6 +135,11 @@ class ExplorerController:
         self.coords = map_view.binding.coords  # type: ignore[union-attr]
         self.selection_label = "Map selection"
         self._selection_rows = np.empty(0, np.int64)
+        self._path_key: tuple | None = None
+        self._path_timer: Any = None
+        #: the query's path on the map (``None``: none) and what computing it took
+        self.path: Any = None
+        self.path_ms = 0.0
         self._watch: list[tuple[Any, Any, str]] = [
             (panel, self._on_result, "result_version"),
             (panel, self._on_reference, "reference"),
@@ -135,6 +151,7 @@ class ExplorerController:
         for widget, handler, name in self._watch:
             widget.observe(handler, name)
         map_view.on_click(self.pick)
+        map_view.on_path_end(self._on_path_end)
         grid.on_click(self.pick)
         grid.show_toggle = True
         self._on_reference({"new": panel.reference})
@@ -159,10 +176,57 @@ class ExplorerController:
         with self.map.hold_sync():
             self.map.highlighted = rows.astype(np.int32)
             self.map.query_point = position
+            self._update_path()
         if self.grid.mode == "query":
             self.show_results()
         elif change:  # a new search brings the results back into view
             self.grid.mode = "query"
+
+    def _update_path(self) -> None:
+        """Recompute the query's path when the query (not just its ``alpha``) changed."""
+        key = path_key(self.panel.binding)
+        old, self._path_key = self._path_key, key
+        if key == old:
+            return
+        if key is not None and old is not None and (key[0], key[1], key[3]) == (old[0], old[1], old[3]):
+            # only a fixed parameter moved (a slider): this pass stays one search, the path follows later
+            self.path = None
+            self.map.show_path(None)
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no event loop (a script): refresh_path() computes it
+                return
+            if self._path_timer is not None:
+                self._path_timer.cancel()
+            self._path_timer = loop.call_later(PATH_DELAY_S, self.refresh_path)
+            return
+        self._compute_path()
+
+    def refresh_path(self) -> None:
+        """Compute the query's path now (for the panel's current settings) and send it to the map."""
+        self._path_timer = None
+        self._path_key = path_key(self.panel.binding)
+        self._compute_path()
+
+    def _compute_path(self) -> None:
+        if self._path_key is None:
+            self.path = None
+            self.map.show_path(None)
+            return
+        start = time.perf_counter()
+        self.path = p = panel_path(self.panel.binding, self.coords)
+        self.path_ms = (time.perf_counter() - start) * 1000
+        self.map.show_path(p.positions, p.rows.astype(np.int32), p.values, "α")
+
+    def _on_path_end(self, step: int, value: float) -> None:
+        """Play reached a step: set the panel's alpha to its value (one search)."""
+        from cirscope.analysis._path import path_params
+
+        if self.path is None:
+            return
+        with self.panel.hold_trait_notifications():
+            for name in path_params(self.path.method, self.path.param):
+                setattr(self.panel, name, value)
 
     def _on_selected(self, change: dict) -> None:
         rows = self.map.selected.array  # int64, validated by the trait (no per-row conversion)
@@ -227,4 +291,7 @@ class ExplorerController:
             widget.unobserve(handler, name)
         self._watch = []
         self.map.on_click(self.pick, remove=True)
+        self.map.on_path_end(self._on_path_end, remove=True)
+        if self._path_timer is not None:
+            self._path_timer.cancel()
         self.grid.on_click(self.pick, remove=True)

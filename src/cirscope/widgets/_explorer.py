@@ -77,6 +77,9 @@ class Explorer(WidgetBase):
         ``True`` adds a "Diagnostics" tab with a :class:`~cirscope.DiagnosticsPanel` of the
         space (or pass your own widget); the rows it shows (its ``shown_rows``) appear in
         the grid and are selected on the map.
+    compare
+        Another :class:`~cirscope.Space` of the same gallery (another model, or another
+        checkpoint): adds a "Compare" tab with a :class:`~cirscope.CompareView` of the two.
 
     Attributes
     ----------
@@ -84,8 +87,10 @@ class Explorer(WidgetBase):
         The linked :class:`MapView`, :class:`QueryPanel` and :class:`NeighborGrid`.
     diagnostics
         The diagnostics widget (``None`` without one).
+    compare
+        The :class:`~cirscope.CompareView` (``None`` without ``compare=``).
     tab
-        The tab on display: ``"explore"`` or ``"diagnostics"``.
+        The tab on display: ``"explore"``, ``"diagnostics"`` or ``"compare"``.
     controller
         The :class:`~cirscope.widgets._controller.ExplorerController` doing the linking.
     curation, curator
@@ -108,7 +113,8 @@ class Explorer(WidgetBase):
     grid = WidgetTrait().tag(sync=True)
     diagnostics = WidgetTrait().tag(sync=True)
     curation = WidgetTrait().tag(sync=True)
-    tab = t.Enum(["explore", "diagnostics"], "explore", help="The tab on display").tag(sync=True)
+    compare = WidgetTrait().tag(sync=True)
+    tab = t.Enum(["explore", "diagnostics", "compare"], "explore", help="The tab on display").tag(sync=True)
 
     def __init__(
         self,
@@ -123,17 +129,23 @@ class Explorer(WidgetBase):
         thumb_size: int = 96,
         height: int = 440,
         diagnostics: Any = False,
+        compare: Space | None = None,
     ):
         self.controller: ExplorerController | None = None
         panel = _diagnostics_widget(space, diagnostics)
         map_view = MapView(space, map=map, color_by=color_by, height=height)
+        compare_view = None
+        if compare is not None:
+            from cirscope.widgets._compare_view import CompareView
+
+            compare_view = CompareView(space, compare, map_a=map_view.coords, color_by=color_by)
         query = QueryPanel(space, reference=reference, text=text, method=method, k=k)
         grid = NeighborGrid(space, thumb_size=thumb_size, max_height=2 * thumb_size + 120)
         self.controller = ExplorerController(space, map_view, query, grid, diagnostics=panel)
         bar = CurationBar()
         #: tags, filter, exports and saved views (:mod:`cirscope.widgets._curation`)
         self.curator = CurationBinding(bar, space, map_view, query, grid)
-        super().__init__(map=map_view, query=query, grid=grid, diagnostics=panel, curation=bar)
+        super().__init__(map=map_view, query=query, grid=grid, diagnostics=panel, curation=bar, compare=compare_view)
 
     # ------------------------------------------------------------------ curation
     def tag_selection(self, name: str) -> int:
@@ -215,4 +227,6 @@ class Explorer(WidgetBase):
                 if part.binding is not None:
                     part.binding.close()
                 part.close()
+        if self._trait_values.get("compare") is not None:
+            self.compare.close()
         super().close()

@@ -23,6 +23,8 @@ __all__ = [
     "default_color_column",
     "drawing_columns",
     "map_coords",
+    "panel_path",
+    "path_key",
 ]
 
 # a 20-colour qualitative palette (hand-picked for contrast on white)
@@ -72,6 +74,52 @@ def map_coords(space: Any, method: Any = "auto") -> np.ndarray:
     if method == "auto":
         method = "umap" if n <= AUTO_UMAP_LIMIT else "pca"
     return np.asarray(space.map(method), dtype=np.float32)
+
+
+#: The composing methods whose query has a path (a parameter to sweep).
+PATH_METHODS = ("pdv", "weimocir", "slerp")
+
+
+def path_key(binding: Any) -> tuple | None:
+    """What a query panel's path depends on: the query's inputs, method, the fixed parameters and ``k``.
+
+    ``None`` when the panel's query has no path (no composed query, no results, or a method
+    without a parameter to sweep). An ``alpha`` move keeps the key: the path stays.
+    """
+    from cirscope.analysis._path import path_params
+    from cirscope.query._composed import ComposedQuery
+
+    p = binding.panel
+    current = binding.current_query()
+    if current is None or binding.hits is None or not isinstance(current[0], ComposedQuery):
+        return None
+    method = current[1]
+    if method not in PATH_METHODS:
+        return None
+    moved = path_params(method, "alpha")
+    fixed = tuple(sorted((k, v) for k, v in p.params().items() if k not in moved))
+    inputs = (p.reference, p.text.strip(), p.reference_text_override.strip(), p.composed_text_override.strip())
+    return (inputs, method, fixed, int(p.k))
+
+
+def panel_path(binding: Any, coords: np.ndarray) -> Any:
+    """The :func:`~cirscope.analysis.query_path` of a query panel's query: ``alpha`` from 0 to its
+    maximum, the other parameters as the panel has them, the panel's ``k``, on the map ``coords``.
+
+    Examples
+    --------
+    >>> from cirscope.widgets._query_panel import QueryPanel
+    >>> panel = QueryPanel(space, reference=0, text="make it blue", k=5)
+    >>> path = panel_path(panel.binding, space.map("pca"))
+    >>> path.rows.shape, float(path.values[-1]), path_key(panel.binding)[1:]
+    ((21, 5), 2.0, ('pdv', (('beta', 0.75),), 5))
+    """
+    from cirscope.analysis._path import path_params, query_path
+
+    query, method = binding.current_query()
+    moved = path_params(method, "alpha")
+    fixed = {k: v for k, v in binding.panel.params().items() if k not in moved}
+    return query_path(binding.space, query, "alpha", method=method, k=int(binding.panel.k), map=coords, **fixed)
 
 
 def drawing_columns(metadata: pd.DataFrame) -> set[str]:

@@ -91,6 +91,13 @@ class MapView(WidgetBase, ClickEvents):
         The reference row, outlined (-1: none).
     clicked : int
         The last clicked row.
+    path, path_rows, path_values : arrays
+        The query's path (:func:`cirscope.analysis.query_path`): ``(S, 2)`` positions,
+        ``(S, k)`` top rows (``-1`` padding) and ``(S,)`` values of the moved parameter, sent
+        once per query; drawn as a line under the marks. The "Play" button (shown with a
+        path) sweeps it in the browser in ``play_ms``, moving the query star and the
+        highlights step by step, then tells Python (:meth:`on_path_end`). Set with
+        :meth:`show_path`.
 
     Examples
     --------
@@ -136,6 +143,11 @@ class MapView(WidgetBase, ClickEvents):
     point_size = t.Float(0.0, min=0.0, help="Point radius in px (0: by the number of points in view)").tag(sync=True)
     height = t.Int(440, min=120).tag(sync=True)
     title = t.Unicode("").tag(sync=True)
+    path = Array(np.float32, ndim=2, width=2, help="The query's position at each path step").tag(sync=True)
+    path_rows = Array(np.int32, ndim=2, help="The top rows at each path step (-1: padding)").tag(sync=True)
+    path_values = Array(np.float32, ndim=1, help="The moved parameter's value at each path step").tag(sync=True)
+    path_label = t.Unicode("", help="The moved parameter's name (on the Play button)").tag(sync=True)
+    play_ms = t.Int(2400, min=100, help="How long Play takes to sweep the path, in ms").tag(sync=True)
 
     def __init__(self, space: Space | None = None, *, map: Any = "auto", color_by: str | None = None, **traits: Any):
         super().__init__(**traits)
@@ -145,6 +157,51 @@ class MapView(WidgetBase, ClickEvents):
             self.binding = MapBinding(self, space, map=map, color_by=color_by)
         elif color_by is not None:
             self.color_by = color_by
+
+    def show_path(self, positions: Any = None, rows: Any = None, values: Any = None, label: str = "") -> None:
+        """Send a query path (``None``: remove it); a path whose positions are not all finite is removed.
+
+        Examples
+        --------
+        >>> view = MapView(coords=np.zeros((3, 2)))
+        >>> view.show_path([[0, 0], [1, 1]], [[0, 1], [1, 2]], [0.0, 2.0], "alpha")
+        >>> view.path.shape, view.path_rows.tolist(), view.path_label
+        ((2, 2), [[0, 1], [1, 2]], 'alpha')
+        >>> view.show_path(None); view.path is None
+        True
+        """
+        ok = positions is not None and bool(np.all(np.isfinite(np.asarray(positions, dtype=np.float64))))
+        self._path_exact = np.asarray(values, dtype=np.float64) if ok else None  # float32 on the wire
+        with self.hold_sync():
+            self.path = positions if ok else None
+            self.path_rows = rows if ok else None
+            self.path_values = values if ok else None
+            self.path_label = label if ok else ""
+
+    def on_path_end(self, callback: Any, remove: bool = False) -> None:
+        """Call ``callback(step, value)`` when Play reaches the path's end in the browser."""
+        if not hasattr(self, "_path_callbacks"):
+            self._path_callbacks: list[Any] = []
+            self.on_msg(self._handle_path_msg)
+        if remove:
+            if callback in self._path_callbacks:
+                self._path_callbacks.remove(callback)
+        else:
+            self._path_callbacks.append(callback)
+
+    def _handle_path_msg(self, widget: Any, content: Any, buffers: list) -> None:
+        exact = getattr(self, "_path_exact", None)
+        if not isinstance(content, dict) or content.get("event") != "path_end" or exact is None:
+            return
+        try:
+            step = int(content.get("step", -1))
+        except (TypeError, ValueError):
+            return
+        if not 0 <= step < len(exact):
+            return
+        value = float(exact[step])  # the kernel's own value, not the browser's float32
+        for callback in list(self._path_callbacks):
+            callback(step, value)
 
     @property
     def selected_ids(self) -> list[str]:

@@ -113,6 +113,8 @@ class Query:
     vector: np.ndarray
     kind: str
     exclude: list[int] = field(default_factory=list)
+    #: The words of the query (a text query's text, a composed query's modification text).
+    text: str | None = None
 
 
 def _query_name(space: Space, query: Any) -> str:
@@ -160,14 +162,14 @@ def resolve_queries(space: Space, queries: Any, method: str | None = None, **par
         if isinstance(q, bool):
             raise TypeError("A query must be a text, a ComposedQuery, a gallery row or a vector, not a bool")
         if isinstance(q, str):
-            out.append(Query(label, np.asarray(text_vecs[q], dtype=np.float32), "text"))
+            out.append(Query(label, np.asarray(text_vecs[q], dtype=np.float32), "text", text=q))
         elif isinstance(q, ComposedQuery):
             m = method or "pdv"
             if m not in METHODS:
                 raise ValueError(f"Unknown composing method {m!r}; choose one of {list(METHODS)}")
             resolved = q.resolve(space)
             exclude = [] if resolved.reference_row is None else [int(resolved.reference_row)]
-            out.append(Query(label, resolved.vector(m, **params), "composed", exclude))
+            out.append(Query(label, resolved.vector(m, **params), "composed", exclude, text=str(q.text)))
         elif isinstance(q, (int, np.integer)):
             row = int(q)
             if not 0 <= row < len(space):

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+import cirscope.diagnostics._guides as _guides
 from cirscope._core.text import plotly_text
 from cirscope.diagnostics._common import check_space, labels_of, ranking, resolve_queries, selector_rows
 from cirscope.diagnostics._result import DiagnosticResult, base_layout, clickable
@@ -80,6 +81,11 @@ class SourceBiasResult(DiagnosticResult):
 
     name = "source_bias"
     title = "Source bias"
+    GUIDE = _guides.SOURCE_BIAS
+
+    def sentence(self) -> str:
+        """The result in one plain sentence."""
+        return _guides.source_bias_sentence(self.summary(), self.compare)
 
     k: int
     source_column: str

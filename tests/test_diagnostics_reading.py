@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import cirscope as cs
-from cirscope.diagnostics import _reading, _skew
+from cirscope.diagnostics import _association, _reading, _skew
 from tests.test_diagnostics_metrics import synthetic_space
 
 
@@ -155,3 +155,37 @@ def test_a_query_that_names_a_label_is_flagged(biased):
     assert "requested effect" in res.sentence()
     assert cs.diagnostics.skew(biased, "a star", "color", k=10).mentioned == {}
     assert _skew.mentions("make it light blue", ["light blue", "blue", "red"]) == ["light blue", "blue"]
+
+
+def test_weat_reports_p_below_one_over_n_never_zero():
+    """Two well-separated clouds, 200 + 200 targets, 500 sampled partitions: none reaches the statistic."""
+    rng = np.random.default_rng(0)
+    x = np.array([1.0, 0.0, 0.0]) + 0.05 * rng.normal(size=(200, 3))
+    y = np.array([0.0, 1.0, 0.0]) + 0.05 * rng.normal(size=(200, 3))
+    r = _association.weat(x, y, np.array([[1.0, 0, 0]]), np.array([[0, 1.0, 0]]), n_permutations=500)
+    assert not r["exact"] and r["p_below"] and r["p_value"] == pytest.approx(1 / 500)
+    assert r["null_effect"].shape == (500,) and np.all(np.abs(r["null_effect"]) < r["effect_size"])
+    # exact enumeration: the observed partition is one of them, its d the largest
+    small = _association.weat(x[:4], y[:4], np.array([[1.0, 0, 0]]), np.array([[0, 1.0, 0]]))
+    assert small["exact"] and not small["p_below"] and small["p_value"] == pytest.approx(1 / 70)
+    assert small["null_effect"].max() == pytest.approx(small["effect_size"], abs=1e-12)
+
+
+def test_weat_text_targets_measure_the_model_image_targets_the_gallery(biased):
+    """The toy model was trained where stars were mostly yellow: text targets show it (d about 1.85);
+    image targets describe the gallery's images instead."""
+    templates = ["a {}", "a {} shape", "a photo of a {}", "a drawing of a {}", "a picture of a {}"]
+    a, b = ["a yellow shape", "something yellow", "yellow"], ["a blue shape", "something blue", "blue"]
+    text = cs.diagnostics.association(biased, [t.format("star") for t in templates],
+                                      [t.format("circle") for t in templates], a, b)
+    image = cs.diagnostics.association(biased, {"shape": "star"}, {"shape": "circle"}, a, b)
+    assert text.measures == "the model (text targets)" and image.measures == "the gallery (image targets)"
+    assert text.effect_size > 1.5 and text.band == "large" and text.n_partitions == 252
+    assert text.p_value == pytest.approx(1 / 252) and text.p_text == "p = 0.00397"
+    assert text.baseline["beyond_random"].iloc[0]
+    ci = text.interval.iloc[0]
+    assert ci["low"] <= text.effect_size <= ci["high"]
+    summary = image.summary()
+    assert summary["measures"] == "the gallery (image targets)" and summary["band"] in ("medium", "large")
+    assert "measures the gallery" in image.sentence() and "the model" in text.sentence()
+    assert "measures the model" in text.figure().layout.title.text

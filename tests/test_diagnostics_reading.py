@@ -189,3 +189,20 @@ def test_weat_text_targets_measure_the_model_image_targets_the_gallery(biased):
     assert summary["measures"] == "the gallery (image targets)" and summary["band"] in ("medium", "large")
     assert "measures the gallery" in image.sentence() and "the model" in text.sentence()
     assert "measures the model" in text.figure().layout.title.text
+
+
+def test_sweep_tells_a_coverage_gap_from_a_bias_and_flags_a_named_label(biased):
+    """Blue circle + "turn it into a star" on a gallery whose stars are 80% yellow: the yellow share of the
+    top 30 rises, but no further than 30 random stars of this gallery reach: a coverage gap."""
+    meta = biased.metadata
+    ref = int(meta.index[(meta["shape"] == "circle") & (meta["color"] == "blue")][0])
+    sweep = cs.diagnostics.direction_sweep(biased, cs.ComposedQuery(ref, "turn it into a star"), "color", k=30)
+    assert sweep.target == {"shape": "star"}
+    cov = sweep.coverage().set_index("label")
+    stars = meta[meta["shape"] == "star"]["color"].value_counts()
+    assert cov["count"].to_dict() == stars.reindex(cov.index, fill_value=0).to_dict()  # the counts shown are the gallery's
+    s = sweep.summary()
+    assert s["most_gained"] == "yellow" and s["coverage_share"] == pytest.approx(stars["yellow"] / stars.sum())
+    assert sweep.shares()["yellow"].iloc[-1] <= s["coverage_p95"] and "coverage gap" in s["note"]
+    red = cs.diagnostics.direction_sweep(biased, cs.ComposedQuery(ref, "make it red"), "color", k=30)
+    assert red.mentioned == ["red"] and "requested effect" in red.summary()["note"]

@@ -15,6 +15,22 @@ if TYPE_CHECKING:  # pragma: no cover
 MISSING = "(missing)"
 
 
+def attribute_columns(space: Space, max_values: int = 50) -> list[str]:
+    """Metadata columns usable as a sensitive attribute: 2 to ``max_values`` distinct values, not ids/paths."""
+    meta = space.gallery.metadata
+    out = []
+    for col in meta.columns:
+        if col in ("id", "caption", "path", "file", "filename", "file_name", "url"):
+            continue
+        series = meta[col]
+        if pd.api.types.is_float_dtype(series):
+            continue
+        n = series.nunique(dropna=True)
+        if 2 <= n <= max_values:
+            out.append(str(col))
+    return out
+
+
 def check_space(space: Any) -> Space:
     """Raise a clear error unless ``space`` is a :class:`~cirscope.Space`."""
     from cirscope.space._space import Space

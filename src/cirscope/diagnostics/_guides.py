@@ -126,6 +126,7 @@ SWEEP = {
                                  "top K becomes: what a direction without bias reaches"),
     "excess": ("-1 to 1", "share at the last scale minus the coverage share: above 0 the direction itself "
                           "prefers the label; at or below 0 the gallery explains it"),
+    "coverage_p95": ("0 to 1", "the share K random matching rows reach 95% of the time (hypergeometric)"),
     "note": ("", "what the sweep can and cannot say"),
 }
 

@@ -127,3 +127,25 @@ def test_findings_html_is_text():
     table = pd.DataFrame([{c: HOSTILE[0] for c in _findings.FINDING_COLUMNS}])
     html = _findings.Findings(table, HOSTILE[0])._repr_html_()
     assert HOSTILE[0] not in html
+
+
+def test_audit_sweeps_an_attribute_the_text_does_not_name_and_the_report_reads_its_numbers(biased_small, tmp_path):
+    meta = biased_small.metadata
+    ref = int(meta.index[(meta["shape"] == "circle") & (meta["color"] == "blue")][0])
+    report = cs.audit(biased_small, "color", k=(10,), composed=cs.ComposedQuery(ref, "make it red"), progress=False)
+    assert report.info["sweep_attribute"] != "color"  # colour for "make it red" is the requested effect
+    assert report["direction_sweep"].attribute == report.info["sweep_attribute"]
+    path = report.to_html(tmp_path / "audit.html", thumbnails=False, findings=True)
+    html = path.read_text()
+    assert "Findings: what to do" in html and "Reading the numbers" in html
+    assert "0 hubs" in html or "hubs:" in html  # hubness says what its hub count means
+    for name in report.results:
+        sentence = report[name].sentence()
+        assert sentence, f"{name} has no sentence"
+
+
+def test_panel_status_carries_the_readings_as_text(biased_small):
+    panel = cs.DiagnosticsPanel(biased_small, diagnostic="skew", attribute="color", queries=["a star"])
+    status = panel.status
+    assert "random" in status["sentence"] and any(line.startswith("MaxSkew@10 = ") for line in status["readings"])
+    assert all(isinstance(line, str) for line in status["readings"])

@@ -89,7 +89,9 @@ class SweepResult(DiagnosticResult):
 
     def sentence(self) -> str:
         s = self.summary()
-        return s.get("note", "")
+        moved = (f"From alpha {s['alpha_range'][0]:g} to {s['alpha_range'][1]:g}, {s['most_gained']} gains "
+                 f"{s['gain']:+.0%} of the top {self.k} and {s['most_lost']} {s['loss']:+.0%}.")
+        return f"{moved} {s['note']}" if "note" in s else moved
 
     def to_frame(self) -> pd.DataFrame:
         """One row per (alpha, label): ``count`` and ``share`` of the label in the top K."""

@@ -178,10 +178,8 @@ def findings(subject: Any, attribute: str | None = None, *, k: int = 10, seed: i
     >>> set(f.to_frame()["source"]) <= {"gallery", "model"}
     True
     """
-    from cirscope.diagnostics._audit import AuditReport
-
     results: dict[str, Any] = {}
-    if isinstance(subject, AuditReport):
+    if hasattr(subject, "results") and hasattr(subject, "info"):  # an AuditReport (its module imports this one)
         if subject.space is None:
             raise ValueError("This audit report holds no space; pass the space: findings(space, attribute)")
         results = dict(subject.results)

@@ -206,3 +206,15 @@ def test_sweep_tells_a_coverage_gap_from_a_bias_and_flags_a_named_label(biased):
     assert sweep.shares()["yellow"].iloc[-1] <= s["coverage_p95"] and "coverage gap" in s["note"]
     red = cs.diagnostics.direction_sweep(biased, cs.ComposedQuery(ref, "make it red"), "color", k=30)
     assert red.mentioned == ["red"] and "requested effect" in red.summary()["note"]
+
+
+def test_source_bias_states_its_sign_and_has_query_bootstrap_intervals(biased):
+    source = np.where(np.arange(len(biased)) % 2 == 0, "real", "generated")
+    queries = {f"a {c} {s}": {"color": c, "shape": s} for s in ("star", "circle") for c in ("red", "blue", "yellow")}
+    res = cs.diagnostics.source_bias(biased, source, queries, k=10)
+    ci = res.interval.set_index("quantity")
+    for metric, value in res.deltas().items():
+        row = ci.loc[f"Delta {metric} (%)"]
+        assert row["value"] == pytest.approx(value) and row["low"] <= value <= row["high"]
+    assert "positive favours real, negative favours generated" in res.sentence()
+    assert res.readings().set_index("quantity").loc["Delta R@10 (%)", "range"] == "-200% to 200%"

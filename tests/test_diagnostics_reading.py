@@ -218,3 +218,16 @@ def test_source_bias_states_its_sign_and_has_query_bootstrap_intervals(biased):
         assert row["value"] == pytest.approx(value) and row["low"] <= value <= row["high"]
     assert "positive favours real, negative favours generated" in res.sentence()
     assert res.readings().set_index("quantity").loc["Delta R@10 (%)", "range"] == "-200% to 200%"
+
+
+def test_hubness_reads_its_hub_count_against_a_random_graph(toy_space):
+    res = cs.diagnostics.hubness(toy_space, k=10, progress=False)
+    b = res.baseline.set_index("quantity")
+    assert set(b.index) == {"k_skewness", "hubs", "hub_occurrence", "antihub_share", "robin_hood"}
+    assert b.loc["hubs", "draws"] == 200 and b.loc["hubs", "value"] == res.summary()["hubs"]
+    frame = res.to_frame()
+    assert frame["hubs_random_p95"].iloc[0] == b.loc["hubs", "random_p95"]
+    sentence = res.sentence()
+    assert f"{res.summary()['hubs']} hubs" in sentence and "random 10-NN graph" in sentence
+    # the random graph: N_k about Binomial(n * k, 1 / n), skewness about 1 / sqrt(k)
+    assert abs(b.loc["k_skewness", "random_median"] - 1 / np.sqrt(10)) < 0.15

@@ -193,10 +193,15 @@ class HubnessResult(DiagnosticResult):
         return list(self.n_k)
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per method (``none`` = plain cosine, then mitigations): the hubness measures."""
+        """One row per method (``none`` = plain cosine, then mitigations): the hubness measures, and the 95th
+        percentile of k-skewness, hubs and Robin Hood over random k-NN graphs of the same size."""
         n_q = len(self.query_labels)
-        return pd.DataFrame([{"method": m, "k": self.k, "queries": self.queries, "n_queries": n_q,
-                              **hubness_stats(v, self.k, n_q)} for m, v in self.n_k.items()])
+        frame = pd.DataFrame([{"method": m, "k": self.k, "queries": self.queries, "n_queries": n_q,
+                               **hubness_stats(v, self.k, n_q)} for m, v in self.n_k.items()])
+        floor = self.baseline.set_index("quantity")["random_p95"]  # the same random graph for every method
+        for q in ("k_skewness", "hubs", "robin_hood"):
+            frame[f"{q}_random_p95"] = float(floor[q])
+        return frame
 
     def items(self, method: str = "none") -> pd.DataFrame:
         """One row per gallery item: ``row``, ``id``, ``n_k``, ``hub``, ``antihub``, sorted by ``n_k``."""

@@ -172,6 +172,15 @@ function render({ model, el, host }) {
     } else if (s.title) {
       status.append(h("b", null, s.title), document.createTextNode(`: ${s.numbers || ""}`));
       for (const note of s.notes || []) status.append(h("br"), h("i", null, note));
+      if (s.sentence) status.append(h("div", "cs-sentence", s.sentence));
+      if ((s.readings || []).length) {
+        const box = h("details", "cs-readings");
+        box.append(h("summary", null, "Reading the numbers"));
+        const list = h("ul");
+        for (const line of s.readings) list.append(h("li", null, line));
+        box.append(list);
+        status.append(box);
+      }
     }
     root.dataset.diagnostic = model.get("diagnostic");
   }

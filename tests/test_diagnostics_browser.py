@@ -34,6 +34,11 @@ def test_clicking_a_skew_bar_sets_shown_rows(jupyter_server, browser):
         run_cell(page, 0)
         chart = f"{NOTEBOOK} .cirscope-diagnostics .js-plotly-plot"
         page.wait_for_selector(f"{chart} .main-svg", timeout=120_000)
+        # the result in words and the reading of every number, as text above the chart
+        panel_el = f"{NOTEBOOK} .cirscope-diagnostics"
+        assert page.locator(f"{panel_el} .cs-readings summary").inner_text() == "Reading the numbers"
+        assert "random rankings" in page.locator(f"{panel_el} .cs-sentence").inner_text()
+        assert page.locator(f"{panel_el} .cs-readings li").count() >= 3
         # the first trace: Skew@10 per colour, in label order; click the 8th bar (yellow)
         bars = page.locator(f"{chart} .barlayer .trace").first.locator(".point path")
         assert bars.count() == 8

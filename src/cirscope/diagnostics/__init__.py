@@ -14,13 +14,19 @@ maps a click on the chart to them).
 * :func:`long_tail` -- label count against zero-shot accuracy.
 * :func:`source_bias` -- per-source R@k / NDCG@k and relative Delta (Xu et al. 2024).
 * :func:`audit` -- a sensible set of them in one :class:`AuditReport` (``.to_html(path)``).
+* :func:`findings` -- finding -> evidence -> gallery or model -> action; the actions
+  :func:`rerank` (fair re-ranking), :func:`debias` (direction debiasing) and :func:`drop_list`
+  (duplicates to drop), each measured again.
+
+Every result reads its numbers: ``.baseline`` (what random rankings of the same gallery
+give), ``.interval`` (bootstrap), ``.readings()`` (range and meaning) and ``.explain()``.
 
 Examples
 --------
 ``space`` is a :class:`~cirscope.Space`, e.g. ``cs.Space(cs.datasets.shapes(120), cs.Embedder.toy())``:
 
 >>> res = cs.diagnostics.skew(space, "a star", "color", k=(10, 50))
->>> res.to_frame().columns.tolist()
+>>> res.to_frame().columns.tolist()[:7]
 ['query', 'k', 'max_skew', 'max_label', 'min_skew', 'min_label', 'ndkl']
 >>> res.to_frame()["k"].tolist()
 [10, 50]
@@ -31,6 +37,8 @@ Examples
 from cirscope.diagnostics._association import AssociationResult, association, weat
 from cirscope.diagnostics._audit import AuditReport, audit
 from cirscope.diagnostics._duplicates import DuplicatesResult, duplicates
+from cirscope.diagnostics._findings import Findings, findings
+from cirscope.diagnostics._fixes import FixResult, debias, drop_list, fair_rerank, rerank
 from cirscope.diagnostics._gap import GapResult, modality_gap
 from cirscope.diagnostics._hubness import HubnessResult, hubness, hubness_stats, k_occurrence, robin_hood
 from cirscope.diagnostics._long_tail import LongTailResult, long_tail
@@ -48,6 +56,8 @@ __all__ = [
     "AuditReport",
     "DiagnosticResult",
     "DuplicatesResult",
+    "Findings",
+    "FixResult",
     "GapResult",
     "HubnessResult",
     "LongTailResult",
@@ -59,8 +69,12 @@ __all__ = [
     "association",
     "attribute_columns",
     "audit",
+    "debias",
     "direction_sweep",
+    "drop_list",
     "duplicates",
+    "fair_rerank",
+    "findings",
     "hubness",
     "hubness_stats",
     "k_occurrence",
@@ -69,6 +83,7 @@ __all__ = [
     "modality_gap",
     "ndkl",
     "outliers",
+    "rerank",
     "robin_hood",
     "run_diagnostic",
     "skew",

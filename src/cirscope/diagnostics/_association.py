@@ -11,9 +11,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+import cirscope.diagnostics._guides as _guides
 from cirscope._core.arrays import top_k
 from cirscope._core.text import plotly_text, plotly_texts
 from cirscope.diagnostics._common import check_space, selector_rows
+from cirscope.diagnostics._reading import (
+    BASELINE_COLUMNS,
+    DRAWS,
+    INTERVAL_COLUMNS,
+    cohen_band,
+    floor_row,
+    interval_row,
+)
 from cirscope.diagnostics._result import DiagnosticResult, base_layout, clickable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -106,10 +115,15 @@ def weat(
     All ``C(|X|+|Y|, |X|)`` partitions are enumerated when there are at most
     ``n_permutations`` of them, else ``n_permutations`` random ones are drawn.
 
+    When sampled partitions never reach the observed statistic, the share is 0 but the true
+    p-value is only known to be below ``1 / n_permutations``: ``p_value`` is then that bound
+    and ``p_below`` is True (report "p < 1/n", never "p = 0").
+
     Returns
     -------
     dict
-        ``effect_size``, ``p_value``, ``statistic``, ``s_x``, ``s_y``, ``exact``, ``n_partitions``.
+        ``effect_size``, ``p_value``, ``p_below``, ``statistic``, ``s_x``, ``s_y``, ``exact``,
+        ``n_partitions``, ``null_effect`` (the effect size of every partition tested).
 
     Examples
     --------
@@ -135,8 +149,16 @@ def weat(
     stats, exact = _partition_stats(s, nx, int(n_permutations), seed)
     tol = 1e-12 * max(1.0, float(np.abs(s).sum()))
     p = float(np.mean(stats >= observed - tol))
-    return {"effect_size": effect, "p_value": p, "statistic": float(s_x.sum() - s_y.sum()),
-            "s_x": s_x, "s_y": s_y, "exact": exact, "n_partitions": int(stats.size)}
+    # no random partition reached the statistic: p < 1/n, reported as that bound, never as 0
+    below = bool(p == 0.0)
+    if below:
+        p = 1.0 / stats.size
+    # each partition's effect size: mean_X - mean_Y from sum_X = (stat + total) / 2, over the same std
+    sum_x = (stats + s.sum()) / 2.0
+    ny = s.size - nx
+    null_d = (sum_x / nx - (s.sum() - sum_x) / ny) / std if std > 0 and ny > 0 else np.full(stats.size, np.nan)
+    return {"effect_size": effect, "p_value": p, "p_below": below, "statistic": float(s_x.sum() - s_y.sum()),
+            "s_x": s_x, "s_y": s_y, "exact": exact, "n_partitions": int(stats.size), "null_effect": null_d}
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -154,6 +176,62 @@ class AssociationResult(DiagnosticResult):
     exact: bool
     n_partitions: int
     s: tuple[np.ndarray, np.ndarray]
+    p_below: bool = False
+    null_effect: np.ndarray | None = None
+    seed: int = 0
+
+    GUIDE = _guides.ASSOCIATION
+
+    @property
+    def measures(self) -> str:
+        """What the test describes: text targets measure the model (what it associates with words),
+        image targets describe the gallery (what its images look like), mixed targets both."""
+        kinds = {c.kind for c in self.targets}
+        if kinds == {"text"}:
+            return "the model (text targets)"
+        if kinds == {"image"}:
+            return "the gallery (image targets)"
+        return "gallery and model mixed (" + " and ".join(f"{c.kind} targets" for c in self.targets) + ")"
+
+    @property
+    def band(self) -> str:
+        """Cohen's (1988) label of ``|effect_size|``: negligible, small, medium or large."""
+        return cohen_band(self.effect_size)
+
+    @property
+    def p_text(self) -> str:
+        """The p-value as it should be reported: ``"p < 0.0001"`` when no random partition reached the
+        statistic (never ``p = 0``), else ``"p = 0.004"``."""
+        return f"p < {self.p_value:.2g}" if self.p_below else f"p = {self.p_value:.3g}"
+
+    @property
+    def baseline(self) -> pd.DataFrame:
+        """The effect size of the random re-partitions of X u Y (the permutation null): median and
+        5th/95th percentiles; ``beyond_random`` when ``d`` lies past the 95th."""
+        if self.null_effect is None:
+            return super().baseline
+        return pd.DataFrame([floor_row("effect_size", self.effect_size, self.null_effect,
+                                       "random re-partitions of X and Y")], columns=BASELINE_COLUMNS)
+
+    @property
+    def interval(self) -> pd.DataFrame:
+        """A bootstrap interval of ``d``: X and Y resampled with replacement (1000 times, seeded)."""
+        sx, sy = self.s
+        rng = np.random.default_rng([int(self.seed), 1])
+        bx = sx[rng.integers(0, sx.size, size=(DRAWS, sx.size))]
+        by = sy[rng.integers(0, sy.size, size=(DRAWS, sy.size))]
+        both = np.concatenate([bx, by], axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            d = (bx.mean(axis=1) - by.mean(axis=1)) / both.std(axis=1, ddof=1)
+        return pd.DataFrame([interval_row("effect_size", self.effect_size, d, "bootstrap of X and Y")],
+                            columns=INTERVAL_COLUMNS)
+
+    def sentence(self) -> str:
+        what = ("what the model associates with the words" if self.measures.startswith("the model")
+                else "what colour/content the gallery's images have, not what the model believes"
+                if self.measures.startswith("the gallery") else "a mix of the gallery's images and the model")
+        return (f"Effect size d = {self.effect_size:.2f} ({self.band}, Cohen 1988), {self.p_text} "
+                f"({self.n_partitions} partitions): this measures {self.measures}, i.e. {what}.")
 
     def to_frame(self) -> pd.DataFrame:
         """One row per target: ``set`` (X or Y), ``index``, ``kind``, ``label``, ``row`` (-1 for texts), ``s``."""
@@ -170,7 +248,8 @@ class AssociationResult(DiagnosticResult):
             "effect_size": self.effect_size, "p_value": self.p_value, "statistic": self.statistic,
             "X": f"{x.name} ({len(x.labels)} {x.kind}s)", "Y": f"{y.name} ({len(y.labels)} {y.kind}s)",
             "A": f"{a.name} ({len(a.labels)} {a.kind}s)", "B": f"{b.name} ({len(b.labels)} {b.kind}s)",
-            "exact": self.exact, "partitions": self.n_partitions,
+            "exact": self.exact, "partitions": self.n_partitions, "band": self.band, "p": self.p_text,
+            "measures": self.measures,
         }
 
     def rows_for(self, set: str = "X", index: int | None = None) -> np.ndarray:
@@ -206,8 +285,8 @@ class AssociationResult(DiagnosticResult):
                          range=[-0.6, 1.6])
         fig.update_yaxes(title_text=plotly_text(f"s(w, A={a.name}, B={b.name})"))
         how = "exact" if self.exact else f"{self.n_partitions} random partitions"
-        return base_layout(fig, "Association test (WEAT)",
-                           f"effect size d = {self.effect_size:.3f}, one-sided p = {self.p_value:.4g} ({how})")
+        return base_layout(fig, f"Association test (WEAT): measures {self.measures}",
+                           f"effect size d = {self.effect_size:.3f} ({self.band}), one-sided {self.p_text} ({how})")
 
 
 def association(
@@ -230,7 +309,10 @@ def association(
         p = share of equal-size re-partitions of X u Y whose sum_X s - sum_Y s >= the observed one
 
     Every set may be images or texts, so image targets with text attributes (and the
-    other three combinations) are all tested the same way. Partitions are enumerated
+    other three combinations) are all tested the same way. They answer different questions:
+    **text targets measure the model** (does it put "a star" nearer "yellow" than "a circle"?),
+    **image targets describe the gallery** (are its star images more yellow than its circle
+    images?). ``result.measures`` says which; the report labels it. Partitions are enumerated
     when ``C(|X|+|Y|, |X|) <= n_permutations``, else sampled; ties count as successes.
 
     Parameters
@@ -274,7 +356,8 @@ def association(
         raise ValueError("WEAT needs at least three targets in X and Y together to estimate a spread")
     out = weat(x.vectors, y.vectors, a.vectors, b.vectors, n_permutations=n_permutations, seed=seed)
     return AssociationResult((x, y), (a, b), out["effect_size"], out["p_value"], out["statistic"],
-                             out["exact"], out["n_partitions"], (out["s_x"], out["s_y"]))
+                             out["exact"], out["n_partitions"], (out["s_x"], out["s_y"]), out["p_below"],
+                             out["null_effect"], int(seed))
 
 
 def _name(spec: Any, default: str) -> str:

@@ -13,7 +13,7 @@ import pandas as pd
 from cirscope._core.atomic import atomic_write
 from cirscope._core.text import html_text
 from cirscope.diagnostics._association import association
-from cirscope.diagnostics._common import check_space, labels_of, progress_bar
+from cirscope.diagnostics._common import attribute_columns, check_space, labels_of, progress_bar
 from cirscope.diagnostics._duplicates import duplicates
 from cirscope.diagnostics._gap import modality_gap
 from cirscope.diagnostics._html import render_report
@@ -22,6 +22,7 @@ from cirscope.diagnostics._long_tail import long_tail
 from cirscope.diagnostics._outliers import outliers
 from cirscope.diagnostics._registry import run_diagnostic
 from cirscope.diagnostics._result import DiagnosticResult
+from cirscope.diagnostics._skew_math import mentions
 from cirscope.diagnostics._source_bias import source_bias
 from cirscope.diagnostics._sweep import direction_sweep
 from cirscope.diagnostics._uniqueness import uniqueness
@@ -76,16 +77,28 @@ class AuditReport:
                 for name, res in self.results.items() for q, text in res.summary_text()]
         return pd.DataFrame(rows, columns=["diagnostic", "quantity", "value"])
 
-    def to_html(self, path: str | os.PathLike, *, thumbnails: bool = True, thumb_size: int = 80) -> Path:
+    def findings(self, k: int = 10) -> Any:
+        """The findings table of this audit (see :func:`cirscope.diagnostics.findings`)."""
+        from cirscope.diagnostics._findings import findings
+
+        return findings(self, k=k)
+
+    def to_html(self, path: str | os.PathLike, *, thumbnails: bool = True, thumb_size: int = 80,
+                findings: bool = False) -> Path:
         """Write a standalone HTML report (plotly.js inlined, images embedded: it opens offline).
 
-        Clicking a bar or a point of a chart shows the images behind it under the chart.
+        Clicking a bar or a point of a chart shows the images behind it under the chart. Every
+        diagnostic says in a sentence what it found and, per number, its range, meaning, noise
+        floor and interval. ``findings=True`` adds the findings table (finding, evidence,
+        gallery or model, action) at the top.
         """
         path = Path(path)
         if path.suffix.lower() not in (".html", ".htm"):
             raise ValueError(f"The report is an HTML file: give a path ending in .html, got {path.name!r}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        html = render_report(self, thumbnails=thumbnails and self.space is not None, thumb_size=thumb_size)
+        table = self.findings().to_frame() if findings else None
+        html = render_report(self, thumbnails=thumbnails and self.space is not None, thumb_size=thumb_size,
+                             findings=table)
         with atomic_write(path, "wb") as fh:  # unique temporary name: concurrent writers never collide
             fh.write(html.encode("utf-8"))
         return path
@@ -192,8 +205,15 @@ def audit(
         ("outliers", lambda: outliers(space, outlier_k)),
         ("uniqueness", lambda: uniqueness(space)),
     ]
+    sweep_attribute = attribute
     if composed is not None:
-        steps.insert(1, ("direction_sweep", lambda: direction_sweep(space, composed, attribute)))
+        # a text that names a label of the attribute ("make it red") moves it on purpose: sweep another column
+        named = mentions(getattr(composed, "text", None), labels_of(space, attribute)[0].tolist())
+        if named:
+            others = [c for c in attribute_columns(space) if c != attribute
+                      and not mentions(composed.text, sorted(set(space.gallery.column(c).astype(str))))]
+            sweep_attribute = others[0] if others else attribute
+        steps.insert(1, ("direction_sweep", lambda: direction_sweep(space, composed, sweep_attribute)))
     if source_column is not None:
         if not source_queries:
             raise ValueError("source_column needs source_queries={query: relevant selector}")
@@ -211,4 +231,6 @@ def audit(
             skipped[name] = str(exc)
     info = {"images": len(space), "dim": space.dim, "model": space.model.get("model"),
             "pretrained": space.model.get("pretrained"), "attribute": attribute}
+    if composed is not None:
+        info["sweep_attribute"] = sweep_attribute
     return AuditReport(results, skipped, info, space)

@@ -15,6 +15,22 @@ if TYPE_CHECKING:  # pragma: no cover
 MISSING = "(missing)"
 
 
+def attribute_columns(space: Space, max_values: int = 50) -> list[str]:
+    """Metadata columns usable as a sensitive attribute: 2 to ``max_values`` distinct values, not ids/paths."""
+    meta = space.gallery.metadata
+    out = []
+    for col in meta.columns:
+        if col in ("id", "caption", "path", "file", "filename", "file_name", "url"):
+            continue
+        series = meta[col]
+        if pd.api.types.is_float_dtype(series):
+            continue
+        n = series.nunique(dropna=True)
+        if 2 <= n <= max_values:
+            out.append(str(col))
+    return out
+
+
 def check_space(space: Any) -> Space:
     """Raise a clear error unless ``space`` is a :class:`~cirscope.Space`."""
     from cirscope.space._space import Space
@@ -113,6 +129,8 @@ class Query:
     vector: np.ndarray
     kind: str
     exclude: list[int] = field(default_factory=list)
+    #: The words of the query (a text query's text, a composed query's modification text).
+    text: str | None = None
 
 
 def _query_name(space: Space, query: Any) -> str:
@@ -160,14 +178,14 @@ def resolve_queries(space: Space, queries: Any, method: str | None = None, **par
         if isinstance(q, bool):
             raise TypeError("A query must be a text, a ComposedQuery, a gallery row or a vector, not a bool")
         if isinstance(q, str):
-            out.append(Query(label, np.asarray(text_vecs[q], dtype=np.float32), "text"))
+            out.append(Query(label, np.asarray(text_vecs[q], dtype=np.float32), "text", text=q))
         elif isinstance(q, ComposedQuery):
             m = method or "pdv"
             if m not in METHODS:
                 raise ValueError(f"Unknown composing method {m!r}; choose one of {list(METHODS)}")
             resolved = q.resolve(space)
             exclude = [] if resolved.reference_row is None else [int(resolved.reference_row)]
-            out.append(Query(label, resolved.vector(m, **params), "composed", exclude))
+            out.append(Query(label, resolved.vector(m, **params), "composed", exclude, text=str(q.text)))
         elif isinstance(q, (int, np.integer)):
             row = int(q)
             if not 0 <= row < len(space):

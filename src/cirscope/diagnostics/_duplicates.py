@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+import cirscope.diagnostics._guides as _guides
 from cirscope._core.text import plotly_text
 from cirscope.diagnostics._common import check_space, knn_distances
 from cirscope.diagnostics._result import (
@@ -82,6 +83,11 @@ class DuplicatesResult(DiagnosticResult):
 
     name = "duplicates"
     title = "Near-duplicates"
+    GUIDE = _guides.DUPLICATES
+
+    def sentence(self) -> str:
+        """The result in one plain sentence."""
+        return _guides.duplicates_sentence(self.summary())
 
     threshold: float
     pairs: pd.DataFrame

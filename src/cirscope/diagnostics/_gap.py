@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+import cirscope.diagnostics._guides as _guides
 from cirscope._core.text import plotly_texts
 from cirscope.diagnostics._common import check_space, default_texts
 from cirscope.diagnostics._result import DiagnosticResult, base_layout, clickable
@@ -92,6 +93,11 @@ class GapResult(DiagnosticResult):
 
     name = "modality_gap"
     title = "Modality gap"
+    GUIDE = _guides.GAP
+
+    def sentence(self) -> str:
+        """The result in one plain sentence."""
+        return _guides.gap_sentence(self.summary())
 
     gap: float
     delta: np.ndarray

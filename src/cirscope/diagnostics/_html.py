@@ -35,6 +35,7 @@ pre.doc { background: #f8f8f8; padding: 8px 12px; font-size: 0.82em; white-space
 .images figure { margin: 0; text-align: center; font-size: 0.7em; color: #555; }
 .images img { display: block; border: 1px solid #ccc; }
 .hint { color: #888; font-size: 0.85em; } .skipped { color: #a33; }
+p.sentence { font-size: 1.02em; background: #f3f7fb; padding: 6px 10px; border-left: 3px solid #4C78A8; }
 """
 
 _JS = """
@@ -145,8 +146,20 @@ def _table(frame: Any) -> str:
     return body + more
 
 
-def render_report(report: AuditReport, *, thumbnails: bool = True, thumb_size: int = 80) -> str:
-    """The report's HTML: summary, then per diagnostic its method, chart, linked images and table."""
+def _readings(result: Any) -> str:
+    """The result's sentence and, per headline number, its range, meaning, noise floor and interval (text)."""
+    sentence = result.sentence()
+    readings = result.readings()
+    readings = readings[(readings["range"] != "") | (readings["random"] != "") | (readings["interval"] != "")]
+    body = readings.to_html(index=False, escape=True, border=0) if len(readings) else ""
+    return (f"<p class='sentence'>{html_text(sentence)}</p>" if sentence else "") + (
+        f"<details open><summary>Reading the numbers</summary>{body}</details>" if body else "")
+
+
+def render_report(report: AuditReport, *, thumbnails: bool = True, thumb_size: int = 80,
+                  findings: Any = None) -> str:
+    """The report's HTML: findings (when given), summary, then per diagnostic its sentence, method,
+    readings, chart, linked images and table."""
     sections: list[str] = []
     links: dict[str, dict[str, list[int]]] = {}
     for name, result in report.results.items():
@@ -157,7 +170,7 @@ def render_report(report: AuditReport, *, thumbnails: bool = True, thumb_size: i
                           for q, text in result.summary_text())
         sections.append(
             f"<section id='{html_text(name)}'><h2>{html_text(result.title)} <span class='meta'>({html_text(name)})"
-            f"</span></h2><pre class='doc'>{html_text(_doc(result))}</pre>"
+            f"</span></h2>{_readings(result)}<pre class='doc'>{html_text(_doc(result))}</pre>"
             f"<table>{summary}</table>{_figure_div(fig, plot_id)}"
             f"<p class='hint'>Click a bar or a point to see the images behind it.</p>"
             f"<div class='images' id='{html_text(plot_id)}-images'></div>"
@@ -193,7 +206,9 @@ def render_report(report: AuditReport, *, thumbnails: bool = True, thumb_size: i
         f"{html_text(info.get('dim'))} dimensions, model <code>{html_text(info.get('model'))}</code>, attribute "
         f"<code>{html_text(info.get('attribute'))}</code>. Written {stamp} by cirscope {__version__}. "
         "Self-contained: opens without a network.</p>"
-        f"<h2>Summary</h2>{summary_table}"
+        + ("" if findings is None else "<h2>Findings: what to do</h2>"
+           + findings.to_html(index=False, escape=True, border=0))
+        + f"<h2>Summary</h2>{summary_table}"
         + (f"<h2 class='skipped'>Skipped</h2><ul class='skipped'>{skipped}</ul>" if skipped else "")
         + "".join(sections)
         + "</body></html>\n"

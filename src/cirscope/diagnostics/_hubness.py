@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+import cirscope.diagnostics._guides as _guides
 from cirscope._core.arrays import top_k
 from cirscope._core.text import plotly_texts
 from cirscope.diagnostics._common import check_space, default_texts, progress_bar
+from cirscope.diagnostics._reading import BASELINE_COLUMNS, floor_row, random_graph_hubness
 from cirscope.diagnostics._result import DiagnosticResult, base_layout, clickable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -159,6 +162,11 @@ class HubnessResult(DiagnosticResult):
 
     name = "hubness"
     title = "Hubness"
+    GUIDE = _guides.HUBNESS
+
+    def sentence(self) -> str:
+        """The result in one plain sentence."""
+        return _guides.hubness_sentence(self.summary(), self.baseline)
 
     k: int
     queries: str
@@ -169,15 +177,31 @@ class HubnessResult(DiagnosticResult):
     _ids: np.ndarray
     params: dict[str, Any]
 
+    @cached_property
+    def baseline(self) -> pd.DataFrame:
+        """k-skewness, hubs, hub occurrence, antihub share and Robin Hood of 200 random k-NN graphs of
+        the same size (seeded; see :func:`~cirscope.diagnostics._reading.random_graph_hubness`)."""
+        n_q, n = len(self.query_labels), len(self._ids)
+        draws = random_graph_hubness(n, n_q, self.k, 200, hubness_stats)
+        stats = hubness_stats(self.n_k["none"], self.k, n_q)
+        rows = [floor_row(q, stats[q], draws[q], f"random {self.k}-NN graphs")
+                for q in ("k_skewness", "hubs", "hub_occurrence", "antihub_share", "robin_hood")]
+        return pd.DataFrame(rows, columns=BASELINE_COLUMNS)
+
     @property
     def methods(self) -> list[str]:
         return list(self.n_k)
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per method (``none`` = plain cosine, then mitigations): the hubness measures."""
+        """One row per method (``none`` = plain cosine, then mitigations): the hubness measures, and the 95th
+        percentile of k-skewness, hubs and Robin Hood over random k-NN graphs of the same size."""
         n_q = len(self.query_labels)
-        return pd.DataFrame([{"method": m, "k": self.k, "queries": self.queries, "n_queries": n_q,
-                              **hubness_stats(v, self.k, n_q)} for m, v in self.n_k.items()])
+        frame = pd.DataFrame([{"method": m, "k": self.k, "queries": self.queries, "n_queries": n_q,
+                               **hubness_stats(v, self.k, n_q)} for m, v in self.n_k.items()])
+        floor = self.baseline.set_index("quantity")["random_p95"]  # the same random graph for every method
+        for q in ("k_skewness", "hubs", "robin_hood"):
+            frame[f"{q}_random_p95"] = float(floor[q])
+        return frame
 
     def items(self, method: str = "none") -> pd.DataFrame:
         """One row per gallery item: ``row``, ``id``, ``n_k``, ``hub``, ``antihub``, sorted by ``n_k``."""

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+import cirscope.diagnostics._guides as _guides
 from cirscope._core.text import plotly_text, plotly_texts
 from cirscope._core.wording import fill
 from cirscope.diagnostics._common import MISSING, check_space, labels_of, prompt_template
@@ -52,6 +53,11 @@ class LongTailResult(DiagnosticResult):
 
     name = "long_tail"
     title = "Long tail"
+    GUIDE = _guides.LONG_TAIL
+
+    def sentence(self) -> str:
+        """The result in one plain sentence."""
+        return _guides.long_tail_sentence(self.summary(), self.notes())
 
     attribute: str
     template: str

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+import cirscope.diagnostics._guides as _guides
 from cirscope.diagnostics._common import check_space, knn_distances
 from cirscope.diagnostics._result import (
     DiagnosticResult,
@@ -32,6 +33,11 @@ class OutliersResult(DiagnosticResult):
 
     name = "outliers"
     title = "Outliers"
+    GUIDE = _guides.OUTLIERS
+
+    def sentence(self) -> str:
+        """The result in one plain sentence."""
+        return _guides.outliers_sentence(self.summary())
 
     k: int
     factor: float

@@ -6,9 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from cirscope.diagnostics._common import check_ks, default_prompts, labels_of
+from cirscope.diagnostics._common import attribute_columns, check_ks, default_prompts, labels_of
 from cirscope.diagnostics._duplicates import duplicates
 from cirscope.diagnostics._gap import modality_gap
 from cirscope.diagnostics._hubness import hubness
@@ -34,22 +32,6 @@ class DiagnosticSpec:
     needs_attribute: bool
     uses_queries: bool
     run: Callable[..., DiagnosticResult]
-
-
-def attribute_columns(space: Space, max_values: int = 50) -> list[str]:
-    """Metadata columns usable as a sensitive attribute: 2 to ``max_values`` distinct values, not ids/paths."""
-    meta = space.gallery.metadata
-    out = []
-    for col in meta.columns:
-        if col in ("id", "caption", "path", "file", "filename", "file_name", "url"):
-            continue
-        series = meta[col]
-        if pd.api.types.is_float_dtype(series):
-            continue
-        n = series.nunique(dropna=True)
-        if 2 <= n <= max_values:
-            out.append(str(col))
-    return out
 
 
 def default_skew_queries(space: Space, attribute: str | None) -> list[str]:

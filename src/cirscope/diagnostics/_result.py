@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import pairwise
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from cirscope._core.text import plotly_text
+from cirscope.diagnostics._reading import BASELINE_COLUMNS, INTERVAL_COLUMNS
+
+#: The ``query`` of the rows of ``baseline`` / ``interval`` that belong to the headline (mean) numbers.
+MEAN = "(mean over queries)"
 
 #: How a chart's clickable trace says what its points stand for: ``trace.meta["keys"]``
 #: names the arguments of :meth:`DiagnosticResult.rows_for` that ``trace.customdata[i]`` fills.
@@ -34,8 +38,92 @@ class DiagnosticResult:
     #: Human title.
     title: str = "Diagnostic"
 
+    #: ``{quantity: (range, meaning)}`` for the headline numbers; a key matches a quantity equal
+    #: to it or starting with it followed by ``@``, `` `` or ``(`` (``"MaxSkew"`` covers ``"MaxSkew@10"``).
+    GUIDE: ClassVar[dict[str, tuple[str, str]]] = {}
+
     def to_frame(self) -> pd.DataFrame:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    @property
+    def baseline(self) -> pd.DataFrame:
+        """The noise floor of the headline numbers: what random rankings (or a random graph, or
+        random partitions) of the same gallery give, seeded.
+
+        Columns ``quantity``, ``value``, ``random_median``, ``random_p5``, ``random_p95``,
+        ``beyond_random`` (past the 95th percentile, or the 5th for a quantity whose extreme is
+        low), ``draws`` and ``null`` (how the random values were made); a diagnostic with
+        per-query numbers adds ``query`` and ``k``. Empty where no noise floor applies.
+        """
+        return pd.DataFrame(columns=BASELINE_COLUMNS)
+
+    @property
+    def interval(self) -> pd.DataFrame:
+        """Bootstrap intervals of the headline numbers (seeded, percentile method).
+
+        Columns ``quantity``, ``value``, ``low``, ``high``, ``level`` and ``method`` (what was
+        resampled); empty where no interval applies.
+        """
+        return pd.DataFrame(columns=INTERVAL_COLUMNS)
+
+    def sentence(self) -> str:
+        """The result in one plain sentence (what it means for this gallery); ``""`` when none applies."""
+        return ""
+
+    def readings(self) -> pd.DataFrame:
+        """How to read every headline number, as text: ``quantity``, ``value``, ``range``, ``meaning``,
+        ``random`` (its noise floor) and ``interval`` (its bootstrap interval).
+
+        Examples
+        --------
+        >>> r = cs.diagnostics.hubness(space, progress=False).readings().set_index("quantity")
+        >>> r.loc["hubs", "range"]
+        '0 to the number of images'
+        """
+        notes = self.notes()
+        base = _headline(self.baseline).drop_duplicates("quantity", keep="first").set_index("quantity")
+        ci = _headline(self.interval).drop_duplicates("quantity", keep="first").set_index("quantity")
+        rows = []
+        for quantity, value in self.summary().items():
+            rng, meaning = self._guide_for(quantity)
+            random = ""
+            if quantity in base.index and np.isfinite(base.loc[quantity, "random_p95"]):
+                b = base.loc[quantity]
+                tail = "beyond random" if bool(b["beyond_random"]) else "within random variation"
+                random = (f"random: median {format_value(b['random_median'], 3)}, 5th-95th percentile "
+                          f"{format_value(b['random_p5'], 3)} to {format_value(b['random_p95'], 3)} "
+                          f"({int(b['draws'])} draws of {b['null']}): {tail}")
+            interval = ""
+            if quantity in ci.index and np.isfinite(ci.loc[quantity, "low"]):
+                c = ci.loc[quantity]
+                interval = (f"{c['level']:.0%} interval {format_value(c['low'], 3)} to {format_value(c['high'], 3)} "
+                            f"({c['method']})")
+            text = notes[quantity] if quantity in notes else format_value(value)
+            rows.append({"quantity": quantity, "value": text, "range": rng, "meaning": meaning,
+                         "random": random, "interval": interval})
+        return pd.DataFrame(rows, columns=["quantity", "value", "range", "meaning", "random", "interval"])
+
+    def explain(self) -> str:
+        """A short text: the result's sentence, then every headline number with its range, meaning,
+        noise floor and interval.
+
+        Examples
+        --------
+        >>> print(cs.diagnostics.outliers(space).explain().splitlines()[1])  # doctest: +ELLIPSIS
+        k = 10: ...
+        """
+        lines = [self.sentence() or f"{self.title}."]
+        for r in self.readings().itertuples():
+            parts = [p for p in (r.meaning, f"range {r.range}" if r.range else "", r.random, r.interval) if p]
+            lines.append(f"{r.quantity} = {r.value}" + (": " + "; ".join(parts) if parts else ""))
+        return "\n".join(lines)
+
+    def _guide_for(self, quantity: str) -> tuple[str, str]:
+        for key in sorted(self.GUIDE, key=len, reverse=True):
+            if quantity == key or any(quantity.startswith(key + sep) for sep in ("@", " ", "(")) or (
+                    key.endswith("@") and quantity.startswith(key)):
+                return self.GUIDE[key]
+        return "", ""
 
     def figure(self) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -109,6 +197,13 @@ class DiagnosticResult:
         bundle = dict(self.figure()._repr_mimebundle_(include, exclude) or {})
         bundle["text/plain"] = repr(self)
         return bundle
+
+
+def _headline(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a ``baseline`` / ``interval`` table that belong to the headline numbers."""
+    if "query" in frame.columns:
+        return frame[frame["query"] == MEAN]
+    return frame
 
 
 def is_undefined(value: Any) -> bool:

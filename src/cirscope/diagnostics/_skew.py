@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+import cirscope.diagnostics._guides as _guides
 from cirscope._core.text import plotly_text, plotly_texts
 from cirscope.diagnostics._common import (
     check_ks,
@@ -25,136 +26,27 @@ from cirscope.diagnostics._common import (
     ranking,
     resolve_queries,
 )
-from cirscope.diagnostics._result import DiagnosticResult, base_layout, clickable
+from cirscope.diagnostics._reading import (
+    BASELINE_COLUMNS,
+    DRAWS,
+    INTERVAL_COLUMNS,
+    floor_row,
+    interval_row,
+    label_index,
+    max_skew_bound,
+    min_skew_floor,
+    ndkl_max,
+    random_topk,
+    resample_ranking,
+    skew_stats,
+)
+from cirscope.diagnostics._result import MEAN, DiagnosticResult, base_layout, clickable
+from cirscope.diagnostics._skew_math import desired_shares, label_skew, mentions, ndkl
 
 if TYPE_CHECKING:  # pragma: no cover
     from cirscope.space._space import Space
 
-__all__ = ["SkewResult", "desired_shares", "label_skew", "ndkl", "skew"]
-
-
-def desired_shares(pool_labels: Sequence[str], desired: str | Mapping[str, float] = "uniform") -> pd.Series:
-    """The desired share ``q_a`` of every label.
-
-    ``"uniform"``: ``1 / |labels|`` (equal opportunity); ``"gallery"``: ``n_a / N``, the
-    label's share of ``pool_labels`` (demographic parity); or ``{label: weight}``
-    (normalised to sum to 1).
-
-    Examples
-    --------
-    >>> desired_shares(["a", "a", "a", "b"], "uniform").to_dict()
-    {'a': 0.5, 'b': 0.5}
-    >>> desired_shares(["a", "a", "a", "b"], "gallery").to_dict()
-    {'a': 0.75, 'b': 0.25}
-    """
-    pool = pd.Series(np.asarray(pool_labels, dtype=object), dtype=object).map(str)
-    if pool.empty:
-        raise ValueError("No gallery rows to take label shares from")
-    present = sorted(pool.unique().tolist())
-    if isinstance(desired, Mapping):
-        q = pd.Series({str(k): float(v) for k, v in desired.items()}, dtype=np.float64)
-        missing = sorted(set(present) - set(q.index))
-        if missing:
-            raise ValueError(f"The desired shares lack labels present in the gallery: {missing[:10]}")
-        if (q < 0).any() or q.sum() <= 0 or not np.isfinite(q).all():
-            raise ValueError("Desired shares must be finite, non-negative and not all zero")
-        zero = sorted(label for label in present if q[label] == 0)
-        if zero:
-            raise ValueError(f"The desired share of {zero[:10]} is 0 but the gallery holds them: Skew = ln(p/q) "
-                             "would be infinite. Give every present label a positive share.")
-        return (q / q.sum()).sort_index()
-    if desired == "uniform":
-        return pd.Series(1.0 / len(present), index=present, dtype=np.float64)
-    if desired == "gallery":
-        counts = pool.value_counts()
-        return (counts / counts.sum()).reindex(present).astype(np.float64)
-    raise ValueError(f"desired must be 'uniform', 'gallery' or {{label: share}}, got {desired!r}")
-
-
-def label_skew(ranked_labels: Sequence[str], desired: pd.Series | Mapping[str, float], k: int) -> pd.DataFrame:
-    """Skew of every label in the top ``k`` of a ranking.
-
-    Geyik et al. (KDD 2019)::
-
-        p_a      = count of label a among the top K / K     (1 / K when the count is 0)
-        Skew_a@K = ln(p_a) - ln(q_a)
-        MaxSkew@K = max_a Skew_a@K,   MinSkew@K = min_a Skew_a@K
-
-    Parameters
-    ----------
-    ranked_labels
-        The label of each ranked item, best first (at least ``k`` of them).
-    desired
-        ``q_a`` per label (see :func:`desired_shares`); it defines the label set.
-    k
-        The cut-off.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``label``, ``count``, ``share`` (``p_a``), ``desired`` (``q_a``), ``skew``.
-
-    Examples
-    --------
-    A 10-item ranking with 6 "x", 3 "y", 1 "z" against the uniform target 1/3:
-
-    >>> ranked = list("xxyxxyxzxy")
-    >>> t = label_skew(ranked, {"x": 1 / 3, "y": 1 / 3, "z": 1 / 3}, k=10)
-    >>> t.set_index("label")["skew"].round(4).to_dict()  # ln(.6*3), ln(.3*3), ln(.1*3)
-    {'x': 0.5878, 'y': -0.1054, 'z': -1.204}
-    """
-    q = pd.Series(desired, dtype=np.float64)
-    k = int(k)
-    if len(ranked_labels) < k:
-        raise ValueError(f"The ranking has {len(ranked_labels)} items, fewer than k={k}")
-    top = pd.Series(np.asarray(ranked_labels[:k], dtype=object))
-    unknown = sorted(set(top) - set(q.index))
-    if unknown:
-        raise ValueError(f"Labels {unknown[:5]} in the ranking have no desired share")
-    counts = top.value_counts().reindex(q.index, fill_value=0).astype(np.int64)
-    share = counts / k
-    p = np.where(counts.to_numpy() == 0, 1.0 / k, share.to_numpy())
-    with np.errstate(divide="ignore"):
-        skew_values = np.log(p) - np.log(q.to_numpy())
-    return pd.DataFrame(
-        {"label": q.index.to_numpy(), "count": counts.to_numpy(), "share": share.to_numpy(),
-         "desired": q.to_numpy(), "skew": skew_values}
-    )
-
-
-def ndkl(ranked_labels: Sequence[str], desired: pd.Series | Mapping[str, float], k: int) -> float:
-    """Normalised discounted cumulative KL-divergence of the top ``k`` from the desired shares.
-
-    Geyik et al. (KDD 2019)::
-
-        NDKL = (1 / Z) sum_{i=1..K} KL(P_i || Q) / log2(i + 1),   Z = sum_{i=1..K} 1 / log2(i + 1)
-
-    where ``P_i`` holds the label shares among the top ``i`` and ``Q`` the desired shares;
-    natural log, ``0 log 0 = 0``. 0 means every prefix matches ``Q``.
-
-    Examples
-    --------
-    >>> round(ndkl(["a", "b"], {"a": 0.5, "b": 0.5}, k=2), 4)  # KL(P_1) = ln 2, KL(P_2) = 0
-    0.425
-    """
-    q = pd.Series(desired, dtype=np.float64)
-    k = int(k)
-    if len(ranked_labels) < k:
-        raise ValueError(f"The ranking has {len(ranked_labels)} items, fewer than k={k}")
-    index = {label: j for j, label in enumerate(q.index)}
-    try:
-        cols = np.array([index[label] for label in ranked_labels[:k]], dtype=np.int64)
-    except KeyError as exc:
-        raise ValueError(f"Label {exc.args[0]!r} in the ranking has no desired share") from None
-    onehot = np.zeros((k, len(q)))
-    onehot[np.arange(k), cols] = 1.0
-    p = np.cumsum(onehot, axis=0) / np.arange(1, k + 1)[:, None]
-    qv = q.to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(p > 0, p * (np.log(p) - np.log(qv)[None, :]), 0.0)
-    kl = terms.sum(axis=1)
-    discount = 1.0 / np.log2(np.arange(2, k + 2))
-    return float(np.sum(kl * discount) / np.sum(discount))
+__all__ = ["SkewResult", "desired_shares", "label_skew", "mentions", "ndkl", "skew"]
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -188,21 +80,90 @@ class SkewResult(DiagnosticResult):
     per_query: pd.DataFrame
     rankings: dict[str, np.ndarray]
     _labels: np.ndarray
+    _baseline: pd.DataFrame
+    _interval: pd.DataFrame
+    mentioned: dict[str, list[str]]
+
+    GUIDE = _guides.SKEW
 
     @property
     def queries(self) -> list[str]:
         return list(self.rankings)
 
+    @property
+    def baseline(self) -> pd.DataFrame:
+        """MaxSkew@K, MinSkew@K and NDKL@K of random rankings of the same rows (K rows drawn at random
+        from the rows the query can rank, 1000 draws, seeded): per query and K, and for the mean over
+        the queries (``query == "(mean over queries)"``).
+
+        Examples
+        --------
+        >>> res = cs.diagnostics.skew(space, "a star", "color", k=10)
+        >>> b = res.baseline.set_index(["query", "quantity"]).loc[("a star", "MinSkew@10")]
+        >>> round(float(b["random_median"]), 4)  # a colour absent from 10 random rows: the floor -ln(10/8)
+        -0.2231
+        """
+        return self._baseline.copy()
+
+    @property
+    def interval(self) -> pd.DataFrame:
+        """Bootstrap 95% intervals of MaxSkew@K, MinSkew@K and NDKL@K: the top K resampled with
+        replacement in rank order (1000 resamples, seeded), per query and for the mean."""
+        return self._interval.copy()
+
+    def floors(self) -> pd.DataFrame:
+        """The bounds of each K: ``min_skew_floor`` (``-ln(K max q_a)``, what a missing label reads),
+        ``max_skew_bound`` and ``ndkl_max`` (both ``-ln(min q_a)``)."""
+        q = self.desired.to_numpy()
+        return pd.DataFrame([{"k": k, "min_skew_floor": min_skew_floor(q, k), "max_skew_bound": max_skew_bound(q),
+                              "ndkl_max": ndkl_max(q)} for k in self.ks])
+
+    def sentence(self) -> str:
+        kmax = max(self.ks)
+        b = self._baseline
+        row = b[(b["query"] == MEAN) & (b["quantity"] == f"MaxSkew@{kmax}")].iloc[0]
+        verdict = ("beyond" if row["beyond_random"] else "within") + " what random rankings of the same rows give"
+        text = (f"MaxSkew@{kmax} {row['value']:.2f} is {verdict} (95th percentile {row['random_p95']:.2f}); "
+                f"MinSkew@K at {min_skew_floor(self.desired.to_numpy(), kmax):.2f} only means a label is missing "
+                "from the top K.")
+        if self.mentioned:
+            names = ", ".join(f"{q!r} names {', '.join(m)}" for q, m in self.mentioned.items())
+            text += (f" Careful: {names}; the skew of {self.attribute} for such a query measures the requested "
+                     "effect, not a bias. Audit an attribute the text does not mention.")
+        return text
+
     def to_frame(self, level: str = "query") -> pd.DataFrame:
         """``level="query"``: per (query, k) MaxSkew/MinSkew/NDKL; ``"label"``: per (query, k, label)
         skew; ``"mean"``: per k, averaged over the queries."""
         if level == "query":
-            return self.per_query.copy()
+            return self._query_frame()
         if level == "label":
             return self.per_label.copy()
         if level == "mean":
             return self.mean()
         raise ValueError(f"level must be 'query', 'label' or 'mean', got {level!r}")
+
+    def _query_frame(self) -> pd.DataFrame:
+        """Per (query, k): the numbers, their intervals, their noise floor and the bounds."""
+        out = self.per_query.copy()
+        keys = ["query", "k"]
+        b = self._baseline[self._baseline["query"] != MEAN]
+        ci = self._interval[self._interval["query"] != MEAN]
+        for name, quantity in (("max_skew", "MaxSkew"), ("min_skew", "MinSkew"), ("ndkl", "NDKL")):
+            qb = b[b["quantity"].str.startswith(quantity + "@")].set_index(keys)
+            qc = ci[ci["quantity"].str.startswith(quantity + "@")].set_index(keys)
+            idx = pd.MultiIndex.from_frame(out[keys])
+            out[f"{name}_low"] = qc["low"].reindex(idx).to_numpy()
+            out[f"{name}_high"] = qc["high"].reindex(idx).to_numpy()
+            out[f"{name}_random_median"] = qb["random_median"].reindex(idx).to_numpy()
+            edge = "random_p5" if name == "min_skew" else "random_p95"
+            out[f"{name}_{edge}"] = qb[edge].reindex(idx).to_numpy()
+            if name == "max_skew":
+                out["beyond_random"] = qb["beyond_random"].reindex(idx).to_numpy().astype(bool)
+        floors = self.floors().set_index("k")
+        for col in floors.columns:
+            out[col] = floors[col].reindex(out["k"]).to_numpy()
+        return out
 
     def mean(self) -> pd.DataFrame:
         """MaxSkew@K, MinSkew@K and NDKL@K averaged over the queries, one row per K."""
@@ -286,6 +247,8 @@ def skew(
     *,
     method: str | None = None,
     mask: Any = None,
+    draws: int = DRAWS,
+    seed: int = 0,
     **params: Any,
 ) -> SkewResult:
     """Skew@K, MaxSkew@K, MinSkew@K and NDKL of an attribute in the top-K of queries.
@@ -319,19 +282,32 @@ def skew(
         How composed queries are turned into vectors (default ``"pdv"`` and its defaults).
     mask
         Rank only these rows (``{column: value}``, a boolean mask or rows); the gallery
-        shares are then taken over them too.
+        shares are then taken over them too. With ``desired="gallery"`` this separates the
+        gallery from the model: ``mask={"shape": "star"}`` and the query "a star" compare the
+        colour mix of the model's top K with the stars' own colour shares.
+    draws, seed
+        Random draws of the noise floor and bootstrap resamples (default 1000), and their seed.
+
+    Reading the numbers
+    -------------------
+    ``.baseline`` holds what K random rows of the same pool give (median and 5th/95th
+    percentiles), ``.interval`` a bootstrap interval of each number, ``.floors()`` the
+    MinSkew smoothing floor ``-ln(K max q_a)`` and the maxima of MaxSkew and NDKL
+    (``-ln(min q_a)``); ``.to_frame()`` shows them as columns and ``.explain()`` in words.
 
     Returns
     -------
     SkewResult
         ``.to_frame()`` (per query; ``level="label"`` or ``"mean"``), ``.figure()``,
-        ``.rows_for(query=, label=, k=)``.
+        ``.rows_for(query=, label=, k=)``, ``.baseline``, ``.interval``, ``.explain()``.
 
     Examples
     --------
     >>> res = cs.diagnostics.skew(space, ["a star", "a circle"], "color", k=(10, 50))
     >>> res.to_frame()[["query", "k"]].values.tolist()
     [['a star', 10], ['a star', 50], ['a circle', 10], ['a circle', 50]]
+    >>> res.to_frame()["min_skew_floor"].round(3).tolist()  # -ln(K/8): a colour missing from the top K
+    [-0.223, -1.833, -0.223, -1.833]
     >>> rows = res.rows_for(query="a star", label="yellow", k=10)  # the yellow images of its top 10
     >>> set(space.gallery.metadata["color"].iloc[rows]) <= {"yellow"}
     True
@@ -343,11 +319,18 @@ def skew(
     pool = labels if mask_arr is None else labels[mask_arr]
     q = desired_shares(pool, desired)
     desired_name = desired if isinstance(desired, str) else "custom"
+    if isinstance(draws, bool) or int(draws) < 10:
+        raise ValueError(f"draws must be an integer of at least 10, got {draws!r}")
     resolved = resolve_queries(space, queries, method, **params)
     kmax = max(ks)
     per_label, per_query = [], []
     rankings: dict[str, np.ndarray] = {}
-    for query in resolved:
+    codes_all = label_index(labels, q.index)
+    qv = q.to_numpy()
+    base_rows, ci_rows = [], []
+    random_draws: dict[tuple[int, str], list[np.ndarray]] = {}
+    boot_draws: dict[tuple[int, str], list[np.ndarray]] = {}
+    for i, query in enumerate(resolved):
         available = n_rankable(space, query, mask_arr)
         if kmax > available:
             raise ValueError(
@@ -362,7 +345,22 @@ def skew(
         rows = ranking(space, query, kmax, mask_arr)
         rankings[query.name] = rows
         ranked = labels[rows].tolist()
+        allowed = np.ones(len(labels), dtype=bool) if mask_arr is None else mask_arr.copy()
+        allowed[query.exclude] = False
+        pool_counts = np.bincount(codes_all[allowed], minlength=len(q))
         for kk in ks:
+            rng = np.random.default_rng([int(seed), i, kk])
+            null = skew_stats(random_topk(pool_counts, kk, int(draws), rng), qv)
+            boot = skew_stats(resample_ranking(codes_all[rows[:kk]], int(draws), rng), qv)
+            observed = skew_stats(codes_all[rows[:kk]][None, :], qv)
+            for key, quantity in (("max_skew", "MaxSkew"), ("min_skew", "MinSkew"), ("ndkl", "NDKL")):
+                label = f"{quantity}@{kk}"
+                random_draws.setdefault((kk, key), []).append(null[key])
+                boot_draws.setdefault((kk, key), []).append(boot[key])
+                base_rows.append({"query": query.name, "k": kk, **floor_row(
+                    label, observed[key][0], null[key], f"{kk} random rows", low_is_extreme=key == "min_skew")})
+                ci_rows.append({"query": query.name, "k": kk, **interval_row(
+                    label, observed[key][0], boot[key], "bootstrap of the top K")})
             table = label_skew(ranked, q, kk)
             table.insert(0, "k", kk)
             table.insert(0, "query", query.name)
@@ -374,5 +372,20 @@ def skew(
                 "min_skew": float(table["skew"].iat[imin]), "min_label": str(table["label"].iat[imin]),
                 "ndkl": ndkl(ranked, q, kk),
             })
+    per_query_frame = pd.DataFrame(per_query)
+    means = per_query_frame.groupby("k")[["max_skew", "min_skew", "ndkl"]].mean()
+    for kk in ks:
+        for key, quantity in (("max_skew", "MaxSkew"), ("min_skew", "MinSkew"), ("ndkl", "NDKL")):
+            label = f"{quantity}@{kk}"
+            value = float(means.loc[kk, key])
+            base_rows.append({"query": MEAN, "k": kk, **floor_row(
+                label, value, np.mean(random_draws[(kk, key)], axis=0), f"{kk} random rows per query",
+                low_is_extreme=key == "min_skew")})
+            ci_rows.append({"query": MEAN, "k": kk, **interval_row(
+                label, value, np.mean(boot_draws[(kk, key)], axis=0), "bootstrap of each query's top K")})
+    mentioned = {query.name: found for query in resolved if (found := mentions(query.text, q.index))}
     return SkewResult(name, desired_name, q, ks, pd.concat(per_label, ignore_index=True),
-                      pd.DataFrame(per_query), rankings, labels)
+                      per_query_frame, rankings, labels,
+                      pd.DataFrame(base_rows, columns=["query", "k", *BASELINE_COLUMNS]),
+                      pd.DataFrame(ci_rows, columns=["query", "k", *INTERVAL_COLUMNS]), mentioned)
+

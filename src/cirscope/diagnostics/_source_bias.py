@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+import cirscope.diagnostics._guides as _guides
 from cirscope._core.text import plotly_text
 from cirscope.diagnostics._common import check_space, labels_of, ranking, resolve_queries, selector_rows
+from cirscope.diagnostics._reading import DRAWS, INTERVAL_COLUMNS, interval_row
 from cirscope.diagnostics._result import DiagnosticResult, base_layout, clickable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,6 +82,11 @@ class SourceBiasResult(DiagnosticResult):
 
     name = "source_bias"
     title = "Source bias"
+    GUIDE = _guides.SOURCE_BIAS
+
+    def sentence(self) -> str:
+        """The result in one plain sentence."""
+        return _guides.source_bias_sentence(self.summary(), self.compare)
 
     k: int
     source_column: str
@@ -89,6 +96,26 @@ class SourceBiasResult(DiagnosticResult):
     _top: dict[str, np.ndarray]
     _relevant: dict[str, np.ndarray]
     _sources: np.ndarray
+
+    @property
+    def interval(self) -> pd.DataFrame:
+        """Bootstrap 95% intervals of each relative Delta: the queries resampled with replacement
+        (1000 times, seeded). Few queries give wide intervals: read the Delta with them."""
+        a, b = self.compare
+        rows = []
+        rng = np.random.default_rng(0)
+        for metric, value in self.deltas().items():
+            wide = self.per_query[self.per_query["metric"] == metric].pivot_table(
+                index="query", columns="source", values="value", aggfunc="mean")
+            if a not in wide or b not in wide:
+                continue
+            pick = rng.integers(0, len(wide), size=(DRAWS, len(wide)))
+            ma = np.nanmean(wide[a].to_numpy()[pick], axis=1)
+            mb = np.nanmean(wide[b].to_numpy()[pick], axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                draws = 200.0 * (ma - mb) / (ma + mb)
+            rows.append(interval_row(f"Delta {metric} (%)", value, draws, "bootstrap of the queries"))
+        return pd.DataFrame(rows, columns=INTERVAL_COLUMNS)
 
     def to_frame(self) -> pd.DataFrame:
         """Per query, source and metric: the value (tidy)."""

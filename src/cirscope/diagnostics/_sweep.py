@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+import cirscope.diagnostics._guides as _guides
 from cirscope._core.text import plotly_text
-from cirscope.diagnostics._common import Query, check_mask, check_space, labels_of, n_rankable, ranking
+from cirscope.diagnostics._common import (
+    Query,
+    attribute_columns,
+    check_mask,
+    check_space,
+    labels_of,
+    n_rankable,
+    ranking,
+)
 from cirscope.diagnostics._result import DiagnosticResult, base_layout, clickable
-from cirscope.diagnostics._skew import desired_shares, ndkl
+from cirscope.diagnostics._skew_math import desired_shares, mentions, ndkl
 
 if TYPE_CHECKING:  # pragma: no cover
     from cirscope.space._space import Space
@@ -53,6 +62,36 @@ class SweepResult(DiagnosticResult):
     ndkl: pd.Series
     _labels: np.ndarray
     params: dict[str, float]
+    #: What the top K turns into at the last scale: ``{column: value}`` of the other columns that
+    #: hold at least half of it (e.g. ``{"shape": "star"}``), and the pool rows that match it.
+    target: dict[str, str] = field(default_factory=dict)
+    _target_rows: np.ndarray | None = None
+    mentioned: list[str] = field(default_factory=list)
+
+    GUIDE = _guides.SWEEP
+
+    def coverage(self) -> pd.DataFrame:
+        """Counts per label among the gallery rows that match what the top K becomes (e.g. the colours
+        of the gallery's stars), beside the label's share of the top K at the last scale.
+
+        A direction without any preference would fill its top K with these rows at random, so
+        its share would be ``coverage_share``: a high share of one label is then a **coverage
+        gap** of the gallery (few blue stars to find), not a bias of the direction. Only the
+        excess over it (``excess``) is the direction's own.
+        """
+        last = self.shares().iloc[-1]
+        labels = list(self.shares().columns)
+        rows = self._target_rows if self._target_rows is not None else np.empty(0, dtype=np.int64)
+        counts = pd.Series(self._labels[rows]).value_counts().reindex(labels, fill_value=0).astype(np.int64)
+        total = max(int(counts.sum()), 1)
+        return pd.DataFrame({"label": labels, "count": counts.to_numpy(), "coverage_share": counts.to_numpy() / total,
+                             "top_k_share": last.reindex(labels).to_numpy()})
+
+    def sentence(self) -> str:
+        s = self.summary()
+        moved = (f"From alpha {s['alpha_range'][0]:g} to {s['alpha_range'][1]:g}, {s['most_gained']} gains "
+                 f"{s['gain']:+.0%} of the top {self.k} and {s['most_lost']} {s['loss']:+.0%}.")
+        return f"{moved} {s['note']}" if "note" in s else moved
 
     def to_frame(self) -> pd.DataFrame:
         """One row per (alpha, label): ``count`` and ``share`` of the label in the top K."""
@@ -66,12 +105,37 @@ class SweepResult(DiagnosticResult):
         shares = self.shares()
         first, last = shares.iloc[0], shares.iloc[-1]
         change = (last - first).sort_values()
-        return {
+        gained = str(change.index[-1])
+        out = {
             "query": self.query, "attribute": self.attribute, "k": self.k, "scale": self.scale,
             "alpha_range": (float(self.alphas[0]), float(self.alphas[-1])),
-            "most_gained": str(change.index[-1]), "gain": float(change.iloc[-1]),
+            "most_gained": gained, "gain": float(change.iloc[-1]),
             "most_lost": str(change.index[0]), "loss": float(change.iloc[0]),
         }
+        if self.mentioned:
+            out["note"] = (f"The text names {', '.join(self.mentioned)}: the {self.attribute} mix moving towards it is the "
+                           "requested effect, not a bias. Sweep an attribute the text does not mention.")
+            return out
+        if self.target:
+            cov = self.coverage().set_index("label")
+            share, expected = float(last[gained]), float(cov.loc[gained, "coverage_share"])
+            out["coverage_share"], out["excess"] = expected, share - expected
+            # the share K random rows of the matching ones reach 95% of the time (hypergeometric)
+            from scipy.stats import hypergeom
+
+            n_match, n_label = int(cov["count"].sum()), int(cov.loc[gained, "count"])
+            p95 = float(hypergeom.ppf(0.95, n_match, n_label, min(self.k, n_match))) / max(min(self.k, n_match), 1)
+            out["coverage_p95"] = p95
+            where = ", ".join(f"{k}={v}" for k, v in self.target.items())
+            counts = ", ".join(f"{lab} {int(c)}" for lab, c in cov["count"].sort_values(ascending=False).items() if c)
+            verdict = (f"within what {self.k} random {where} rows give (95th percentile {p95:.0%}): a coverage gap "
+                       "of the gallery, not a bias of the direction" if share <= p95 + 1e-12
+                       else f"beyond what {self.k} random {where} rows give (95th percentile {p95:.0%}): the "
+                       "direction itself prefers it")
+            out["note"] = (f"At alpha {self.alphas[-1]:g} the top {self.k} is mostly {where}; {gained} takes {share:.0%} "
+                           f"of it while {expected:.0%} of the gallery's {where} rows are {gained} ({counts}): "
+                           f"{verdict}.")
+        return out
 
     def rows_for(self, alpha: float, label: str | None = None) -> np.ndarray:
         """The top-K rows at the visited ``alpha`` closest to the one given, optionally of one ``label``."""
@@ -123,7 +187,11 @@ def direction_sweep(
     (``scale="both"``; or only ``"alpha_t"`` / ``"alpha_i"``), the gallery is ranked (the
     reference left out) and the share of each label of ``attribute`` in the top ``k`` is
     recorded. Moving the slider should change what the modification asks for; a change
-    in an attribute the text does not mention is a bias of the direction.
+    in an attribute the text does not mention may be a bias of the direction, or a
+    coverage gap of the gallery: ``.coverage()`` counts the labels among the gallery rows
+    that match what the top K becomes (e.g. the colours of the gallery's stars) and the
+    summary's ``excess`` is the share beyond what those counts explain. A text that names a
+    label of ``attribute`` ("make it red") moves it on purpose: the summary says so.
 
     Parameters
     ----------
@@ -204,5 +272,29 @@ def direction_sweep(
             records.append({"alpha": float(alpha), "label": str(label), "count": int(count),
                             "share": float(count) / len(rows)})
         ndkl_values[float(alpha)] = ndkl(labels[rows].tolist(), uniform, len(rows))
+    target, target_rows = _target_of(space, rows_at[float(grid[0])], rows_at[float(grid[-1])], name, mask_arr)
     return SweepResult(title, name, int(k), scale, grid, pd.DataFrame(records), rows_at,
-                       pd.Series(ndkl_values, name="ndkl"), labels, dict(params))
+                       pd.Series(ndkl_values, name="ndkl"), labels, dict(params), target, target_rows,
+                       mentions(resolved.text, uniform.index))
+
+
+def _target_of(space: Space, first: np.ndarray, last: np.ndarray, attribute: str, mask: np.ndarray | None
+               ) -> tuple[dict[str, str], np.ndarray | None]:
+    """What the edit turned the top K into: the values of the other categorical columns that hold at
+    least half of the ``last`` top K and did not at the ``first`` scale (e.g. ``shape=star``; the
+    reference's kept background is left out), and the pool rows that share all of them."""
+    meta = space.gallery.metadata
+    target: dict[str, str] = {}
+    match = np.ones(len(meta), dtype=bool) if mask is None else mask.copy()
+    for column in attribute_columns(space):
+        if column == attribute:
+            continue
+        values = meta[column].astype(str).to_numpy()
+        now, before = pd.Series(values[last]).value_counts(), pd.Series(values[first]).value_counts()
+        if not len(now) or now.iloc[0] < 0.5 * len(last):
+            continue
+        if len(before) and before.index[0] == now.index[0] and before.iloc[0] >= 0.5 * len(first):
+            continue  # unchanged along the sweep: kept from the reference, not asked for
+        target[column] = str(now.index[0])
+        match &= values == target[column]
+    return (target, np.flatnonzero(match)) if target else ({}, None)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+import cirscope.diagnostics._guides as _guides
 from cirscope.diagnostics._common import check_space, knn_distances
 from cirscope.diagnostics._result import (
     DiagnosticResult,
@@ -47,6 +48,11 @@ class UniquenessResult(DiagnosticResult):
 
     name = "uniqueness"
     title = "Uniqueness"
+    GUIDE = _guides.UNIQUENESS
+
+    def sentence(self) -> str:
+        """The result in one plain sentence."""
+        return _guides.uniqueness_sentence(self.summary())
 
     scores: np.ndarray
     distances: np.ndarray

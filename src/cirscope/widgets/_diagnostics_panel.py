@@ -55,8 +55,10 @@ class DiagnosticsPanel(WidgetBase):
     figure : plotly.graph_objects.FigureWidget or None
         Its chart.
     status : dict
-        The line above the chart: ``{"title", "numbers", "notes"}``, ``{"computing": title}``
-        or ``{"error": message}`` (plain text; the front end never parses it as HTML).
+        The lines above the chart: ``{"title", "numbers", "notes", "sentence", "readings"}``
+        (``sentence``: the result in words; ``readings``: per number its meaning, range, noise
+        floor and interval), ``{"computing": title}`` or ``{"error": message}`` (plain text;
+        the front end never parses it as HTML).
 
     Examples
     --------
@@ -158,7 +160,11 @@ class DiagnosticsPanel(WidgetBase):
         warning = summary.pop("note", "")  # a sentence (e.g. "90% of the images ... unusually many"): its own line
         numbers = ", ".join(f"{k} {'undefined' if k in notes else _fmt(v)}" for k, v in summary.items())
         why = [n for n in dict.fromkeys([*notes.values(), warning]) if n]
-        self.status = {"title": result.title, "numbers": numbers, "notes": why}
+        readings = [f"{r.quantity} = {r.value}: " + "; ".join(p for p in (r.meaning, f"range {r.range}" if r.range else "",
+                                                                           r.random, r.interval) if p)
+                    for r in result.readings().itertuples() if r.range or r.random or r.interval]
+        self.status = {"title": result.title, "numbers": numbers, "notes": why, "sentence": result.sentence(),
+                       "readings": readings}
 
     # ------------------------------------------------------------------ clicks -> rows
     def _on_click(self, trace: Any, points: Any, state: Any) -> None:

@@ -18,7 +18,7 @@ from cirscope.eval._metrics import (
 from cirscope.eval._pdv_sweep import PDVSweep
 from cirscope.eval._prepare import Prepared, benchmark_gallery, prepare
 from cirscope.eval._readers import FASHIONIQ_CATEGORIES, read_circo, read_cirr, read_fashioniq
-from cirscope.eval._runner import evaluate, per_query, score, sweep_pdv
+from cirscope.eval._runner import evaluate, per_query, query_vectors, score, sweep_pdv
 from cirscope.eval._shapes import PHRASINGS, make_shapes_benchmark, phrase
 from cirscope.eval._shapes_hard import make_hard_shapes_benchmark
 from cirscope.eval._uncertainty import interval, mcnemar_p, tied_with_best
@@ -42,6 +42,7 @@ __all__ = [
     "per_query",
     "phrase",
     "prepare",
+    "query_vectors",
     "read_circo",
     "read_cirr",
     "read_fashioniq",

@@ -24,7 +24,7 @@ from cirscope.query._methods import METHODS, compose
 if TYPE_CHECKING:  # pragma: no cover
     from cirscope.space._space import Space
 
-__all__ = ["evaluate", "per_query", "score", "sweep_pdv"]
+__all__ = ["evaluate", "per_query", "query_vectors", "score", "sweep_pdv"]
 
 _CHUNK = 512
 
@@ -90,6 +90,23 @@ def per_query(prepared: Prepared, queries: np.ndarray) -> dict[str, np.ndarray]:
 
 def _vector(prepared: Prepared, method: str, params: Mapping[str, float]) -> np.ndarray:
     return compose(method, **{k: prepared.inputs[k] for k in METHODS[method].inputs}, **params)
+
+
+def query_vectors(prepared: Prepared, method: str, **params: float) -> np.ndarray:
+    """One query vector per prepared query for ``method`` at ``params`` (``(Q, D)``, unit length).
+
+    Feed it to :func:`score` or :func:`per_query`, or rank the gallery with it yourself.
+
+    Examples
+    --------
+    >>> from cirscope.eval import make_shapes_benchmark, prepare
+    >>> prep = prepare(space, make_shapes_benchmark(space.gallery.metadata, n_queries=5), progress=False)
+    >>> query_vectors(prep, "pdv", beta=1.0).shape == prep.inputs["v_ref"].shape
+    True
+    """
+    if method not in METHODS:
+        raise ValueError(f"Unknown composing method {method!r}; choose from {list(METHODS)}")
+    return _vector(prepared, method, {**METHODS[method].defaults(), **params})
 
 
 def evaluate(

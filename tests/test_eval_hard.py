@@ -222,6 +222,8 @@ def test_cli_runs_the_hard_benchmark_by_default(capsys, tmp_path):
     assert sweep["metric"] == "R@1" and sweep["tuned_on"] == "shapes-hard-tune" and 1 <= sweep["cells"] <= sweep["of"]
     pdv = report["table"]["pdv (swept)"]
     assert pdv["R@1 lo"] <= pdv["R@1"] <= pdv["R@1 hi"] and "R@10 p vs best" in pdv
+    # p-values keep their significant digits in the report (never rounded to 0)
+    assert all(0 < row["R@1 p vs best"] <= 1 for row in report["table"].values())
     saved = json.loads((tmp_path / "b.json").read_text())
     assert saved["gallery"]["level"] == "hard" and saved["gallery"]["phrasings"] == "held-out"
     rc = main(["eval", "cir", "--benchmark", str(tmp_path / "b.json"), "--quiet"])

@@ -173,8 +173,7 @@ def _run_one(args: argparse.Namespace, space: Any, bench: Any, tune: Any) -> dic
         },
         "intervals": {"level": 0.95, "method": "percentile bootstrap over queries (2000 resamples, seed 0); "
                       "p vs best: exact McNemar test against the best row"},
-        "table": {m: {k: (v if isinstance(v, str) else round(float(v), 4)) for k, v in row.items()}
-                  for m, row in table.to_dict("index").items()},
+        "table": {m: {k: _number(k, v) for k, v in row.items()} for m, row in table.to_dict("index").items()},
     }
 
 
@@ -200,6 +199,13 @@ def _print(report: dict[str, Any], shapes: bool) -> None:
     print(f"  PDV sweep ({s['mode']}, tuned on {s['tuned_on']}): best {s['metric']} "
           f"{100 * s['best_score']:.2f} at {s['best']}; within noise of it: {s['cells']} of {s['of']} settings "
           f"({where}); {'an interior optimum' if s['interior'] else 'the plateau reaches the edge of the grid'}")
+
+
+def _number(key: str, value: Any) -> Any:
+    """A report cell: metrics rounded to 4 decimals, p-values to 3 significant digits (never rounded to 0)."""
+    if isinstance(value, str):
+        return value
+    return float(f"{float(value):.3g}") if key.endswith("p vs best") else round(float(value), 4)
 
 
 def _p(p: float) -> str:

@@ -49,7 +49,7 @@ def _level(space, level: str, n_queries: int, seed: int) -> dict:
         "targets_per_query": round(sum(len(q.targets) for q in bench.queries) / len(bench), 3),
         "sweep": {**summary, "metric": metric},
         "pdv_text_side_R@1": round(text_side["R@1"], 4),
-        "R@1": {m: [round(float(row[k]), 4) for k in ("R@1", "R@1 lo", "R@1 hi", "R@1 p vs best")]
+        "R@1": {m: [*(round(float(row[k]), 4) for k in ("R@1", "R@1 lo", "R@1 hi")), float(f"{row['R@1 p vs best']:.3g}")]
                 for m, row in table.iterrows()},
         "seconds": {"generate_benchmark_and_tuning_set": round(generate, 3), "sweep_56_settings": round(sweep_s, 2)},
     }

@@ -152,6 +152,14 @@ def _check_composed_queries(nb) -> None:
     assert len(_outputs(nb, "application/vnd.plotly.v1+json")) >= 3, (
         "expected the PCA picture and two heatmaps"
     )
+    html = "\n".join(out["data"]["text/html"] for out in _outputs(nb, "text/html"))
+    # static pictures beside the interactive ones: the heatmaps as HTML tables with the plateau framed
+    assert html.count("(framed: within noise of the best)") >= 2
+    # three exercises, each answer in a closed <details> box (hidden until asked, in exported HTML too)
+    assert html.count("<details><summary><b>Solution: exercise") == 3 and "<details open" not in html
+    assert _outputs(nb, "application/vnd.jupyter.widget-view+json"), "the Explorer cell displayed no widget"
+    solutions = [c for c in nb.cells if "solution" in c.metadata.get("tags", [])]
+    assert len(solutions) == 3 and all(c.metadata["jupyter"]["source_hidden"] for c in solutions)
 
 
 CHECKS = {"quickstart.ipynb": _check_quickstart, "composed_queries.ipynb": _check_composed_queries}

@@ -14,7 +14,8 @@ True
 """
 
 from cirscope.datasets._shapes import ATTRIBUTES, BACKGROUNDS, COLORS, SHAPES, SIZES, SOURCES, Bias
-from cirscope.datasets._vocabulary import shapes_vocabulary
+from cirscope.datasets._vocabulary import shapes_short_vocabulary, shapes_vocabulary
 from cirscope.datasets._world import shapes
 
-__all__ = ["ATTRIBUTES", "BACKGROUNDS", "COLORS", "SHAPES", "SIZES", "SOURCES", "Bias", "shapes", "shapes_vocabulary"]
+__all__ = ["ATTRIBUTES", "BACKGROUNDS", "COLORS", "SHAPES", "SIZES", "SOURCES", "Bias", "shapes", "shapes_short_vocabulary",
+           "shapes_vocabulary"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from cirscope.datasets._shapes import ATTRIBUTES
 from cirscope.query._vocabulary import Vocabulary, register_vocabulary
 
-__all__ = ["shapes_vocabulary"]
+__all__ = ["shapes_short_vocabulary", "shapes_vocabulary"]
 
 _PROMPTS = {
     "shape": "a {}",
@@ -35,6 +35,26 @@ def shapes_vocabulary() -> Vocabulary:
         {a: list(v) for a, v in ATTRIBUTES.items()},
         prompts=_PROMPTS,
         description="a {size} {color} {shape} on a {background} background",
+    )
+
+
+def shapes_short_vocabulary() -> Vocabulary:
+    """A short description of a shapes-world item: its colour and shape only ("a red star").
+
+    What a person typically types as a caption names the object and leaves out the
+    background and the size; the harder shapes benchmark uses it for the reference text, so
+    that the image carries what the text does not say.
+
+    Examples
+    --------
+    >>> v = shapes_short_vocabulary()
+    >>> list(v.families), v.describe({"shape": "star", "color": "orange"})
+    (['color', 'shape'], 'an orange star')
+    """
+    return Vocabulary(
+        {"color": list(ATTRIBUTES["color"]), "shape": list(ATTRIBUTES["shape"])},
+        prompts={k: _PROMPTS[k] for k in ("color", "shape")},
+        description="a {color} {shape}",
     )
 
 

@@ -171,6 +171,18 @@ def _check_quickstart(nb) -> None:
     assert len(traces["results"]["text"]) == 12 and traces["reference"]["marker"]["symbol"] == "star"
     assert "random 95th pct" in html and "beyond chance" in html, "the skew table shows the noise floor"
     assert "&lt;= 1/3,432 (the smallest possible)" in html, "an exact p-value at its floor is said as p <= 1/n"
+    _check_export_keeps_pictures(nb, pictures=2, folded=2)
+
+
+def _check_export_keeps_pictures(nb, pictures: int, folded: int = 0) -> None:
+    """Each map is a plotly figure with a PNG twin in the same output, and the HTML export shows the PNGs."""
+    from nbconvert import HTMLExporter
+
+    twins = [out for out in _outputs(nb, "application/vnd.plotly.v1+json") if "image/png" in out["data"]]
+    assert len(twins) >= pictures
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    assert body.count('src="data:image/png;base64,') >= pictures
+    assert body.count("<details><summary>Answer</summary>") == folded
 
 
 def _check_composed_queries(nb) -> None:
@@ -189,6 +201,7 @@ def _check_your_own_images(nb) -> None:
     assert "of the images get no word with probability 0.5 or more" in text
     colored = [fig for fig in _plotly_figures(nb) if "coloured by orientation" in str(fig["layout"].get("title"))]
     assert colored and {t["name"] for t in colored[0]["data"]} >= {"landscape"}
+    _check_export_keeps_pictures(nb, pictures=1)
 
 
 CHECKS = {"quickstart.ipynb": _check_quickstart, "composed_queries.ipynb": _check_composed_queries,

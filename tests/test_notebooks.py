@@ -8,6 +8,7 @@ real CLIP weights, which cannot be downloaded offline.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -140,12 +141,48 @@ def _outputs(nb, mime: str) -> list:
     return [out for c in nb.cells for out in c.get("outputs", []) if mime in out.get("data", {})]
 
 
+def _stream_text(nb) -> str:
+    return "".join(out.get("text", "") for c in nb.cells for out in c.get("outputs", [])
+                   if out.get("output_type") == "stream")
+
+
+def _plotly_figures(nb) -> list[dict]:
+    return [out["data"]["application/vnd.plotly.v1+json"] for out in _outputs(nb, "application/vnd.plotly.v1+json")]
+
+
 def _check_quickstart(nb) -> None:
-    """Search results appear as thumbnail tables, the map as a plotly figure, the Explorer as a widget."""
+    """Search results appear as thumbnail tables, the map as a plotly figure, the Explorer as a widget.
+
+    Recall is said as a share of the possible targets; the Explorer has a static picture beside it (the map with
+    the reference and its 12 results); the bias section shows the noise floor and an exact p-value floor.
+    """
     html = "\n".join(out["data"]["text/html"] for out in _outputs(nb, "text/html"))
     assert html.count("data:image/jpeg;base64,") >= 40
     assert _outputs(nb, "application/vnd.plotly.v1+json"), "the map cell displayed no plotly figure"
     assert _outputs(nb, "application/vnd.jupyter.widget-view+json"), "the Explorer cell displayed no widget"
+    text = _stream_text(nb)
+    for method in ("sum", "weimocir", "slerp", "pdv"):
+        assert f"{method}: both targets found (R@10 = 1.0)" in text
+    assert "image: 0 of the 2 targets found (R@10 = 0.0)" in text
+    assert "of the top 10 are hits" not in text
+    static = [fig for fig in _plotly_figures(nb) if {t.get("name") for t in fig["data"]} >= {"reference", "results"}]
+    assert len(static) == 1, "one static picture of the Explorer's query"
+    traces = {t["name"]: t for t in static[0]["data"]}
+    assert len(traces["results"]["text"]) == 12 and traces["reference"]["marker"]["symbol"] == "star"
+    assert "random 95th pct" in html and "beyond chance" in html, "the skew table shows the noise floor"
+    assert "&lt;= 1/3,432 (the smallest possible)" in html, "an exact p-value at its floor is said as p <= 1/n"
+    _check_export_keeps_pictures(nb, pictures=2, folded=2)
+
+
+def _check_export_keeps_pictures(nb, pictures: int, folded: int = 0) -> None:
+    """Each map is a plotly figure with a PNG twin in the same output, and the HTML export shows the PNGs."""
+    from nbconvert import HTMLExporter
+
+    twins = [out for out in _outputs(nb, "application/vnd.plotly.v1+json") if "image/png" in out["data"]]
+    assert len(twins) >= pictures
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    assert body.count('src="data:image/png;base64,') >= pictures
+    assert body.count("<details><summary>Answer</summary>") == folded
 
 
 def _check_composed_queries(nb) -> None:
@@ -162,7 +199,66 @@ def _check_composed_queries(nb) -> None:
     assert len(solutions) == 3 and all(c.metadata["jupyter"]["source_hidden"] for c in solutions)
 
 
-CHECKS = {"quickstart.ipynb": _check_quickstart, "composed_queries.ipynb": _check_composed_queries}
+def _check_your_own_images(nb) -> None:
+    """Labels from a CSV join (the unlabelled image is reported), the map is coloured by them, zero-shot labels are
+    computed, and the composed query is resolved by template and by a written target description."""
+    text = _stream_text(nb)
+    assert "label columns: ['orientation']" in text
+    assert "MetadataWarning: 1 of 31 images have no metadata row" in text, "the broken file has no label row"
+    assert "[template]" in text and "[explicit]" in text and "[zero-shot]" in text
+    assert "of the images get no word with probability 0.5 or more" in text
+    colored = [fig for fig in _plotly_figures(nb) if "coloured by orientation" in str(fig["layout"].get("title"))]
+    assert colored and {t["name"] for t in colored[0]["data"]} >= {"landscape"}
+    _check_export_keeps_pictures(nb, pictures=1)
+
+
+CHECKS = {"quickstart.ipynb": _check_quickstart, "composed_queries.ipynb": _check_composed_queries,
+          "your_own_images.ipynb": _check_your_own_images}
+
+
+def _markdown(name: str) -> list[str]:
+    import nbformat
+
+    return [c.source for c in nbformat.read(NOTEBOOKS / name, as_version=4).cells if c.cell_type == "markdown"]
+
+
+def _headings(name: str) -> set[str]:
+    return {line.lstrip("#").strip() for src in _markdown(name) for line in src.splitlines() if line.startswith("#")}
+
+
+def test_quickstart_questions_stay_folded_in_an_html_export():
+    """Each Predict question has a folded answer, and an HTML export keeps the fold (a <details> element)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    cells = _markdown("quickstart.ipynb")
+    assert "### Learning objectives" in cells[0]
+    predicts = [src for src in cells if "**Predict.**" in src]
+    assert len(predicts) >= 2
+    assert all(src.index("**Predict.**") < src.index("<details><summary>Answer</summary>") for src in predicts)
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(NOTEBOOKS / "quickstart.ipynb", as_version=4))
+    assert body.count("<details><summary>Answer</summary>") == len(predicts)
+    assert "&lt;details" not in body
+
+
+def test_lesson_plan_covers_45_minutes_with_existing_notebooks_and_sections():
+    """The quickstart's lesson plan: consecutive slots from 0 to 45 minutes, each naming a notebook that exists;
+    the sections it names in quickstart and your_own_images are their headings (the other two are named by topic)."""
+    plan = next(src for src in _markdown("quickstart.ipynb") if src.startswith("## For teachers"))
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in plan.splitlines()
+            if line.startswith("| ") and line[2].isdigit()]
+    assert len(rows) >= 5
+    bounds = [tuple(int(m) for m in row[0].split("–")) for row in rows]
+    assert bounds[0][0] == 0 and bounds[-1][1] == 45
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(bounds)), bounds
+    existing = {p.name for p in notebook_paths()}
+    assert {"quickstart.ipynb", "composed_queries.ipynb", "audit.ipynb", "your_own_images.ipynb"} <= {
+        row[1] for row in rows}
+    for row in rows:
+        assert row[1] in existing, row
+        if row[1] in ("quickstart.ipynb", "your_own_images.ipynb"):
+            missing = [s for s in row[2].split("; ") if s not in _headings(row[1])]
+            assert not missing, f"{row[1]} has no section {missing}"
 
 
 @pytest.mark.slow

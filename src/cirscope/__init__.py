@@ -46,6 +46,7 @@ _LAZY = {
     "datasets": "cirscope.datasets",
     "diagnostics": "cirscope.diagnostics",
     "eval": "cirscope.eval",
+    "analysis": "cirscope.analysis",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

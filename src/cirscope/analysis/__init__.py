@@ -3,3 +3,20 @@
 Each function takes a :class:`~cirscope.Space` (and a query) and returns a result with
 ``.to_frame()`` and ``.figure()``, like the diagnostics.
 """
+
+from cirscope.analysis._feedback import FeedbackResult, feedback
+from cirscope.analysis._feedback_rounds import RoundsResult, feedback_rounds
+from cirscope.analysis._paraphrase import ParaphraseResult, paraphrases, rewrites
+from cirscope.analysis._slider_bias import SliderBiasResult, slider_bias
+
+__all__ = [
+    "FeedbackResult",
+    "ParaphraseResult",
+    "RoundsResult",
+    "SliderBiasResult",
+    "feedback",
+    "feedback_rounds",
+    "paraphrases",
+    "rewrites",
+    "slider_bias",
+]

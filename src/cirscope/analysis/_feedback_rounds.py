@@ -39,6 +39,10 @@ class RoundsResult(DiagnosticResult):
         ``{variant: (Q,) rounds}``: the first round whose top 1 is a target (NaN: never).
     wrong : numpy.ndarray
         Reference rows of the queries that start wrong.
+    wrong_queries : numpy.ndarray
+        Their positions in the (prepared) benchmark.
+    first : dict
+        ``{variant: (W, rounds + 1) rows}``: the top-1 row of each wrong query after each round.
     """
 
     name = "feedback_rounds"
@@ -51,6 +55,8 @@ class RoundsResult(DiagnosticResult):
     curve: pd.DataFrame
     fixed_at: dict[str, np.ndarray]
     wrong: np.ndarray
+    wrong_queries: np.ndarray
+    first: dict[str, np.ndarray]
     _top1: dict[str, np.ndarray]
 
     def to_frame(self) -> pd.DataFrame:
@@ -188,7 +194,7 @@ def feedback_rounds(
     start = search(q0, np.arange(len(refs)))
     hit0 = is_target(np.arange(len(refs)), start[:, 0])
     wrong = np.flatnonzero(~hit0)
-    records, fixed_at, top1 = [], {}, {}
+    records, fixed_at, top1, first_rows = [], {}, {}, {}
     for variant in variants:
         shown = start[wrong]
         rel_sum = np.zeros((wrong.size, emb.shape[1]))
@@ -197,6 +203,8 @@ def feedback_rounds(
         non_n = np.zeros(wrong.size)
         seen = np.empty(0, dtype=np.int64)
         history = np.zeros((wrong.size, rounds + 1), dtype=bool)
+        firsts = np.zeros((wrong.size, rounds + 1), dtype=np.int64)
+        firsts[:, 0] = shown[:, 0]
         vec, d = q0[wrong], pdv["d"][wrong]
         records.append({"variant": variant, "round": 0, "R@1": 0.0})
         for r in range(1, rounds + 1):
@@ -218,8 +226,9 @@ def feedback_rounds(
                 vec = STEPS["pdv"][1](pdv["v"][wrong], pdv["t_ref_n"][wrong], d, **settings)
             shown = search(vec, wrong)
             history[:, r] = is_target(wrong, shown[:, 0])
+            firsts[:, r] = shown[:, 0]
             records.append({"variant": variant, "round": r, "R@1": float(history[:, r].mean()) if wrong.size else 1.0})
         first = np.where(history.any(axis=1), history.argmax(axis=1), np.nan).astype(np.float64)
-        fixed_at[variant], top1[variant] = first, history
+        fixed_at[variant], top1[variant], first_rows[variant] = first, history, firsts
     return RoundsResult(benchmark.name, len(refs), float(hit0.mean()), k, pd.DataFrame(records), fixed_at,
-                        refs[wrong], top1)
+                        refs[wrong], wrong, first_rows, top1)

@@ -64,10 +64,11 @@ def guess_edit(text: str, old: Mapping[str, str]) -> tuple[str, str]:
     for attr, values in ATTRIBUTES.items():
         for value in values:
             before = old.get(attr) or next(v for v in values if v != value)
-            if value != before and wanted in _pool(attr, value, before):
+            if wanted in _pool(attr, value, before):
                 return attr, value
     words = set(wanted.replace(",", " ").split())
-    found = [(a, v) for a, values in ATTRIBUTES.items() for v in values if v in words and v != old.get(a)]
+    named = [(a, v) for a, values in ATTRIBUTES.items() for v in values if v in words]
+    found = [(a, v) for a, v in named if v != old.get(a)] or named  # a value the reference has may be asked for too
     if len(found) > 1 and any(w in words for w in _BACKGROUND_WORDS[:-1]):
         found = [f for f in found if f[0] == "background"] or found
     elif len(found) > 1:
@@ -246,6 +247,8 @@ def paraphrases(
         if m not in METHODS:
             raise ValueError(f"Unknown composing method {m!r}; choose from {list(METHODS)}")
     goal = None if targets is None else marked_rows(targets, nrows, "targets")
+    if goal is not None and goal.size == 0:
+        raise ValueError("targets is empty: pass the rows that are right answers, or leave targets out")
     resolved = []
     for i, text in enumerate(progress_bar(wordings, len(wordings), "wordings", progress)):
         resolved.append(ComposedQuery(reference, text).resolve(space))
@@ -267,7 +270,7 @@ def paraphrases(
         q75, q25 = np.percentile(ranks, [75, 25], axis=0)
         rec = {"method": m, "jaccard": float(jac[iu].mean()), "rank_std": float(ranks.std(axis=0).mean()),
                "rank_iqr": float(np.median(q75 - q25))}
-        if goal is not None and goal.size:
+        if goal is not None:
             best = np.nanmin(exact_ranks(scores[block], goal), axis=1)
             b75, b25 = np.percentile(best, [75, 25])
             rec.update({"recall@1": float(np.mean(best <= 1)), f"recall@{k}": float(np.mean(best <= k)),

@@ -9,6 +9,7 @@ const SLOTS = [
   ["query", "cs-slot-query"],
   ["grid", "cs-slot-grid"],
   ["diagnostics", "cs-slot-diagnostics"],
+  ["analysis", "cs-slot-analysis"],
 ];
 
 // shared:dom begin: copied from js/_shared/dom.js by `python -m cirscope.widgets._sync_js`; edit it there
@@ -136,6 +137,11 @@ async function render({ model, el, host }) {
   const top = h("div", "cs-explorer-top");
   const slots = Object.fromEntries(SLOTS.map(([name, cls]) => [name, h("div", `cs-slot ${cls}`)]));
   top.append(slots.map, slots.query);
+  // the analysis view (skew along the slider, paraphrases) sits under the query panel
+  slots.query.style.display = "flex";
+  slots.query.style.flexDirection = "column";
+  slots.analysis.style.order = "1";
+  slots.query.append(slots.analysis);
   explore.append(top, slots.grid);
   const diagnostics = h("div", "cs-pane cs-pane-diagnostics");
   diagnostics.append(slots.diagnostics);

@@ -42,6 +42,7 @@ _LAZY = {
     "QueryPanel": "cirscope.widgets",
     "NeighborGrid": "cirscope.widgets",
     "DiagnosticsPanel": "cirscope.widgets",
+    "AnalysisView": "cirscope.widgets",
     "audit": "cirscope.diagnostics",
     "datasets": "cirscope.datasets",
     "diagnostics": "cirscope.diagnostics",

@@ -190,6 +190,7 @@ def paraphrases(
     k: int = 10,
     targets: Sequence[int] | None = None,
     seed: int = 0,
+    query_options: Mapping[str, Any] | None = None,
     progress: bool = False,
     callback: Callable[[int, int], Any] | None = None,
 ) -> ParaphraseResult:
@@ -214,6 +215,9 @@ def paraphrases(
     targets
         The rows that are right answers (optional): adds ``recall@1``, ``recall@k`` and the
         spread of the best target's rank across wordings.
+    query_options
+        Keyword arguments of every :class:`~cirscope.ComposedQuery` (e.g. ``caption_column=None``:
+        zero-shot reference texts).
     progress, callback
         A progress bar over the wordings; ``callback(done, total)`` after each one.
 
@@ -251,7 +255,7 @@ def paraphrases(
         raise ValueError("targets is empty: pass the rows that are right answers, or leave targets out")
     resolved = []
     for i, text in enumerate(progress_bar(wordings, len(wordings), "wordings", progress)):
-        resolved.append(ComposedQuery(reference, text).resolve(space))
+        resolved.append(ComposedQuery(reference, text, **dict(query_options or {})).resolve(space))
         if callback is not None:
             callback(i + 1, len(wordings))
     vectors = np.stack([r.vector(m, **{**METHODS[m].defaults(), **dict((settings or {}).get(m, {}))})

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cirscope.query._methods import method_label
+from cirscope.widgets._refine import FeedbackLink
 
 if TYPE_CHECKING:  # pragma: no cover
     from cirscope.space._space import Space
@@ -137,6 +138,8 @@ class ExplorerController:
         map_view.on_click(self.pick)
         grid.on_click(self.pick)
         grid.show_toggle = True
+        #: the grid's relevance marks refine the panel's composed query (its Refine button)
+        self.feedback = FeedbackLink(space, panel, grid, map_view)
         self._on_reference({"new": panel.reference})
         self._on_result({})
 
@@ -226,5 +229,6 @@ class ExplorerController:
         for widget, handler, name in self._watch:
             widget.unobserve(handler, name)
         self._watch = []
+        self.feedback.close()
         self.map.on_click(self.pick, remove=True)
         self.grid.on_click(self.pick, remove=True)

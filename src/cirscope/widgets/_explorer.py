@@ -76,6 +76,9 @@ class Explorer(WidgetBase):
         ``True`` adds a "Diagnostics" tab with a :class:`~cirscope.DiagnosticsPanel` of the
         space (or pass your own widget); the rows it shows (its ``shown_rows``) appear in
         the grid and are selected on the map.
+    analysis
+        ``True`` adds an :class:`~cirscope.widgets._slider_bias.AnalysisView` under the query
+        panel: the skew of an attribute along PDV's alpha slider, and paraphrase robustness.
 
     Attributes
     ----------
@@ -83,6 +86,8 @@ class Explorer(WidgetBase):
         The linked :class:`MapView`, :class:`QueryPanel` and :class:`NeighborGrid`.
     diagnostics
         The diagnostics widget (``None`` without one).
+    analysis
+        The analysis view (``None`` without one).
     tab
         The tab on display: ``"explore"`` or ``"diagnostics"``.
     controller
@@ -103,6 +108,7 @@ class Explorer(WidgetBase):
     query = WidgetTrait().tag(sync=True)
     grid = WidgetTrait().tag(sync=True)
     diagnostics = WidgetTrait().tag(sync=True)
+    analysis = WidgetTrait().tag(sync=True)
     tab = t.Enum(["explore", "diagnostics"], "explore", help="The tab on display").tag(sync=True)
 
     def __init__(
@@ -118,6 +124,7 @@ class Explorer(WidgetBase):
         thumb_size: int = 96,
         height: int = 440,
         diagnostics: Any = False,
+        analysis: bool = False,
     ):
         self.controller: ExplorerController | None = None
         panel = _diagnostics_widget(space, diagnostics)
@@ -125,7 +132,12 @@ class Explorer(WidgetBase):
         query = QueryPanel(space, reference=reference, text=text, method=method, k=k)
         grid = NeighborGrid(space, thumb_size=thumb_size, max_height=2 * thumb_size + 120)
         self.controller = ExplorerController(space, map_view, query, grid, diagnostics=panel)
-        super().__init__(map=map_view, query=query, grid=grid, diagnostics=panel)
+        view = None
+        if analysis:
+            from cirscope.widgets._slider_bias import AnalysisView
+
+            view = AnalysisView(space, query)
+        super().__init__(map=map_view, query=query, grid=grid, diagnostics=panel, analysis=view)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         """The widget view, plus a static HTML snapshot for pages without a widget front end."""
@@ -147,7 +159,7 @@ class Explorer(WidgetBase):
         controller = self.__dict__.get("controller")
         if controller is not None:
             controller.close()
-        for name in ("map", "query", "grid"):
+        for name in ("map", "query", "grid", "analysis"):
             part = self._trait_values.get(name)
             if part is not None:
                 if part.binding is not None:

@@ -214,7 +214,7 @@ function render({ model, el }) {
     cell._rank = h("span", "cs-rank");
     cell._scoreText = h("span", "cs-score");
     cell._note = h("span", "cs-note");
-    cell._note.style.cssText = "font-size:11px;font-weight:600;color:#1a9850;font-variant-numeric:tabular-nums";
+    cell._note.style.cssText = "font-size:11px;font-weight:600;font-variant-numeric:tabular-nums";
     const marks = h("span", "cs-marks");
     marks.style.cssText = "position:absolute;right:4px;top:4px;display:flex;gap:2px";
     for (const [mark, sym, label] of [["relevant", "\u2713", "relevant (r)"], ["not relevant", "\u2717", "not relevant (n)"]]) {
@@ -248,6 +248,8 @@ function render({ model, el }) {
     cell._score = score;
     cell._note.textContent = note || "";
     cell._note.style.display = note ? "" : "none";
+    const moved = /^(\d+) -> (\d+)$/.exec(note || "");
+    cell._note.style.color = moved && Number(moved[2]) > Number(moved[1]) ? "#d73027" : "#1a9850"; // down: red
     paintMark(cell);
   }
 

@@ -138,3 +138,32 @@ def test_the_simulation_matches_the_api_and_its_own_tables(toy_space):
     assert res.rows_for(variant="rocchio", round=0).size == res.wrong.size
     fig = res.figure()
     assert len(fig.data) == 2
+
+
+def test_the_explorer_grid_refines_round_after_round_and_a_new_query_clears_the_marks(toy_space):
+    ex = cs.Explorer(toy_space, map="pca", reference=3, text="make it blue")
+    grid, link = ex.grid, ex.controller.feedback
+    try:
+        assert grid.feedback is True
+        grid._handle_refine_msg(grid, {"event": "refine"}, [])  # Refine without marks: a hint, nothing searched
+        assert "Mark results first" in grid.feedback_status and link.last is None
+        shown = list(grid.rows)
+        grid.marks = {str(shown[4]): "relevant", str(shown[0]): "not relevant"}
+        grid._handle_refine_msg(grid, {"event": "refine"}, [])  # what the browser's button sends
+        first = link.last
+        assert first.round == 1 and grid.rows == first.rows.tolist()
+        assert grid.title.startswith("Refined · Rocchio · round 1")
+        assert grid.notes[grid.rows.index(shown[4])] == f"5 -> {grid.rows.index(shown[4]) + 1}"
+        assert ex.map.highlighted.tolist() == first.rows.tolist()
+        link.refine()
+        assert link.last.round == 2
+        np.testing.assert_allclose(link.last.vector_before, first.vector)
+        grid.feedback_method = "pdv"  # another variant starts again from the query
+        assert link.refine().round == 1 and link.last.direction is not None
+        ex.query.text = "make it red"
+        assert grid.marks == {} and link.last is None and grid.notes == []
+        ex.query.text = ""  # an image query: nothing to refine
+        grid.marks = {str(grid.rows[0]): "relevant"}
+        assert link.refine() is None and "composed query" in grid.feedback_status
+    finally:
+        ex.close()

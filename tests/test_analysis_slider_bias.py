@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 import cirscope as cs
+from cirscope.diagnostics._skew import desired_shares, label_skew
 from cirscope.diagnostics._sweep import DEFAULT_ALPHAS, direction_sweep
 from cirscope.query._composed import ResolvedQuery
 
@@ -53,8 +54,18 @@ def test_the_curve_agrees_with_the_direction_sweep(toy_space):
     res = cs.analysis.slider_bias(toy_space, q, "color", DEFAULT_ALPHAS, k=30)
     sweep = direction_sweep(toy_space, q, "color", DEFAULT_ALPHAS, k=30)
     np.testing.assert_allclose(res.to_frame()["ndkl"].to_numpy(), sweep.ndkl.to_numpy())
+    labels = toy_space.gallery.metadata["color"].astype(str).to_numpy()
+    target = desired_shares(labels, "uniform")
+    frame = res.to_frame()
     for i, alpha in enumerate(res.alphas):
         assert res.rankings[i].tolist() == sweep.rankings[float(alpha)].tolist()
+        table = label_skew(labels[res.rankings[i]].tolist(), target, 30)  # the diagnostics' own formula
+        assert frame["max_skew"][i] == pytest.approx(table["skew"].max())
+        assert frame["min_skew"][i] == pytest.approx(table["skew"].min())
+        assert frame["max_label"][i] == table.loc[table["skew"].idxmax(), "label"]
+    gallery_mix = cs.analysis.slider_bias(toy_space, q, "color", DEFAULT_ALPHAS, k=30, desired="gallery").to_frame()
+    table = label_skew(labels[res.rankings[0]].tolist(), desired_shares(labels, "gallery"), 30)
+    assert gallery_mix["max_skew"][0] == pytest.approx(table["skew"].max())
 
 
 @pytest.mark.parametrize(
@@ -73,3 +84,33 @@ def test_bad_input_gets_a_clear_error(kwargs, error, match):
     args = {"attribute": "group", **kwargs}
     with pytest.raises(error, match=match):
         cs.analysis.slider_bias(space, q, **args)
+
+
+def test_the_view_computes_the_curve_once_per_query_and_moves_the_marker_on_slider_moves(toy_space):
+    from cirscope.widgets import QueryPanel
+    from cirscope.widgets._slider_bias import AnalysisView
+
+    panel = QueryPanel(toy_space, reference=3, text="make it blue")
+    view = AnalysisView(toy_space, panel, attribute="color", k=30)
+    binding = view.binding
+    assert view.curve_version == 1 and view.attribute == "color" and "color" in view.attributes
+    expected = cs.analysis.slider_bias(toy_space, cs.ComposedQuery(3, "make it blue"), "color", k=30)
+    np.testing.assert_allclose(view.max_skew, expected.to_frame()["max_skew"].to_numpy(np.float32))
+    for alpha in (1.5, 0.25, -0.5):
+        panel.alpha_t = alpha
+        assert view.current_alpha == alpha and view.curve_version == 1
+    assert "ties alpha_i to alpha_t" in view.status
+    panel.beta = 0.5  # the curve depends on beta: computed again
+    assert view.curve_version == 2 and binding.curve.params["beta"] == 0.5
+    view.attribute = "shape"
+    assert view.curve_version == 3 and "shape" == binding.curve.attribute
+    view.paraphrase_input = "paint it blue\n\nrecolor it blue"
+    view.paraphrase_request += 1  # the Compute button
+    assert [r["method"] for r in view.paraphrase_rows][0] == "image"
+    assert view.paraphrase_texts == ["make it blue", "paint it blue", "recolor it blue"]
+    assert view.paraphrase_done == view.paraphrase_total == 3
+    panel.text = ""  # no composed query: no curve, and a sentence saying why
+    assert len(view.alphas) == 0 and "modification" in view.status
+    view.paraphrase_request += 1
+    assert "need" in view.paraphrase_status
+    binding.close()

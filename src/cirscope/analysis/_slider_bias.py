@@ -7,6 +7,7 @@ Skew and NDKL are the definitions of :mod:`cirscope.diagnostics._skew` (Geyik et
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ import pandas as pd
 from cirscope.analysis._common import best_rows, check_k, resolve_composed, scored
 from cirscope.diagnostics._common import check_mask, check_space, labels_of
 from cirscope.diagnostics._result import DiagnosticResult, base_layout, clickable
-from cirscope.diagnostics._skew import desired_shares, label_skew, ndkl
+from cirscope.diagnostics._skew import desired_shares
 
 if TYPE_CHECKING:  # pragma: no cover
     from cirscope.space._space import Space
@@ -27,6 +28,53 @@ __all__ = ["SLIDER_ALPHAS", "SliderBiasResult", "slider_bias"]
 #: The PDV slider's range, -0.5 to 2 in steps of 0.1.
 SLIDER_ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.round(np.arange(-0.5, 2.0001, 0.1), 4))
 _SCALES = {"both": ("alpha_t", "alpha_i"), "alpha_t": ("alpha_t",), "alpha_i": ("alpha_i",)}
+#: per space: {column: (labels, label codes, label names)}; a column's labels are read once, not per query
+_LABELS: weakref.WeakKeyDictionary[Any, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _coded_labels(space: Space, attribute: Any) -> tuple[np.ndarray, str, np.ndarray, np.ndarray]:
+    """``(labels, name, codes, names)``: one label per row, its code and the sorted label names."""
+    cache = _LABELS.setdefault(space, {}) if isinstance(attribute, str) else {}
+    if isinstance(attribute, str) and attribute in cache:
+        labels, codes, names = cache[attribute]
+        return labels, attribute, codes, names
+    labels, name = labels_of(space, attribute)
+    names, codes = np.unique(labels.astype(str), return_inverse=True)
+    if isinstance(attribute, str):
+        cache[attribute] = (labels, codes, names)
+    return labels, name, codes, names
+
+
+def skew_curves(codes: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MaxSkew@K, MinSkew@K (with their label codes) and NDKL of every ranking at once.
+
+    ``codes`` is ``(A, K)`` label codes of the top K of each ranking, ``q`` the desired
+    share of each label. The formulas of :func:`cirscope.diagnostics._skew.label_skew` and
+    :func:`~cirscope.diagnostics._skew.ndkl` (Geyik et al., KDD 2019), vectorised over the
+    rankings (a test checks them equal)::
+
+        p_a = count_a / K (1 / K when 0),   Skew_a@K = ln p_a - ln q_a
+        NDKL = (1/Z) sum_i KL(P_i || Q) / log2(i + 1)
+
+    Examples
+    --------
+    >>> skew, low, ndkl, arg, argmin = skew_curves(np.array([[0, 1]]), np.array([0.5, 0.5]), 2)
+    >>> skew.round(4).tolist(), round(float(ndkl[0]), 3)
+    ([0.0], 0.425)
+    """
+    a, labels = codes.shape[0], q.size
+    onehot = np.zeros((a, k, labels))
+    onehot[np.arange(a)[:, None], np.arange(k)[None, :], codes] = 1.0
+    counts = onehot.sum(axis=1)
+    p = np.where(counts == 0, 1.0 / k, counts / k)
+    skew = np.log(p) - np.log(q)[None, :]
+    prefix = np.cumsum(onehot, axis=1) / np.arange(1, k + 1)[None, :, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(prefix > 0, prefix * (np.log(prefix) - np.log(q)[None, None, :]), 0.0)
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    ndkl = (terms.sum(axis=2) * discount).sum(axis=1) / discount.sum()
+    return skew.max(axis=1), skew.min(axis=1), ndkl, skew.argmax(axis=1), skew.argmin(axis=1)
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -182,7 +230,7 @@ def slider_bias(
     if grid.size < 2 or not np.all(np.isfinite(grid)):
         raise ValueError("Give at least two finite alphas, e.g. alphas=np.linspace(-0.5, 2, 26)")
     k = check_k(k)
-    labels, name = labels_of(space, attribute)
+    labels, name, codes, names = _coded_labels(space, attribute)
     mask_arr = check_mask(space, mask)
     exclude = [] if resolved.reference_row is None else [int(resolved.reference_row)]
     allowed = len(labels) - len(exclude) if mask_arr is None else int(mask_arr.sum()) - sum(
@@ -194,15 +242,20 @@ def slider_bias(
     prepare, core = STEPS["pdv"]
     vectors = core(**prepare(resolved.v_ref, resolved.t_ref, resolved.t_comp), **settings)  # (A, D) at once
     rows = best_rows(scored(space.image_embeddings, vectors, exclude, mask_arr), k)
-    target = desired_shares(labels if mask_arr is None else labels[mask_arr], desired)
-    records = []
-    for alpha, top in zip(grid, rows, strict=True):
-        ranked = labels[top].tolist()
-        table = label_skew(ranked, target, k)
-        hi, lo = table["skew"].idxmax(), table["skew"].idxmin()
-        records.append({"alpha": float(alpha), "max_skew": float(table.at[hi, "skew"]),
-                        "max_label": str(table.at[hi, "label"]), "min_skew": float(table.at[lo, "skew"]),
-                        "min_label": str(table.at[lo, "label"]), "ndkl": ndkl(ranked, target, k)})
+    pool = names if mask_arr is None else names[np.unique(codes[mask_arr])]
+    if isinstance(desired, str) and desired == "gallery":
+        pool = names[codes if mask_arr is None else codes[mask_arr]]
+    target = desired_shares(pool, desired)  # its index: the sorted label names present
+    position = np.searchsorted(names, target.index.to_numpy(dtype=str))
+    remap = np.full(names.size, -1)
+    remap[position] = np.arange(target.size)
+    top_codes = remap[codes[rows]]
+    if (top_codes < 0).any():  # pragma: no cover - the ranking holds only rows of the pool
+        raise ValueError("A ranked row has a label without a desired share")
+    high, low, curve, arg_high, arg_low = skew_curves(top_codes, target.to_numpy(), k)
+    label_names = target.index.to_numpy(dtype=str)
+    frame = pd.DataFrame({"alpha": grid, "max_skew": high, "max_label": label_names[arg_high], "min_skew": low,
+                          "min_label": label_names[arg_low], "ndkl": curve})
     fixed = {p: float(v) for p, v in settings.items() if p not in swept}
     return SliderBiasResult(f"[{resolved.reference}] + {resolved.text!r}", name, k, scale, grid,
-                            pd.DataFrame(records), rows, labels, fixed)
+                            frame, rows, labels, fixed)

@@ -106,7 +106,7 @@ def test_the_view_computes_the_curve_once_per_query_and_moves_the_marker_on_slid
     assert view.curve_version == 3 and "shape" == binding.curve.attribute
     view.paraphrase_input = "paint it blue\n\nrecolor it blue"
     view.paraphrase_request += 1  # the Compute button
-    assert [r["method"] for r in view.paraphrase_rows][0] == "image"
+    assert [r["method"] for r in view.paraphrase_rows] == ["image", "text", "sum", "weimocir", "slerp", "pdv"]
     assert view.paraphrase_texts == ["make it blue", "paint it blue", "recolor it blue"]
     assert view.paraphrase_done == view.paraphrase_total == 3
     panel.text = ""  # no composed query: no curve, and a sentence saying why

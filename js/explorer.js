@@ -11,6 +11,7 @@ const SLOTS = [
   ["curation", "cs-slot-curation"],
   ["diagnostics", "cs-slot-diagnostics"],
   ["compare", "cs-slot-compare"],
+  ["analysis", "cs-slot-analysis"],
 ];
 // the tabs besides "explore": each shows when the Explorer has that part
 const EXTRA_TABS = [["diagnostics", "Diagnostics"], ["compare", "Compare"]];
@@ -140,6 +141,11 @@ async function render({ model, el, host }) {
   const top = h("div", "cs-explorer-top");
   const slots = Object.fromEntries(SLOTS.map(([name, cls]) => [name, h("div", `cs-slot ${cls}`)]));
   top.append(slots.map, slots.query);
+  // the analysis view (skew along the slider, paraphrases) sits under the query panel
+  slots.query.style.display = "flex";
+  slots.query.style.flexDirection = "column";
+  slots.analysis.style.order = "1";
+  slots.query.append(slots.analysis);
   explore.append(top, slots.curation, slots.grid);
   const diagnostics = h("div", "cs-pane cs-pane-diagnostics");
   diagnostics.append(slots.diagnostics);

@@ -152,6 +152,22 @@ function render({ model, el }) {
   const title = h("span", "cs-label");
   const hint = h("span", "cs-muted", "click or Enter: make it the reference");
   head.append(toggle, title, hint);
+  // relevance feedback: marks per thumbnail (buttons, or r / n on a focused one) and Refine
+  const fbBar = h("div", "cs-toolbar cs-feedback");
+  const fbMethod = h("select");
+  fbMethod.setAttribute("aria-label", "how Refine refines the query");
+  for (const [value, label] of [["rocchio", "Rocchio (query vector)"], ["pdv", "PDV-aware (direction d)"]]) {
+    const o = h("option", null, label);
+    o.value = value;
+    fbMethod.append(o);
+  }
+  const refineBtn = button("Refine", "Refine the query from the marks and search again");
+  refineBtn.className = "cs-refine";
+  const clearBtn = button("Clear marks");
+  const fbCount = h("span", "cs-muted");
+  const fbStatus = h("div", "cs-muted cs-feedback-status");
+  fbStatus.setAttribute("role", "status");
+  fbBar.append(h("span", "cs-label", "Feedback"), fbMethod, refineBtn, clearBtn, fbCount);
   const wrap = h("div", "cs-wrap");
   const cells = h("div", "cs-cells");
   cells.setAttribute("role", "list");
@@ -161,7 +177,7 @@ function render({ model, el }) {
   card.append(cardTitle, cardMeta);
   const empty = h("div", "cs-muted cs-empty", "No images to show.");
   wrap.append(cells, empty);
-  root.append(head, wrap, card);
+  root.append(head, fbBar, fbStatus, wrap, card);
   el.append(root);
   const unwatchKernel = watchKernel(model, root, el);
 
@@ -197,11 +213,26 @@ function render({ model, el }) {
     if (url) img.src = url;
     cell._rank = h("span", "cs-rank");
     cell._scoreText = h("span", "cs-score");
-    cell.append(img, cell._rank, cell._scoreText, h("span", "cs-id", id));
+    cell._note = h("span", "cs-note");
+    cell._note.style.cssText = "font-size:11px;font-weight:600;font-variant-numeric:tabular-nums";
+    const marks = h("span", "cs-marks");
+    marks.style.cssText = "position:absolute;right:4px;top:4px;display:flex;gap:2px";
+    for (const [mark, sym, label] of [["relevant", "\u2713", "relevant (r)"], ["not relevant", "\u2717", "not relevant (n)"]]) {
+      const m = h("span", "cs-mark", sym);
+      m.dataset.mark = mark;
+      m.setAttribute("role", "button");
+      m.setAttribute("aria-label", `mark ${label}`);
+      m.title = `mark ${label}`;
+      m.style.cssText = "cursor:pointer;font-size:12px;line-height:16px;width:16px;text-align:center;border-radius:3px;" +
+        "background:rgba(255,255,255,.85);color:#333;border:1px solid #bbb";
+      marks.append(m);
+    }
+    cell._marks = marks;
+    cell.append(img, cell._rank, marks, cell._scoreText, cell._note, h("span", "cs-id", id));
     return cell;
   }
 
-  function fillCell(cell, i, row, id, score, meta) {
+  function fillCell(cell, i, row, id, score, meta, note) {
     cell.dataset.row = String(row);
     cell.dataset.id = id;
     cell.dataset.rank = String(i + 1);
@@ -215,7 +246,52 @@ function render({ model, el }) {
     cell.classList.toggle("cs-is-ref", row === model.get("reference"));
     cell._meta = meta;
     cell._score = score;
+    cell._note.textContent = note || "";
+    cell._note.style.display = note ? "" : "none";
+    const moved = /^(\d+) -> (\d+)$/.exec(note || "");
+    cell._note.style.color = moved && Number(moved[2]) > Number(moved[1]) ? "#d73027" : "#1a9850"; // down: red
+    paintMark(cell);
   }
+
+  // ------------------------------------------------------------------ feedback marks
+  const MARK_COLORS = { relevant: "#1a9850", "not relevant": "#d73027" };
+  function paintMark(cell) {
+    const on = model.get("feedback");
+    const mark = (model.get("marks") || {})[cell.dataset.row] || "";
+    cell._marks.style.display = on ? "flex" : "none";
+    cell.dataset.mark = mark;
+    cell.style.boxShadow = on && mark ? `inset 0 0 0 3px ${MARK_COLORS[mark]}` : "";
+    for (const m of cell._marks.children) {
+      const active = on && m.dataset.mark === mark;
+      m.style.background = active ? MARK_COLORS[mark] : "rgba(255,255,255,.85)";
+      m.style.color = active ? "#fff" : "#333";
+      m.setAttribute("aria-pressed", String(active));
+    }
+  }
+  function toggleMark(row, mark) {
+    const marks = { ...(model.get("marks") || {}) };
+    if (marks[row] === mark) delete marks[row];
+    else marks[row] = mark;
+    model.set("marks", marks);
+    model.save_changes();
+  }
+  function renderFeedback() {
+    const on = model.get("feedback");
+    fbBar.style.display = on ? "" : "none";
+    fbStatus.style.display = on && model.get("feedback_status") ? "" : "none";
+    fbStatus.textContent = model.get("feedback_status");
+    fbMethod.value = model.get("feedback_method");
+    const marks = Object.values(model.get("marks") || {});
+    const rel = marks.filter((m) => m === "relevant").length;
+    fbCount.textContent = `${rel} relevant, ${marks.length - rel} not relevant`;
+    refineBtn.disabled = marks.length === 0;
+    clearBtn.disabled = marks.length === 0;
+    hint.textContent = on ? "click: make it the reference; \u2713 / \u2717 (or r / n): mark" : "click or Enter: make it the reference";
+    for (const c of cells.children) paintMark(c);
+  }
+  fbMethod.addEventListener("change", () => { model.set("feedback_method", fbMethod.value); model.save_changes(); });
+  refineBtn.addEventListener("click", () => model.send({ event: "refine" }));
+  clearBtn.addEventListener("click", () => { model.set("marks", {}); model.save_changes(); });
 
   async function renderCells() {
     const mine = ++token;
@@ -225,6 +301,7 @@ function render({ model, el }) {
     const ids = model.get("ids") || [];
     const thumbs = model.get("thumbnails") || [];
     const meta = model.get("metadata") || [];
+    const notes = model.get("notes") || [];
     const sc = decodeArray(model.get("scores"));
     const scores = sc && sc.data.length === rows.length ? sc.data : null;
     const size = model.get("thumb_size");
@@ -241,7 +318,7 @@ function render({ model, el }) {
         entry = { url, cell: makeCell(url, id) };
         fresh.push(entry);
       }
-      fillCell(entry.cell, i, rows[i], id, scores ? scores[i] : null, meta[i]);
+      fillCell(entry.cell, i, rows[i], id, scores ? scores[i] : null, meta[i], notes[i]);
       if (!next.has(key)) next.set(key, entry);
       built.push(entry.cell);
     }
@@ -289,6 +366,12 @@ function render({ model, el }) {
   cells.addEventListener("click", (ev) => {
     const c = cellOf(ev);
     if (!c) return;
+    const markEl = ev.target.closest ? ev.target.closest(".cs-mark") : null;
+    if (markEl && model.get("feedback")) {
+      ev.preventDefault();
+      toggleMark(c.dataset.row, markEl.dataset.mark);
+      return;
+    }
     focusIndex = Number(c.dataset.index);
     model.send({ event: "click", row: Number(c.dataset.row) });
   });
@@ -302,6 +385,12 @@ function render({ model, el }) {
     const list = [...cells.children];
     const i = list.indexOf(c);
     const perRow = Math.max(1, list.filter((x) => x.offsetTop === list[0].offsetTop).length);
+    const mark = { r: "relevant", n: "not relevant" }[ev.key];
+    if (mark && model.get("feedback") && !ev.ctrlKey && !ev.metaKey && !ev.altKey) {
+      ev.preventDefault();
+      toggleMark(c.dataset.row, mark);
+      return;
+    }
     const step = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: perRow, ArrowUp: -perRow, Home: -i, End: list.length - 1 - i }[ev.key];
     if (step === undefined) return;
     const j = Math.min(Math.max(i + step, 0), list.length - 1);
@@ -317,11 +406,13 @@ function render({ model, el }) {
 
   const handlers = {
     "change:version": renderCells,
+    "change:feedback change:marks change:feedback_method change:feedback_status": renderFeedback,
     "change:reference": markReference,
     "change:mode change:show_toggle change:n_selected change:selection_label change:title change:thumb_size change:max_height": renderToolbar,
   };
   const unlisten = listen(model, handlers);
   renderToolbar();
+  renderFeedback();
   renderCells();
   root.dataset.ready = "true";
 

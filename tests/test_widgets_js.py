@@ -13,7 +13,7 @@ from cirscope.widgets._sync_js import BLOCK, blocks, main, shared_sources, stale
 
 JS = Path(__file__).resolve().parents[1] / "js"
 PARTS = ["map_view.js", "neighbor_grid.js", "query_panel.js"]
-OURS = [*PARTS, "explorer.js", "diagnostics_panel.js"]
+OURS = [*PARTS, "explorer.js", "diagnostics_panel.js", "slider_bias.js"]
 
 
 @pytest.mark.parametrize("widget", [MapView, NeighborGrid, QueryPanel])
@@ -40,7 +40,7 @@ def test_shared_helpers_are_copied_unchanged_into_every_module():
         for block, body in blocks(text).items():
             assert body == shared[block], f"{name}: its copy of js/_shared/{block}.js differs; run python -m cirscope.widgets._sync_js"
             used.setdefault(block, set()).add(name)
-    assert used["dom"] == set(OURS) and used["thumbs"] == set(PARTS) and used["codec"] == {"map_view.js", "neighbor_grid.js"}
+    assert used["dom"] == set(OURS) and used["thumbs"] == set(PARTS) and used["codec"] == {"map_view.js", "neighbor_grid.js", "slider_bias.js"}
     assert used["children"] == {"explorer.js", "diagnostics_panel.js"}  # the widgets that hold widgets
     assert used["kernel"] == set(OURS)  # every view says when no kernel answers it
     assert set(used) == set(shared), "a shared file no module uses"

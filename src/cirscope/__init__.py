@@ -43,6 +43,7 @@ _LAZY = {
     "NeighborGrid": "cirscope.widgets",
     "DiagnosticsPanel": "cirscope.widgets",
     "to_html": "cirscope.widgets._standalone",
+    "AnalysisView": "cirscope.widgets",
     "audit": "cirscope.diagnostics",
     "datasets": "cirscope.datasets",
     "diagnostics": "cirscope.diagnostics",

@@ -34,7 +34,7 @@ from cirscope.widgets._grid import NeighborGrid
 from cirscope.widgets._map_view import MapView
 from cirscope.widgets._query_panel import QueryPanel
 
-__all__ = ["CompareView", "DiagnosticsPanel", "Explorer", "MapView", "NeighborGrid", "QueryPanel"]
+__all__ = ["AnalysisView", "CompareView", "DiagnosticsPanel", "Explorer", "MapView", "NeighborGrid", "QueryPanel"]
 
 
 def __getattr__(name: str) -> Any:
@@ -47,4 +47,8 @@ def __getattr__(name: str) -> Any:
         from cirscope.widgets._compare_view import CompareView
 
         return CompareView
+    if name == "AnalysisView":
+        from cirscope.widgets._slider_bias import AnalysisView
+
+        return AnalysisView
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

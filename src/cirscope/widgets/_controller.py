@@ -23,6 +23,7 @@ import numpy as np
 
 from cirscope.query._methods import method_label
 from cirscope.widgets._map_data import panel_path, path_key
+from cirscope.widgets._refine import FeedbackLink
 
 if TYPE_CHECKING:  # pragma: no cover
     from cirscope.space._space import Space
@@ -154,6 +155,8 @@ class ExplorerController:
         map_view.on_path_end(self._on_path_end)
         grid.on_click(self.pick)
         grid.show_toggle = True
+        #: the grid's relevance marks refine the panel's composed query (its Refine button)
+        self.feedback = FeedbackLink(space, panel, grid, map_view)
         self._on_reference({"new": panel.reference})
         self._on_result({})
 
@@ -290,6 +293,7 @@ class ExplorerController:
         for widget, handler, name in self._watch:
             widget.unobserve(handler, name)
         self._watch = []
+        self.feedback.close()
         self.map.on_click(self.pick, remove=True)
         self.map.on_path_end(self._on_path_end, remove=True)
         if self._path_timer is not None:

@@ -80,6 +80,9 @@ class Explorer(WidgetBase):
     compare
         Another :class:`~cirscope.Space` of the same gallery (another model, or another
         checkpoint): adds a "Compare" tab with a :class:`~cirscope.CompareView` of the two.
+    analysis
+        ``True`` adds an :class:`~cirscope.widgets._slider_bias.AnalysisView` under the query
+        panel: the skew of an attribute along PDV's alpha slider, and paraphrase robustness.
 
     Attributes
     ----------
@@ -89,6 +92,8 @@ class Explorer(WidgetBase):
         The diagnostics widget (``None`` without one).
     compare
         The :class:`~cirscope.CompareView` (``None`` without ``compare=``).
+    analysis
+        The analysis view (``None`` without one).
     tab
         The tab on display: ``"explore"``, ``"diagnostics"`` or ``"compare"``.
     controller
@@ -114,6 +119,7 @@ class Explorer(WidgetBase):
     diagnostics = WidgetTrait().tag(sync=True)
     curation = WidgetTrait().tag(sync=True)
     compare = WidgetTrait().tag(sync=True)
+    analysis = WidgetTrait().tag(sync=True)
     tab = t.Enum(["explore", "diagnostics", "compare"], "explore", help="The tab on display").tag(sync=True)
 
     def __init__(
@@ -130,6 +136,7 @@ class Explorer(WidgetBase):
         height: int = 440,
         diagnostics: Any = False,
         compare: Space | None = None,
+        analysis: bool = False,
     ):
         self.controller: ExplorerController | None = None
         panel = _diagnostics_widget(space, diagnostics)
@@ -145,7 +152,13 @@ class Explorer(WidgetBase):
         bar = CurationBar()
         #: tags, filter, exports and saved views (:mod:`cirscope.widgets._curation`)
         self.curator = CurationBinding(bar, space, map_view, query, grid)
-        super().__init__(map=map_view, query=query, grid=grid, diagnostics=panel, curation=bar, compare=compare_view)
+        view = None
+        if analysis:
+            from cirscope.widgets._slider_bias import AnalysisView
+
+            view = AnalysisView(space, query)
+        super().__init__(map=map_view, query=query, grid=grid, diagnostics=panel, curation=bar, compare=compare_view,
+                         analysis=view)
 
     # ------------------------------------------------------------------ curation
     def tag_selection(self, name: str) -> int:
@@ -221,7 +234,7 @@ class Explorer(WidgetBase):
             self.curator.close()
             if self._trait_values.get("curation") is not None:
                 self.curation.close()
-        for name in ("map", "query", "grid"):
+        for name in ("map", "query", "grid", "analysis"):
             part = self._trait_values.get(name)
             if part is not None:
                 if part.binding is not None:

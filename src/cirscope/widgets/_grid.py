@@ -78,6 +78,12 @@ class NeighborGrid(WidgetBase, ClickEvents):
     thumb_size = t.Int(96, min=32, max=256).tag(sync=True)
     max_height = t.Int(0, min=0, help="Scroll the thumbnails beyond this height in px (0: no limit)").tag(sync=True)
     version = t.Int(0, help="Counts updates of the shown rows").tag(sync=True)
+    feedback = t.Bool(False, help="Show relevant / not relevant marks and the Refine action").tag(sync=True)
+    marks = t.Dict(value_trait=t.Enum(["relevant", "not relevant"]), help="{row: mark}, set in the browser").tag(
+        sync=True)
+    feedback_method = t.Enum(["rocchio", "pdv"], default_value="rocchio", help="How Refine refines").tag(sync=True)
+    notes = t.List(t.Unicode(), help="A short text per shown row (rank change after Refine)").tag(sync=True)
+    feedback_status = t.Unicode("", help="What the last Refine did").tag(sync=True)
 
     def __init__(self, space: Space | None = None, *, rows: Sequence[int] | None = None, **traits: Any):
         super().__init__(**traits)
@@ -91,15 +97,41 @@ class NeighborGrid(WidgetBase, ClickEvents):
             self.rows = [int(r) for r in rows]
 
     def show(self, rows: Sequence[int], scores: Sequence[float] | None = None, *, title: str | None = None,
-             frame: pd.DataFrame | Callable[[], pd.DataFrame] | None = None) -> None:
+             frame: pd.DataFrame | Callable[[], pd.DataFrame] | None = None, notes: Sequence[str] | None = None) -> None:
         """Show gallery ``rows`` (with optional ``scores``) in one update.
 
         ``frame`` is what :meth:`to_dataframe` returns, or a function that builds it on
-        request (default: rank, row, id, score and the metadata of the rows).
+        request (default: rank, row, id, score and the metadata of the rows); ``notes`` is a
+        short text per row (e.g. a rank change, "12 -> 1").
         """
         if self.binding is None:
             raise RuntimeError("This grid has no space to fetch thumbnails from: create it as NeighborGrid(space)")
-        self.binding.show(rows, scores, title=title, frame=frame)
+        self.binding.show(rows, scores, title=title, frame=frame, notes=notes)
+
+    def marked(self) -> tuple[list[int], list[int]]:
+        """The rows marked relevant and not relevant (``marks``, set by the buttons or the r / n keys).
+
+        Examples
+        --------
+        >>> grid = NeighborGrid(marks={"4": "relevant", "2": "not relevant"})
+        >>> grid.marked()
+        ([4], [2])
+        """
+        rel = sorted(int(r) for r, m in self.marks.items() if m == "relevant")
+        return rel, sorted(int(r) for r, m in self.marks.items() if m == "not relevant")
+
+    def on_refine(self, callback: Callable[[], Any], remove: bool = False) -> None:
+        """Call ``callback()`` when the Refine button is pressed (``remove=True`` unregisters)."""
+        if not hasattr(self, "_refine_callbacks"):
+            from ipywidgets import CallbackDispatcher
+
+            self._refine_callbacks = CallbackDispatcher()
+            self.on_msg(self._handle_refine_msg)
+        self._refine_callbacks.register_callback(callback, remove=remove)
+
+    def _handle_refine_msg(self, widget: Any, content: Any, buffers: list) -> None:
+        if isinstance(content, dict) and content.get("event") == "refine":
+            self._refine_callbacks()
 
     def to_dataframe(self) -> pd.DataFrame:
         """The shown rows as a DataFrame (for results: rank, row, id, score and metadata)."""
@@ -157,9 +189,12 @@ class GridBinding(Binding):
         return pd.concat([pd.DataFrame(front), frame], axis=1)
 
     def show(self, rows: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray | None = None, *,
-             title: str | None = None, frame: pd.DataFrame | Callable[[], pd.DataFrame] | None = None) -> None:
-        """Show ``rows`` (and ``scores``) in one update of the grid."""
+             title: str | None = None, frame: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
+             notes: Sequence[str] | None = None) -> None:
+        """Show ``rows`` (and ``scores``, ``notes``) in one update of the grid."""
         arr = check_rows(rows, len(self.metadata), name="rows", within="gallery")
+        if notes is not None and len(notes) != arr.size:
+            raise ValueError(f"notes has {len(notes)} texts for {arr.size} rows: pass one per row")
         sc = None if scores is None else np.asarray(scores, dtype=np.float32).ravel()
         if sc is not None and sc.shape != arr.shape:
             raise ValueError(f"scores has {sc.size} values for {arr.size} rows: pass one score per row")
@@ -175,6 +210,7 @@ class GridBinding(Binding):
                 grid.scores = sc if sc is not None else np.empty(0, np.float32)
                 grid.thumbnails = [gallery.thumbnail(int(r), size=size) for r in arr]
                 grid.metadata = self.text.rows(arr)
+                grid.notes = [str(x) for x in notes] if notes is not None else []
                 if title is not None:
                     grid.title = title
                 grid.version += 1

@@ -259,7 +259,7 @@ def test_text_and_alpha_slider_change_the_grid(explorer, artifacts, update_docs)
     option = page.locator(f"{PANEL} select option[value='pdv']")
     assert option.inner_text() == "PDV" and option.get_attribute("title") == "Prompt Directional Vector"
     assert page.locator(f"{PANEL} .cs-formula").inner_text().startswith("PDV = Prompt Directional Vector: d = ")
-    assert page.locator(f"{GRID} span.cs-label").inner_text() == "Top 20 · PDV"
+    assert page.locator(f"{GRID} span.cs-label").first.inner_text() == "Top 20 · PDV"
     # the map marks the query and its top-k
     assert page.get_attribute(MAP_TOP, "data-n-highlighted") == "20"
     if update_docs is not None:

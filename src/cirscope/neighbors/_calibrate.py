@@ -88,9 +88,9 @@ class RecallReport:
     Attributes
     ----------
     backend
-        ``"exact"``, ``"annoy"`` or ``"faiss-hnsw"``.
+        ``"exact"``, ``"annoy"``, ``"faiss-hnsw"`` or ``"faiss-ivf"``.
     breadth_name, breadth
-        The search-breadth knob (``search_k``, ``efSearch``) and its calibrated value.
+        The search-breadth knob (``search_k``, ``efSearch``, ``nprobe``) and its calibrated value.
     k, sample
         The recall's ``k`` and the number of queries of each kind.
     target

@@ -61,9 +61,10 @@ AUTO_BACKEND = "faiss-hnsw"
 
 #: From this many rows ``backend="auto"`` uses faiss IVF (``"faiss-ivf"``) instead of HNSW. HNSW's
 #: graph needs ever wider walks for recall@10 0.99 as galleries grow: at 1,000,000 x 256 (clustered,
-#: ``bench_index.synthetic_embeddings``) no efSearch up to 4,096 reached it on off-manifold queries and
-#: the index fell back to exact search, where IVF (4,096 cells, 8-bit codes) reached 0.996 at nprobe
-#: 32 in 0.7 ms a query. See :mod:`cirscope.neighbors._faiss_ivf` and ``benchmarks/bench_scale_index.py``.
+#: ``bench_index.synthetic_embeddings``) no efSearch up to 4,096 reached it on off-manifold queries,
+#: where IVF (4,096 cells, 8-bit codes) reached 0.997 at nprobe 128 in 2.3 ms a query (see
+#: :mod:`cirscope.neighbors._faiss_ivf`). At 100,000 x 512 HNSW reaches it at 1.06 ms; the crossover
+#: between the two sizes is not measured, so the switch sits between them.
 IVF_FROM = 500_000
 
 

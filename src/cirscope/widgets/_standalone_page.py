@@ -25,7 +25,7 @@ MAP_HELPERS: tuple[str, ...] = (
     "HOVER_RADIUS", "CELL", "DENSITY_MIN_ALPHA", "autoRadius", "dataBounds", "fitView", "zoomAt",
     "viewAfterResize", "panView", "projectPoints", "buildGrid", "nearestPoint", "packColors", "discStamp",
     "stampPoints", "binDensity", "densityPixels", "wantsDensity", "toScreen", "pointRadius", "cardTop",
-    "keyAction", "wheelZoom", "dragMoved", "cssColor", "starPoints", "drawMarks", "fillLegend", "sizeCanvas",
+    "keyAction", "wheelZoom", "dragMoved", "cssColor", "starPoints", "drawPath", "drawMarks", "fillLegend", "sizeCanvas",
 )  # fmt: skip
 
 #: The page may run its own inline script and styles and show data: images; nothing else.

@@ -27,7 +27,7 @@ def resolve_composed(space: Space, query: Any, what: str) -> ResolvedQuery:
     if isinstance(query, ResolvedQuery):
         return query
     raise TypeError(
-        f"{what} needs a composed query, e.g. cs.ComposedQuery(reference_row, 'make it blue'); "
+        f"{what} takes a composed query, e.g. cs.ComposedQuery(reference_row, 'make it blue'); "
         f"got {type(query).__name__}"
     )
 

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from cirscope._core.text import plotly_text
+from cirscope.analysis._common import resolve_composed
 from cirscope.diagnostics._result import DiagnosticResult, base_layout, clickable
 from cirscope.projection._place import place_rows
-from cirscope.query._composed import ComposedQuery, ResolvedQuery
 from cirscope.query._methods import METHODS, method_label
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -91,16 +91,6 @@ def _map(space: Space, map: Any) -> np.ndarray:
     if not np.all(np.isfinite(xy)):
         raise ValueError("map coordinates contain NaN or infinite values")
     return xy
-
-
-def _resolved(space: Space, query: Any) -> ResolvedQuery:
-    if isinstance(query, ComposedQuery):
-        return query.resolve(space)
-    if isinstance(query, ResolvedQuery):
-        return query
-    raise TypeError(
-        f"query_path takes a composed query, got {type(query).__name__}; e.g. cs.ComposedQuery(0, 'make it blue')"
-    )
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -304,7 +294,7 @@ def query_path(
         raise TypeError(f"{clash} are moved by param={param!r}; leave them out of the fixed parameters")
     vals = _values(method, param, values)
     coords = _map(space, map)
-    resolved = _resolved(space, query)
+    resolved = resolve_composed(space, query, "query_path")
     fixed = {**METHODS[method].defaults(), **{key: float(v) for key, v in params.items()}}
     vectors = np.stack([resolved.vector(method, **{**fixed, **dict.fromkeys(moved, float(v))}) for v in vals])
     ref = resolved.reference_row

@@ -6,7 +6,8 @@ inflate the next one's RSS figures), and gathers their JSON into one file togeth
 machine, its load before and after every part, and the wall time of each part.
 
 Run ``python benchmarks/bench_scale.py --n 1000000 --dim 256 --out scale-1m.json`` (and
-``--n 100000 --dim 512``). ``--parts index,load`` runs a subset. A part that fails is recorded
+``--n 100000 --dim 512``); add ``--map-peer-path DIR`` after ``pip install --target DIR
+jupyter-scatter`` to measure the map's peer in the same browser. ``--parts index,load`` runs a subset. A part that fails is recorded
 with its exit code and the tail of its output; the others still run.
 """
 
@@ -33,10 +34,18 @@ PARTS: dict[str, tuple[str, Callable[[int, int], list[str]]]] = {
     "projection": ("bench_scale_projection.py", lambda n, dim: ["--n", str(n), "--dim", str(dim)]),
     # the loading target is stated for 512 dimensions
     "load": ("bench_scale_load.py", lambda n, dim: ["--n", str(n), "--dim", "512"]),
-    "map": ("bench_scale_map.py", lambda n, dim: ["--n", str(n)]),
+    "map": ("bench_scale_map.py", lambda n, dim: ["--n", str(n), *_map_peer()]),
     # the slider-move target is stated at 100k
     "search": ("bench_scale_search.py", lambda n, dim: ["--n", str(min(n, 100_000)), "--dim", str(dim)]),
 }
+
+
+#: where jupyter-scatter, the map's peer, is installed (``--map-peer-path``); it is not a dependency
+MAP_PEER_PATH: list[str] = []
+
+
+def _map_peer() -> list[str]:
+    return ["--peer-path", MAP_PEER_PATH[0]] if MAP_PEER_PATH else []
 
 
 def _machine() -> dict:
@@ -88,7 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds allowed for each part")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--map-peer-path", default=None,
+                        help="a folder with jupyter-scatter installed (pip install --target DIR jupyter-scatter), "
+                             "measured beside the map in the same browser; without it the peer is skipped")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.map_peer_path:
+        MAP_PEER_PATH[:] = [args.map_peer_path]
     names = [p.strip() for p in args.parts.split(",") if p.strip()]
     unknown = sorted(set(names) - set(PARTS))
     if unknown:

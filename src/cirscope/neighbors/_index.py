@@ -5,15 +5,17 @@ Below ``exact_below`` rows it multiplies the embedding matrix by the queries (ex
 size, faster than any graph or tree). Above, an approximate backend
 (:mod:`cirscope.neighbors._backends`) proposes candidates, which are rescored with the true dot product
 against the shared matrix, so scores are always exact cosines; only the choice of candidates is
-approximate (:mod:`cirscope.neighbors._search`). Backends: ``"faiss-hnsw"`` (the default where faiss
-is installed; batch search on all cores) and ``"annoy"``; ``"exact"`` forces the matrix product.
+approximate (:mod:`cirscope.neighbors._search`). Backends: ``"faiss-ivf"`` (the default where faiss
+is installed, from :data:`IVF_FROM` rows), ``"faiss-hnsw"`` (the default just above
+:data:`EXACT_BELOW`; both search batches on all cores) and ``"annoy"``; ``"exact"`` forces the
+matrix product.
 
-The search breadth (annoy ``search_k``, HNSW ``efSearch``) is calibrated on build on queries
+The search breadth (annoy ``search_k``, HNSW ``efSearch``, IVF ``nprobe``) is calibrated on build on queries
 shaped like real ones, perturbed gallery rows and off-manifold "text-like" vectors
 (:mod:`cirscope.neighbors._calibrate`), until recall@10 against exact search reaches
 ``target_recall`` (0.99) on both; :meth:`NeighborIndex.recall_report` returns what was measured.
 
-Filtering (``mask``) runs inside the HNSW walk (faiss ``IDSelectorBitmap``) or over-fetches from
+Filtering (``mask``) runs inside the HNSW walk or the IVF scan (faiss ``IDSelectorBitmap``) or over-fetches from
 annoy; when the filter keeps few rows the qualifying rows are searched exactly instead.
 
 Item ``i`` is gallery row ``i``; :attr:`NeighborIndex.ids` maps rows to your own ids.
@@ -50,8 +52,8 @@ __all__ = ["AUTO_BACKEND", "EXACT_BELOW", "IVF_FROM", "NeighborIndex"]
 #: stay under half a millisecond and exact search needs no build, no file and has recall 1.
 EXACT_BELOW = 5_000
 
-#: The backend ``backend="auto"`` uses at or above :data:`EXACT_BELOW` rows when faiss is
-#: installed (annoy otherwise). Measured with ``benchmarks/bench_scale_index.py --n 100000 --dim 512``
+#: The backend ``backend="auto"`` uses from :data:`EXACT_BELOW` to :data:`IVF_FROM` rows when faiss
+#: is installed (annoy otherwise), and wherever HNSW settings are asked for. Measured (against annoy) with ``benchmarks/bench_scale_index.py --n 100000 --dim 512``
 #: on 2 shared cores (load average 4-6, so absolute times are pessimistic), each at its calibrated
 #: breadth, recall@10 >= 0.99 on held-out perturbed and off-manifold queries: faiss HNSW (fp16)
 #: single query 1.06 ms median, batch 832 queries/s, build 44 s, 124 MB beside the matrix; annoy
@@ -59,13 +61,16 @@ EXACT_BELOW = 5_000
 #: numpy 24 ms. Raw faiss ``IndexHNSWFlat`` at matched recall: 1.08 ms, 419 queries/s, 44 s.
 AUTO_BACKEND = "faiss-hnsw"
 
-#: From this many rows ``backend="auto"`` uses faiss IVF (``"faiss-ivf"``) instead of HNSW. HNSW's
-#: graph needs ever wider walks for recall@10 0.99 as galleries grow: at 1,000,000 x 256 (clustered,
-#: ``bench_index.synthetic_embeddings``) no efSearch up to 4,096 reached it on off-manifold queries,
-#: where IVF (4,096 cells, 8-bit codes) reached 0.997 at nprobe 128 in 2.3 ms a query (see
-#: :mod:`cirscope.neighbors._faiss_ivf`). At 100,000 x 512 HNSW reaches it at 1.06 ms; the crossover
-#: between the two sizes is not measured, so the switch sits between them.
-IVF_FROM = 500_000
+#: From this many rows ``backend="auto"`` uses faiss IVF (``"faiss-ivf"``) instead of HNSW: IVF was
+#: faster at every size measured, each backend at the breadth it calibrated itself, on fresh
+#: perturbed and off-manifold queries (``benchmarks/bench_scale_backends.py``, clustered vectors,
+#: 2 cores, both indexes timed query by query in alternating order). IVF / HNSW median single-query
+#: latency: 0.77 (10,000 x 512), 0.85 (30,000 x 512), 0.54 (100,000 x 512, where HNSW also missed
+#: 0.99 off-manifold on the fresh queries), 0.75 (100,000 x 256), 0.26 (250,000 x 256); at
+#: 500,000 x 256 no efSearch reached the target and HNSW fell back to exact search (IVF 1.6 ms,
+#: 17x faster), at 1,000,000 x 256 likewise. IVF also built 1.7-5.6x faster in a third of the
+#: memory. The smallest size measured is the switch; between :data:`EXACT_BELOW` and it HNSW stays.
+IVF_FROM = 10_000
 
 
 def _check_embeddings(embeddings: Any) -> np.ndarray:

@@ -13,12 +13,12 @@ __all__ = ["REFERENCE_WORDS", "composed_note"]
 #: How the note names each source of the reference text (``ResolvedQuery.reference_text_source``).
 REFERENCE_WORDS: dict[str, str] = {
     "caption": "the reference's caption",
-    "zero-shot": "a zero-shot description of the reference",
+    "zero-shot": "a description guessed from the image",
     "neutral": "a neutral prompt",
     "explicit": "your reference text",
 }
 
-_EFFECT = "it changes only the text side of the query, never the reference image"
+_EFFECT = "this changes only the text side of the query, not the image"
 
 
 def _users() -> str:
@@ -27,7 +27,7 @@ def _users() -> str:
 
 
 def composed_note(method: str, source: str = "", reference_source: str = "", composed: bool = True) -> str:
-    """One or two plain sentences on the composed text a panel shows.
+    """One or two plain sentences (under 160 characters) on the composed text a panel shows.
 
     Parameters
     ----------
@@ -42,26 +42,24 @@ def composed_note(method: str, source: str = "", reference_source: str = "", com
     Examples
     --------
     >>> print(composed_note("pdv", "template", "caption"))  # doctest: +NORMALIZE_WHITESPACE
-    The reference's caption + your modification. Edit it and press Enter to describe the target in
-    your own words: it changes only the text side of the query, never the reference image.
-    >>> print(composed_note("slerp", "template", "caption"))  # doctest: +NORMALIZE_WHITESPACE
-    The reference's caption + your modification; Slerp does not use it (its text side is the
-    modification alone): choose PDV to use and edit it.
+    The reference's caption + your modification. Edit it and press Enter: this changes only the
+    text side of the query, not the image.
+    >>> print(composed_note("slerp", "template", "caption"))
+    The reference's caption + your modification. Slerp does not use it (only the modification): PDV does.
     """
     if not composed:
-        return ("Pick a reference image and type a modification: the composed text (reference text + "
-                "modification) appears here, and you can edit it.")  # fmt: skip
+        return "Pick a reference image and type a modification: their composed text appears here, and you can edit it."
     ref = REFERENCE_WORDS.get(reference_source, "the reference text")
     if source == "explicit":
-        formed = f"Your own text (“auto” goes back to {ref} + your modification)"
+        formed = f"Your own text (“auto”: back to {ref} + your modification)"
     elif source == "rewriter":
-        formed = f"Written by the rewriter from {ref} and your modification"
+        formed = f"Rewritten from {ref} + your modification"
     else:
         formed = f"{ref[0].upper()}{ref[1:]} + your modification"
     spec = METHODS.get(method)
     if spec is not None and "t_comp" not in spec.inputs:
-        side = "its text side is the modification alone" if "t_mod" in spec.inputs else "it uses the image alone"
-        return f"{formed}; {spec.title} does not use it ({side}): choose {_users()} to use and edit it."
+        side = "only the modification" if "t_mod" in spec.inputs else "only the image"
+        return f"{formed}. {spec.title} does not use it ({side}): {_users()} does."
     if source == "explicit":
-        return f"{formed}; press Enter after editing: {_EFFECT}."
-    return f"{formed}. Edit it and press Enter to describe the target in your own words: {_EFFECT}."
+        return f"{formed}. It {_EFFECT.removeprefix('this ')}."
+    return f"{formed}. Edit it and press Enter: {_EFFECT}."

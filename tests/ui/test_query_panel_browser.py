@@ -98,7 +98,7 @@ def formula_text(page: Any) -> str:
 @pytest.fixture(scope="module")
 def panel_page(jupyter_server, browser, artifacts) -> Any:
     write_notebook(jupyter_server.root / "query_panel.ipynb", [SETUP, CHECK, HOSTILE_REFERENCE])
-    context = browser.new_context(viewport={"width": 1200, "height": 1000})
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     errors: list[str] = []
     dialogs: list[str] = []

@@ -114,7 +114,181 @@ function watchKernel(model, root, el, ms = 5000) {
 // shared:kernel end
 
 const ACK_TIMEOUT_MS = 3000; // send anyway if Python has not answered by then
-const PARAM_LABELS = { alpha_t: "α text", alpha_i: "α image", beta: "β fusion", a: "weight a" };
+
+/**
+ * A one-line text box that wraps and grows with its text (a <textarea> of one row): a long
+ * caption or instruction is read whole, never cut off. Line breaks become spaces (Enter sends).
+ */
+function textBox(role, label) {
+  const box = h("textarea", "cs-textbox");
+  box.rows = 1;
+  box.dataset.role = role;
+  box.setAttribute("aria-label", label);
+  box.addEventListener("input", () => {
+    if (/[\r\n]/.test(box.value)) box.value = box.value.replace(/\r\n|[\r\n]/g, " ");
+    fitHeight(box);
+  });
+  return box;
+}
+
+/** Set a text box's height to its text's (skipped while it is not laid out). */
+function fitHeight(box) {
+  if (!box.isConnected || box.offsetParent === null) return;
+  box.style.height = "auto";
+  box.style.height = `${box.scrollHeight + box.offsetHeight - box.clientHeight}px`;
+}
+
+// ------------------------------------------------------------------ formulas
+// A method's formula arrives from Python as lines {name, expr, note} whose expressions are JSON
+// trees (cirscope.widgets._query_formula); they are drawn here as DOM elements built from text
+// nodes: italic symbols with subscripts, Greek letters, "·", "−" and fraction bars.
+const GREEK = { alpha: "α", beta: "β", gamma: "γ", theta: "θ", lambda: "λ", tau: "τ" };
+const PREC = { add: 1, sub: 1, mul: 2, dot: 2 }; // everything else binds tighter (3)
+const MINUS = "\u2212";
+
+/** A symbol such as "alpha_t" or "v_ref": an italic letter (Greek when named) with a subscript. */
+function symbol(name) {
+  const [base, ...rest] = String(name).split("_");
+  const e = h("span", "cs-sym");
+  e.append(h("i", null, GREEK[base] || base));
+  if (rest.length) e.append(h("sub", null, rest.join(",")));
+  return e;
+}
+
+/** A slider value as the formula shows it (two decimals, a real minus sign). */
+function formatValue(x) {
+  return (x < 0 ? MINUS : "") + Math.abs(x).toFixed(2);
+}
+
+function precedence(node) {
+  if (node[0] === "val" && node[1] < 0) return 1;
+  return PREC[node[0]] || 3;
+}
+
+/** Replace each parameter by its value ["val", x] and work out the arithmetic on numbers alone. */
+function substitute(node, values) {
+  const [op, ...args] = node;
+  if (op === "param") return ["val", Number(values[args[0]])];
+  if (op === "var" || op === "num" || op === "val") return node;
+  const kids = args.map((a) => substitute(a, values));
+  if ((op === "add" || op === "sub" || op === "mul") && kids.every((k) => k[0] === "val" || k[0] === "num")) {
+    const [x, y] = kids.map((k) => Number(k[1]));
+    return ["val", op === "add" ? x + y : op === "sub" ? x - y : x * y];
+  }
+  return [op, ...kids];
+}
+
+function usesParam(node) {
+  return node[0] === "param" || node.slice(1).some((a) => Array.isArray(a) && usesParam(a));
+}
+
+function usesNorm(node) {
+  return node[0] === "norm" || node.slice(1).some((a) => Array.isArray(a) && usesNorm(a));
+}
+
+/** `node` drawn, in parentheses when `wrap`. */
+function group(node, wrap) {
+  const inner = mathNode(node);
+  if (!wrap) return inner;
+  const e = h("span", "cs-group");
+  e.append("(", inner, ")");
+  return e;
+}
+
+/** A function applied to its argument: "norm(x)", "sin θ", "arccos(v · t)". */
+function applyFn(name, arg) {
+  const e = h("span", "cs-apply");
+  e.append(h("span", "cs-fn", name));
+  const atom = name !== "norm" && (arg[0] === "var" || arg[0] === "param"); // "sin θ", but "norm(t)"
+  if (atom) e.append("\u2009", mathNode(arg));
+  else e.append("(", mathNode(arg), ")");
+  return e;
+}
+
+/** A fraction with a bar: numerator over denominator. */
+function fraction(top, bottom) {
+  const e = h("span", "cs-frac");
+  const num = h("span", "cs-frac-num");
+  num.append(top);
+  const den = h("span", "cs-frac-den");
+  den.append(bottom);
+  e.append(num, den);
+  return e;
+}
+
+/** One expression tree as DOM elements (text nodes only). */
+function mathNode(node) {
+  const [op, a, b] = node;
+  if (op === "var" || op === "param") return symbol(a);
+  if (op === "num") return h("span", "cs-num", String(a));
+  if (op === "val") return h("span", "cs-num cs-val", formatValue(Number(a)));
+  const e = h("span", `cs-${op}`);
+  if (op === "add" || op === "sub") {
+    e.append(mathNode(a), h("span", "cs-op", op === "add" ? " + " : ` ${MINUS} `), group(b, op === "sub" && precedence(b) <= 1));
+  } else if (op === "mul" || op === "dot") {
+    e.append(group(a, precedence(a) < 2), h("span", "cs-op", op === "dot" ? " · " : "·"), group(b, precedence(b) < 2 || (op === "mul" && precedence(b) === 2)));
+  } else if (op === "frac") {
+    return fraction(mathNode(a), mathNode(b));
+  } else if (op === "norm" || op === "sin" || op === "arccos") {
+    return applyFn(op, a);
+  } else {
+    e.textContent = String(op); // an unknown node: shown as its name, never parsed
+  }
+  return e;
+}
+
+/** The legend line: what each embedding symbol stands for, and norm(x) = x / ‖x‖ when used. */
+function formulaLegend(m) {
+  const legend = h("div", "cs-formula-legend");
+  const items = (m.symbols || []).map(([name, meaning]) => {
+    const item = h("span", "cs-legend-item");
+    item.append(symbol(name), ` ${meaning}`);
+    return item;
+  });
+  if ((m.lines || []).some((line) => usesNorm(line.expr))) {
+    const item = h("span", "cs-legend-item");
+    const x = () => symbol("x");
+    const len = h("span");
+    len.append("\u2016", x(), "\u2016");
+    item.append(h("span", "cs-fn", "norm"), "(", x(), ") = ", fraction(x(), len), " (length 1)");
+    items.push(item);
+  }
+  items.forEach((item, i) => legend.append(...(i ? ["; ", item] : [item])));
+  return legend;
+}
+
+/**
+ * Fill `box` with a method's formula: its name and paper, one row per line (symbols, then the
+ * same line with the sliders' `values`), a note and the legend of its symbols.
+ */
+function drawFormula(box, m, values) {
+  box.replaceChildren();
+  const title = h("div", "cs-formula-title", m.full_name ? `${m.title} = ${m.full_name}` : (m.title || ""));
+  if (m.paper) title.append(h("span", "cs-muted", ` (${m.paper})`));
+  box.append(title);
+  const lines = m.lines || [];
+  if (!lines.length) {
+    if (m.formula) box.append(h("div", "cs-formula-text", m.formula)); // a method registered without lines
+    return;
+  }
+  const math = h("div", "cs-math");
+  for (const line of lines) {
+    const lhs = h("span", "cs-math-lhs");
+    lhs.append(symbol(line.name), " =");
+    const rhs = h("span", "cs-math-rhs");
+    rhs.append(mathNode(line.expr));
+    if (usesParam(line.expr)) {
+      const now = h("span", "cs-math-values");
+      now.append("= ", mathNode(substitute(line.expr, values)));
+      rhs.append(now);
+    }
+    if (line.note) rhs.append(h("span", "cs-math-note", line.note));
+    math.append(lhs, rhs);
+  }
+  box.append(math);
+  if (m.note) box.append(h("div", "cs-formula-note", m.note));
+  box.append(formulaLegend(m));
+}
 
 function render({ model, el }) {
   const root = h("div", "cirscope cirscope-query");
@@ -131,14 +305,11 @@ function render({ model, el }) {
   refInfo.append(refLabel, refId, refCaption, refClear);
   ref.append(refImg, refInfo);
 
-  // modification text
+  // modification text (a one-line text box that wraps and grows: long instructions stay readable)
   const textRow = h("div", "cs-row");
   const textLabel = h("label", "cs-label", "Modification");
-  const textInput = h("input");
-  textInput.type = "text";
+  const textInput = textBox("text", "modification text");
   textInput.placeholder = "e.g. make it blue (Enter to search)";
-  textInput.dataset.role = "text";
-  textInput.setAttribute("aria-label", "modification text");
   const runButton = button("Search");
   textRow.append(textLabel, textInput, runButton);
 
@@ -156,28 +327,31 @@ function render({ model, el }) {
   kInput.dataset.role = "k";
   kInput.setAttribute("aria-label", "number of results");
   methodRow.append(methodLabel, methodSelect, kLabel, kInput);
-  const formula = h("div", "cs-muted cs-formula");
+  const formula = h("div", "cs-formula");
+  formula.dataset.role = "formula";
 
   // sliders, one per parameter name (shown when the method has it)
   const sliderBox = h("div", "cs-sliders");
   const sliders = {};
 
-  // texts used
+  // texts used: a heading (label, source, "auto") over a full-width text box that wraps and grows
   const texts = h("div", "cs-texts");
   const textFields = {};
   for (const [name, label] of [["reference_text", "Reference text"], ["composed_text", "Composed text"]]) {
-    const row = h("div", "cs-row");
+    const head = h("div", "cs-row cs-text-head");
     const lab = h("label", "cs-muted cs-text-label", label);
-    const input = h("input");
-    input.type = "text";
-    input.dataset.role = name;
-    input.setAttribute("aria-label", `${label.toLowerCase()} (Enter to use an edited text)`);
+    const input = textBox(name, `${label.toLowerCase()} (Enter to use an edited text)`);
     const source = h("span", "cs-source");
     const auto = button("auto", "go back to the automatic text");
-    row.append(lab, input, source, auto);
-    texts.append(row);
+    head.append(lab, source, auto);
+    texts.append(head, input);
     textFields[name] = { input, source, auto };
   }
+  // how the composed text was formed, that it can be edited and what that changes (from Python)
+  const composedNote = h("div", "cs-muted cs-text-note");
+  composedNote.dataset.role = "composed_text_note";
+  texts.append(composedNote);
+  const boxes = [textInput, textFields.reference_text.input, textFields.composed_text.input];
 
   const status = h("div", "cs-muted cs-status");
   status.dataset.role = "status";
@@ -197,6 +371,17 @@ function render({ model, el }) {
   root.tabIndex = -1; // focusable, so the keys work after a click anywhere in the panel
   root.append(ref, textRow, methodRow, formula, sliderBox, texts, historyRow, status, error);
   el.append(root);
+  // the boxes grow with their text; a new panel width re-wraps it
+  let lastWidth = -1;
+  let frame = 0;
+  const resize = new ResizeObserver((entries) => {
+    const width = Math.round(entries[entries.length - 1].contentRect.width);
+    if (width === lastWidth) return;
+    lastWidth = width;
+    cancelAnimationFrame(frame);
+    frame = requestAnimationFrame(() => boxes.forEach(fitHeight)); // outside the observer's callback
+  });
+  resize.observe(root);
   const unwatchKernel = watchKernel(model, root, el);
 
   // ------------------------------------------------------------------ requests
@@ -250,7 +435,8 @@ function render({ model, el }) {
         const row = h("div", "cs-slider");
         row.dataset.param = p.name;
         const id = `cs-${p.name}-${Math.random().toString(36).slice(2, 8)}`;
-        const lab = h("label", null, PARAM_LABELS[p.name] || p.name);
+        const lab = h("label");
+        lab.append(symbol(p.name), p.word ? ` ${p.word}` : "");
         lab.htmlFor = id;
         lab.title = p.doc;
         const input = h("input");
@@ -264,6 +450,7 @@ function render({ model, el }) {
         const out = h("output");
         input.addEventListener("input", () => {
           out.textContent = Number(input.value).toFixed(2);
+          renderFormula(); // the values in the formula follow the drag at once
           send({ [p.name]: Number(input.value) });
         });
         row.append(lab, input, out);
@@ -283,12 +470,14 @@ function render({ model, el }) {
       s.out.textContent = Number(value).toFixed(2);
     }
     sliderBox.style.display = params.size ? "" : "none";
+    renderFormula();
   }
-  /** The method's legend under the menu: full name, formula, paper. */
-  function legend(m) {
-    if (!m.formula) return m.full_name || "";
-    const name = m.full_name ? `${m.title} = ${m.full_name}: ` : "";
-    return `${name}${m.formula}  (${m.paper})`;
+  /** The selected method's formula with the sliders' values (as shown, even mid-drag). */
+  function renderFormula() {
+    const m = currentMethod();
+    const values = {};
+    for (const p of m.params || []) values[p.name] = sliders[p.name] ? Number(sliders[p.name].input.value) : model.get(p.name);
+    drawFormula(formula, m, values);
   }
   function renderMethods() {
     methodSelect.replaceChildren();
@@ -300,14 +489,12 @@ function render({ model, el }) {
     }
     methodSelect.value = model.get("method");
     const m = currentMethod();
-    formula.textContent = legend(m);
     methodSelect.title = m.full_name || m.title || "";
     root.dataset.method = model.get("method");
   }
   function renderMethod() {
     methodSelect.value = model.get("method");
     const m = currentMethod();
-    formula.textContent = legend(m);
     methodSelect.title = m.full_name || m.title || "";
     root.dataset.method = model.get("method");
     renderSliders();
@@ -320,10 +507,13 @@ function render({ model, el }) {
       f.source.textContent = source ? `[${source}]` : "";
       f.auto.style.visibility = override ? "visible" : "hidden";
       f.input.disabled = !model.get(name) && !override;
+      fitHeight(f.input);
     }
+    composedNote.textContent = model.get("composed_text_note");
   }
   function renderText() {
     if (document.activeElement !== textInput) textInput.value = model.get("text");
+    fitHeight(textInput);
   }
   function renderStatus() {
     status.textContent = model.get("status");
@@ -345,7 +535,7 @@ function render({ model, el }) {
   redoButton.addEventListener("click", () => step("redo"));
   root.addEventListener("keydown", (ev) => {
     if (!(ev.ctrlKey || ev.metaKey) || ev.key.toLowerCase() !== "z") return;
-    const typing = ev.target instanceof HTMLInputElement && ev.target.type === "text";
+    const typing = ev.target instanceof HTMLTextAreaElement || (ev.target instanceof HTMLInputElement && ev.target.type === "text");
     if (typing) return; // inside a text box Ctrl+Z undoes the typing
     ev.preventDefault();
     step(ev.shiftKey ? "redo" : "undo");
@@ -381,7 +571,7 @@ function render({ model, el }) {
     "change:methods": () => { renderMethods(); buildSliders(); renderSliders(); },
     "change:method": renderMethod,
     "change:alpha_t change:alpha_i change:beta change:a": renderSliders,
-    "change:reference_text change:composed_text change:reference_text_source change:composed_text_source change:reference_text_override change:composed_text_override": renderTexts,
+    "change:reference_text change:composed_text change:reference_text_source change:composed_text_source change:reference_text_override change:composed_text_override change:composed_text_note": renderTexts,
     "change:text": renderText,
     "change:k": renderK,
     "change:status change:error change:result_version": renderStatus,
@@ -403,6 +593,8 @@ function render({ model, el }) {
   return () => {
     unwatchKernel();
     unlisten();
+    resize.disconnect();
+    cancelAnimationFrame(frame);
     clearTimeout(timer);
     if (refURL) URL.revokeObjectURL(refURL);
     root.remove();

@@ -169,10 +169,10 @@ def check_round_trips(page: Any) -> None:
         "els => els.map(e => e.dataset.row)")
 
     # typing a modification: the kernel composes the query and the grid changes
-    text = page.locator(f"{PANEL} input[data-role='text']")
+    text = page.locator(f"{PANEL} [data-role='text']")
     text.fill("make it blue")
     text.press("Enter")
-    composed = page.locator(f"{PANEL} input[data-role='composed_text']")
+    composed = page.locator(f"{PANEL} [data-role='composed_text']")
     page.wait_for_function("el => el.value.endsWith('make it blue')", arg=composed.element_handle(), timeout=30_000)
     wait_grid(page, changed_from=results)
     page.locator(f"{GRID} span.cs-label", has_text="Top 20 · PDV").wait_for(timeout=30_000)

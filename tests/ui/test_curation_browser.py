@@ -137,7 +137,7 @@ def test_tag_history_filter_save_and_restore_in_a_new_explorer(jupyter_server, b
                                "=== 'make it blue'", timeout=30_000)
         page.keyboard.press("Control+Shift+Z")
         page.wait_for_selector(f"{EX} .cirscope-query[data-method='slerp']", timeout=30_000)
-        assert panel.locator("[data-role='redo']").is_disabled()
+        panel.locator("[data-role='redo']:disabled").wait_for(timeout=30_000)  # can_redo follows the search
 
         # a filter: the search ranks only red images
         bar.locator("[data-role='filter-column']").select_option("color")

@@ -21,6 +21,8 @@ from cirscope.widgets._base import WidgetBase
 from cirscope.widgets._binding import Binding
 from cirscope.widgets._codec import Array, RowList
 from cirscope.widgets._history import FIELDS, QueryHistory
+from cirscope.widgets._query_formula import method_specs
+from cirscope.widgets._query_notes import composed_note
 from cirscope.widgets._query_state import QUERY_ERRORS, query_for
 from cirscope.widgets._static import static_file
 
@@ -31,30 +33,6 @@ __all__ = ["REFERENCE_THUMB", "QueryBinding", "QueryPanel", "method_specs"]
 
 #: Size in px of the reference thumbnail.
 REFERENCE_THUMB = 128
-
-
-def method_specs() -> list[dict]:
-    """The composing methods as the panel shows them: name, title, full name, formula, paper, sliders.
-
-    Examples
-    --------
-    >>> [m["name"] for m in method_specs()]
-    ['image', 'text', 'sum', 'weimocir', 'slerp', 'pdv']
-    """
-    return [
-        {
-            "name": m.name,
-            "title": m.title,
-            "full_name": m.full_name,
-            "formula": m.formula,
-            "paper": m.paper,
-            "params": [
-                {"name": p.name, "min": p.min, "max": p.max, "step": p.step, "doc": p.doc, "default": p.default}
-                for p in m.params
-            ],
-        }
-        for m in METHODS.values()
-    ]
 
 
 _PDV = METHODS["pdv"].defaults()
@@ -86,9 +64,9 @@ class QueryPanel(WidgetBase):
     reference : int
         The reference row (-1: none); set it from Python or click a thumbnail in the Explorer.
     reference_text, composed_text : str
-        The texts the last composed query used; ``*_source`` says where they came from.
-        Typing in them (Enter) sets ``reference_text_override`` / ``composed_text_override``
-        (``""``: automatic again).
+        The texts the last composed query used; ``*_source`` says where they came from and
+        ``composed_text_note`` explains it in words. Typing in them (Enter) sets
+        ``reference_text_override`` / ``composed_text_override`` (``""``: automatic again).
     result : pandas.DataFrame or None
         The last ``space.search`` output.
 
@@ -117,6 +95,8 @@ class QueryPanel(WidgetBase):
     reference_text_source = t.Unicode("").tag(sync=True)
     composed_text = t.Unicode("").tag(sync=True)
     composed_text_source = t.Unicode("").tag(sync=True)
+    composed_text_note = t.Unicode(composed_note("pdv", composed=False),
+                                   help="How the composed text was formed and what editing it changes").tag(sync=True)
     reference_text_override = t.Unicode("").tag(sync=True)
     composed_text_override = t.Unicode("").tag(sync=True)
     request = t.Int(0, help="Counts the browser's requests (Run, Enter, slider moves)").tag(sync=True)
@@ -370,6 +350,7 @@ class QueryBinding(Binding):
                 panel.scores = np.empty(0, np.float32)
                 panel.reference_text = panel.composed_text = ""
                 panel.reference_text_source = panel.composed_text_source = ""
+                panel.composed_text_note = composed_note(panel.method, composed=False)
                 panel.error = self._reference_error()
                 panel.status = "Click an image (grid or map) to make it the reference, or type a text and press Enter."
                 panel.result_version += 1
@@ -392,6 +373,8 @@ class QueryBinding(Binding):
             panel.reference_text_source = str(info.get("reference_text_source") or "")
             panel.composed_text = str(info.get("composed_text") or "")
             panel.composed_text_source = str(info.get("composed_text_source") or "")
+            panel.composed_text_note = composed_note(method, panel.composed_text_source, panel.reference_text_source,
+                                                     composed=isinstance(query, ComposedQuery))  # fmt: skip
             kind = method_label(method) if isinstance(query, ComposedQuery) else f"{method} query"
             notice = query_notice(getattr(self.space, "embedder", None), info)  # words the model ignored
             panel.status = f"{kind}: {len(hits)} results in {self.elapsed_ms:.0f} ms" + (f". {notice}" if notice else "")

@@ -147,7 +147,7 @@ class DetailView(WidgetBase):
 
         Examples
         --------
-        >>> view = DetailView()
+        >>> view = DetailView(row=4)  # no space: nothing is filled
         >>> view.on_action(lambda action, row: print(action, row))
         >>> view._handle_action_msg(view, {"event": "action", "action": "select", "row": 4}, [])  # a click
         select 4

@@ -208,6 +208,25 @@ function render({ model, el }) {
     return !!node && node !== document.body && ((scope && scope.contains(node)) || root.contains(node));
   }
 
+  // in an Explorer the panel goes where the reader looks: the visible part of the explore pane
+  // (the notebook scrolls; a clicked thumbnail may be far below the pane's top)
+  function placePanel() {
+    if (!scope || panel.style.display === "none") return;
+    let scroller = root.parentElement;
+    while (scroller && scroller !== document.body) {
+      const s = getComputedStyle(scroller);
+      if (/auto|scroll/.test(s.overflowY) && scroller.scrollHeight > scroller.clientHeight) break;
+      scroller = scroller.parentElement;
+    }
+    const port = scroller && scroller !== document.body ? scroller.getBoundingClientRect() : { top: 0, bottom: window.innerHeight };
+    const top = Math.max(port.top, 0);
+    const bottom = Math.min(port.bottom, window.innerHeight);
+    const box = root.getBoundingClientRect();
+    panel.style.maxHeight = `${Math.max(240, Math.min(box.height, bottom - top - 16))}px`;
+    const offset = Math.min(Math.max(top + 8 - box.top, 0), Math.max(0, box.height - panel.offsetHeight));
+    panel.style.marginTop = `${Math.round(offset)}px`;
+  }
+
   // ------------------------------------------------------------------ open / closed, focus
   function renderOpen() {
     const row = model.get("row");
@@ -219,9 +238,10 @@ function render({ model, el }) {
     closed.style.display = open || scope ? "none" : "";
     root.classList.toggle("cs-open", open);
     const active = document.activeElement;
+    if (open && !wasOpen) placePanel();
     if (open && !wasOpen && ours(active) && !panel.contains(active)) {
       returnTo = active; // opened from the Explorer (a key, a click): the view takes the focus
-      panel.focus();
+      panel.focus({ preventScroll: true });
     } else if (!open && wasOpen) {
       if (panel.contains(active) || !active || active === document.body) {
         const back = returnTo && returnTo.isConnected ? returnTo
@@ -301,6 +321,7 @@ function render({ model, el }) {
     if (hadFocus && !panel.contains(document.activeElement)) panel.focus({ preventScroll: true });
     renderMarks();
     renderOpen();
+    placePanel(); // its height changed
     root.dataset.version = String(model.get("version"));
   }
 

@@ -295,7 +295,7 @@ function render({ model, el }) {
     fbCount.textContent = `${rel} relevant, ${marks.length - rel} not relevant`;
     refineBtn.disabled = marks.length === 0;
     clearBtn.disabled = marks.length === 0;
-    const details = model.get("details") ? "; \u24d8, i or Space: details" : "";
+    const details = model.get("details") ? "; i or Space (or its i button): details" : "";
     hint.textContent = (on ? "click: make it the reference; \u2713 / \u2717 (or r / n): mark" : "click or Enter: make it the reference") + details;
     for (const c of cells.children) {
       paintMark(c);

@@ -62,7 +62,7 @@ _runs += 1
 print("RESET", _runs)"""
 
 SELECT = """\
-ex.map.selected = [31, 47]
+ex.controller.select([31, 47], show=False)  # the grid stays on the gallery sample
 _runs += 1
 print("SELECTED", _runs, len(ex.map.selected))"""
 
@@ -145,6 +145,23 @@ def focused(page: Any) -> dict:
     )
 
 
+def visible_shot(page: Any, selector: str) -> bytes:
+    """A screenshot of the part of ``selector`` that the notebook shows (its scroller clips the rest)."""
+    clip = page.eval_on_selector(
+        selector,
+        """e => {
+            let s = e.parentElement;
+            while (s && s !== document.body && !(/auto|scroll/.test(getComputedStyle(s).overflowY)
+                                                && s.scrollHeight > s.clientHeight)) s = s.parentElement;
+            const port = s && s !== document.body ? s.getBoundingClientRect() : {top: 0, bottom: innerHeight};
+            const b = e.getBoundingClientRect();
+            const top = Math.max(b.top, port.top), bottom = Math.min(b.bottom, port.bottom, innerHeight);
+            return {x: b.left, y: top, width: b.width, height: bottom - top};
+        }""",
+    )
+    return page.screenshot(clip=clip)
+
+
 def small_png(data: bytes, limit: int = 150_000) -> bytes:
     """The screenshot, reduced to a 256-colour palette when it is over ``limit`` bytes."""
     if len(data) <= limit:
@@ -207,11 +224,17 @@ def lab(lab_page) -> Any:
 # ---------------------------------------------------------------------- JupyterLab
 def test_details_show_the_large_image_every_value_as_text_and_neighbours(lab, artifacts, update_docs):
     page = lab
+    page.eval_on_selector(".cirscope-explorer", "e => e.scrollIntoView({block: 'start'})")
     cell = page.locator(f"{GRID} .cs-cell[data-row='{ROW}']")
     cell.hover()
     cell.locator(".cs-info").click()
     wait_detail(page, ROW)
     assert page.locator(f"{PANEL}").get_attribute("data-reference") == "-1"  # opening is not picking
+    # the panel lies in the visible part of the Explorer (the clicked thumbnail is far below its top)
+    page.mouse.move(5, 5)
+    head = page.locator(f"{DETAIL} .cs-detail-head").bounding_box()
+    assert head is not None and 0 <= head["y"] and head["y"] + head["height"] <= 1100  # the viewport's height
+    save_shot(visible_shot(page, ".cirscope-explorer"), "detail.png", artifacts, update_docs)
 
     big = page.eval_on_selector(f"{DETAIL} img.cs-detail-image", "i => [i.naturalWidth, i.src.startsWith('blob:')]")
     small = page.eval_on_selector(f"{GRID} .cs-cell[data-row='{ROW}'] img", "i => i.naturalWidth")
@@ -232,9 +255,6 @@ def test_details_show_the_large_image_every_value_as_text_and_neighbours(lab, ar
 
     ids = page.eval_on_selector_all(f"{DETAIL} .cs-neighbor", "bs => bs.map(b => b.dataset.id)")
     assert ids == state["neighbor_ids"] and len(ids) == 8
-    page.mouse.move(5, 5)
-    shot = page.locator(".cirscope-explorer").screenshot()
-    save_shot(shot, "detail.png", artifacts, update_docs)
 
     # a neighbour opens its own details; × closes
     first = page.locator(f"{DETAIL} .cs-neighbor").first
@@ -290,6 +310,7 @@ def test_keyboard_moves_a_visible_focus_opens_picks_and_escapes(lab, artifacts):
     page = lab
     run_and_read(page, 3, "SELECTED ")
     page.wait_for_selector(f"{MAP_TOP}[data-n-selected='2']")
+    assert page.get_attribute(GRID, "data-mode") == "query" and len(grid_rows(page)) == 20
     page.locator(f"{GRID} .cs-cell").first.focus()
     page.keyboard.press("ArrowRight")
     now = focused(page)

@@ -12,6 +12,7 @@ const SLOTS = [
   ["diagnostics", "cs-slot-diagnostics"],
   ["compare", "cs-slot-compare"],
   ["analysis", "cs-slot-analysis"],
+  ["detail", "cs-slot-detail"],
 ];
 // the tabs besides "explore": each shows when the Explorer has that part
 const EXTRA_TABS = [["diagnostics", "Diagnostics"], ["compare", "Compare"]];
@@ -147,6 +148,8 @@ async function render({ model, el, host }) {
   slots.analysis.style.order = "1";
   slots.query.append(slots.analysis);
   explore.append(top, slots.curation, slots.grid);
+  // the detail view lies over the explore pane's right side (it positions itself; empty when closed)
+  explore.append(slots.detail);
   const diagnostics = h("div", "cs-pane cs-pane-diagnostics");
   diagnostics.append(slots.diagnostics);
   const compare = h("div", "cs-pane cs-pane-compare");

@@ -1,4 +1,6 @@
 // cirscope NeighborGrid: thumbnails with rank, score and a metadata card; click (or Enter) picks one.
+// Keyboard: arrows / Home / End move a visible focus ring, Enter picks, i or Space asks for the
+// details (the ⓘ button does too, when the `details` trait is on), Escape asks to close them.
 //
 // Thumbnails arrive as binary buffers (DataView) and are shown through Blob URLs; every
 // text (ids, metadata, captions) is inserted with textContent, never parsed as HTML.
@@ -228,7 +230,14 @@ function render({ model, el }) {
       marks.append(m);
     }
     cell._marks = marks;
-    cell.append(img, cell._rank, marks, cell._scoreText, cell._note, h("span", "cs-id", id));
+    // the details button: a span (a button cannot hold a button), acted on by the cells' click handler
+    const info = h("span", "cs-info", "i");
+    info.setAttribute("role", "button");
+    info.setAttribute("aria-label", "details (i)");
+    info.title = "details: the image large, its metadata and neighbours (i or Space)";
+    info.style.display = model.get("details") ? "" : "none";
+    cell._info = info;
+    cell.append(img, cell._rank, marks, info, cell._scoreText, cell._note, h("span", "cs-id", id));
     return cell;
   }
 
@@ -286,8 +295,12 @@ function render({ model, el }) {
     fbCount.textContent = `${rel} relevant, ${marks.length - rel} not relevant`;
     refineBtn.disabled = marks.length === 0;
     clearBtn.disabled = marks.length === 0;
-    hint.textContent = on ? "click: make it the reference; \u2713 / \u2717 (or r / n): mark" : "click or Enter: make it the reference";
-    for (const c of cells.children) paintMark(c);
+    const details = model.get("details") ? "; i or Space (or its i button): details" : "";
+    hint.textContent = (on ? "click: make it the reference; \u2713 / \u2717 (or r / n): mark" : "click or Enter: make it the reference") + details;
+    for (const c of cells.children) {
+      paintMark(c);
+      c._info.style.display = model.get("details") ? "" : "none";
+    }
   }
   fbMethod.addEventListener("change", () => { model.set("feedback_method", fbMethod.value); model.save_changes(); });
   refineBtn.addEventListener("click", () => model.send({ event: "refine" }));
@@ -372,6 +385,12 @@ function render({ model, el }) {
       toggleMark(c.dataset.row, markEl.dataset.mark);
       return;
     }
+    if (ev.target.closest && ev.target.closest(".cs-info") && model.get("details")) {
+      ev.preventDefault();
+      focusIndex = Number(c.dataset.index);
+      model.send({ event: "detail", row: Number(c.dataset.row) });
+      return;
+    }
     focusIndex = Number(c.dataset.index);
     model.send({ event: "click", row: Number(c.dataset.row) });
   });
@@ -391,6 +410,23 @@ function render({ model, el }) {
       toggleMark(c.dataset.row, mark);
       return;
     }
+    const plain = !ev.ctrlKey && !ev.metaKey && !ev.altKey;
+    if (ev.key === "Enter" && plain) {
+      ev.preventDefault(); // handled here: the notebook's Enter (edit the cell) must not take it
+      c.click();
+      return;
+    }
+    if ((ev.key === "i" || ev.key === " ") && plain && model.get("details")) {
+      ev.preventDefault(); // Space would also click the cell (make it the reference): see keyup
+      model.send({ event: "detail", row: Number(c.dataset.row) });
+      return;
+    }
+    if (ev.key === "Escape") {
+      model.send({ event: "escape" });
+      // with a selection to clear, the grid keeps Escape (else the notebook takes it: command mode)
+      if (model.get("n_selected") > 0) { ev.preventDefault(); ev.stopPropagation(); }
+      return;
+    }
     const step = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: perRow, ArrowUp: -perRow, Home: -i, End: list.length - 1 - i }[ev.key];
     if (step === undefined) return;
     const j = Math.min(Math.max(i + step, 0), list.length - 1);
@@ -400,13 +436,20 @@ function render({ model, el }) {
     focusIndex = j;
     list[j].focus();
   });
+  // a notebook in command mode reads plain letters as commands (b: add a cell, d d: delete it):
+  // letters typed on the grid stay in the grid
+  cells.addEventListener("keydown", (ev) => {
+    if (ev.key.length === 1 && !ev.ctrlKey && !ev.metaKey && !ev.altKey && cellOf(ev)) ev.stopPropagation();
+  });
+  // Space on a button clicks it when the key comes up: with details on, Space asks for them instead
+  cells.addEventListener("keyup", (ev) => { if (ev.key === " " && cellOf(ev) && model.get("details")) ev.preventDefault(); });
   for (const b of [showResults, showSelection]) {
     b.addEventListener("click", () => { model.set("mode", b.dataset.mode); model.save_changes(); });
   }
 
   const handlers = {
     "change:version": renderCells,
-    "change:feedback change:marks change:feedback_method change:feedback_status": renderFeedback,
+    "change:feedback change:marks change:feedback_method change:feedback_status change:details": renderFeedback,
     "change:reference": markReference,
     "change:mode change:show_toggle change:n_selected change:selection_label change:title change:thumb_size change:max_height": renderToolbar,
   };

@@ -136,6 +136,7 @@ class ExplorerController:
         self.coords = map_view.binding.coords  # type: ignore[union-attr]
         self.selection_label = "Map selection"
         self._selection_rows = np.empty(0, np.int64)
+        self._keep_mode = False  # set by select(..., show=False): the grid stays on what it shows
         self._path_key: tuple | None = None
         self._path_timer: Any = None
         #: the query's path on the map (``None``: none) and what computing it took
@@ -165,6 +166,15 @@ class ExplorerController:
         """Make ``row`` the reference (what a click on a point or a thumbnail does)."""
         if 0 <= row < len(self.space):
             self.panel.reference = int(row)
+
+    def select(self, rows: Any, *, show: bool = True) -> None:
+        """Set the map's selection to ``rows``; ``show=False`` leaves the grid on what it shows
+        (its toggle still counts the selection), e.g. when the detail view adds one image."""
+        self._keep_mode = not show
+        try:
+            self.map.selected = rows
+        finally:
+            self._keep_mode = False
 
     def _on_reference(self, change: dict) -> None:
         row = int(change["new"])
@@ -241,7 +251,7 @@ class ExplorerController:
             return
         if self.grid.mode == "selection":
             self.show_selection()
-        else:
+        elif not self._keep_mode:
             self.grid.mode = "selection"
 
     def _on_shown_rows(self, change: dict) -> None:

@@ -17,6 +17,7 @@ from anywidget import WidgetTrait
 from cirscope.widgets._base import WidgetBase
 from cirscope.widgets._controller import ExplorerController
 from cirscope.widgets._curation import CurationBar, CurationBinding
+from cirscope.widgets._detail import DetailLink, DetailView
 from cirscope.widgets._grid import NeighborGrid
 from cirscope.widgets._map_view import MapView
 from cirscope.widgets._query_panel import QueryPanel
@@ -48,8 +49,14 @@ class Explorer(WidgetBase):
     ("make it blue") and press Enter, move the sliders (arrow keys work on a focused
     slider): the grid and the map's highlights follow live. Drag on the map to select
     (box or lasso): the grid shows the selection, and its toggle flips back to the results.
-    Keyboard: Tab moves between the parts; in the grid the arrow keys move and Enter picks
-    the reference; on the map ``+``/``-`` zoom, ``0`` resets and Escape clears the selection.
+    Keyboard: Tab moves between the parts; in the grid the arrow keys (and Home / End)
+    move a visible focus ring, Enter picks the reference, ``i`` or Space opens the detail
+    view and Escape closes it (or, when it is closed, clears the selection); on the map
+    ``+``/``-`` zoom, ``0`` resets and Escape clears the selection.
+
+    The detail view (each thumbnail's ⓘ button, or :meth:`show_detail`) shows one image
+    large with every metadata value as text, its nearest neighbours (click one to open
+    it) and buttons to make it the reference or add it to the map's selection.
 
     The same object shows in JupyterLab, Notebook 7, Voila, VS Code and marimo
     (``mo.ui.anywidget(ex)``, or ``ex`` as a cell's last expression). Each display also
@@ -98,6 +105,9 @@ class Explorer(WidgetBase):
         The tab on display: ``"explore"``, ``"diagnostics"`` or ``"compare"``.
     controller
         The :class:`~cirscope.widgets._controller.ExplorerController` doing the linking.
+    detail
+        The :class:`~cirscope.widgets._detail.DetailView` (its ``row`` trait: the open row,
+        -1 when closed), linked by :attr:`detail_link`.
     curation, curator
         The bar under the map (tag the selection or the results, filter, export, save and
         restore views) and its :class:`~cirscope.widgets._curation.CurationBinding`.
@@ -120,6 +130,7 @@ class Explorer(WidgetBase):
     curation = WidgetTrait().tag(sync=True)
     compare = WidgetTrait().tag(sync=True)
     analysis = WidgetTrait().tag(sync=True)
+    detail = WidgetTrait().tag(sync=True)
     tab = t.Enum(["explore", "diagnostics", "compare"], "explore", help="The tab on display").tag(sync=True)
 
     def __init__(
@@ -152,13 +163,36 @@ class Explorer(WidgetBase):
         bar = CurationBar()
         #: tags, filter, exports and saved views (:mod:`cirscope.widgets._curation`)
         self.curator = CurationBinding(bar, space, map_view, query, grid)
+        detail = DetailView(space)
+        #: opens the detail view from the grid and carries out its buttons (:mod:`cirscope.widgets._detail`)
+        self.detail_link = DetailLink(detail, self.controller)
         view = None
         if analysis:
             from cirscope.widgets._slider_bias import AnalysisView
 
             view = AnalysisView(space, query)
         super().__init__(map=map_view, query=query, grid=grid, diagnostics=panel, curation=bar, compare=compare_view,
-                         analysis=view)
+                         analysis=view, detail=detail)
+
+    # ------------------------------------------------------------------ detail view
+    def show_detail(self, row: int) -> None:
+        """Open the detail view on gallery ``row`` (``-1`` closes it); ``IndexError`` outside the gallery.
+
+        Examples
+        --------
+        >>> ex = cs.Explorer(space, map="pca")
+        >>> ex.show_detail(4)
+        >>> ex.detail.row, ex.detail.item_id, len(ex.detail.neighbors)
+        (4, 'shape-0-00004', 8)
+        >>> ex.close_detail(); ex.detail.row
+        -1
+        >>> ex.close()
+        """
+        self.detail.show(row)
+
+    def close_detail(self) -> None:
+        """Close the detail view (what × and Escape do)."""
+        self.detail.show(-1)
 
     # ------------------------------------------------------------------ curation
     def tag_selection(self, name: str) -> int:
@@ -230,11 +264,13 @@ class Explorer(WidgetBase):
         controller = self.__dict__.get("controller")
         if controller is not None:
             controller.close()
+        if self.__dict__.get("detail_link") is not None:
+            self.detail_link.close()
         if self.__dict__.get("curator") is not None:
             self.curator.close()
             if self._trait_values.get("curation") is not None:
                 self.curation.close()
-        for name in ("map", "query", "grid", "analysis"):
+        for name in ("map", "query", "grid", "analysis", "detail"):
             part = self._trait_values.get(name)
             if part is not None:
                 if part.binding is not None:

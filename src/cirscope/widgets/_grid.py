@@ -30,8 +30,11 @@ class NeighborGrid(WidgetBase, ClickEvents):
     """Thumbnails with rank, score and a metadata card on hover; a click picks an image.
 
     Set :attr:`rows` (or call :meth:`show`) and the grid fetches the thumbnails, ids and
-    metadata from the space. A click on a thumbnail (or Enter on a focused one; arrow keys
-    move between them) sets :attr:`clicked` and calls the :meth:`on_click` callbacks. The
+    metadata from the space. A click on a thumbnail (or Enter on a focused one; arrow keys,
+    Home and End move between them, with a visible focus ring) sets :attr:`clicked` and
+    calls the :meth:`on_click` callbacks; with :attr:`details` on, each thumbnail has an ⓘ
+    button (or ``i`` / Space on a focused one) that calls the :meth:`on_detail` callbacks,
+    and Escape calls the :meth:`on_escape` ones. The
     toggle at the top switches :attr:`mode` between ``"query"`` (the results) and
     ``"selection"`` (the rows selected on the map); the :class:`Explorer` fills both.
 
@@ -84,6 +87,7 @@ class NeighborGrid(WidgetBase, ClickEvents):
     feedback_method = t.Enum(["rocchio", "pdv"], default_value="rocchio", help="How Refine refines").tag(sync=True)
     notes = t.List(t.Unicode(), help="A short text per shown row (rank change after Refine)").tag(sync=True)
     feedback_status = t.Unicode("", help="What the last Refine did").tag(sync=True)
+    details = t.Bool(False, help="Show each thumbnail's details button (i / Space); see on_detail").tag(sync=True)
 
     def __init__(self, space: Space | None = None, *, rows: Sequence[int] | None = None, **traits: Any):
         super().__init__(**traits)
@@ -132,6 +136,43 @@ class NeighborGrid(WidgetBase, ClickEvents):
     def _handle_refine_msg(self, widget: Any, content: Any, buffers: list) -> None:
         if isinstance(content, dict) and content.get("event") == "refine":
             self._refine_callbacks()
+
+    def on_detail(self, callback: Callable[[int], Any], remove: bool = False) -> None:
+        """Call ``callback(row)`` when a thumbnail's details are asked for (its ⓘ button, or ``i`` / Space on it).
+
+        Examples
+        --------
+        >>> grid = NeighborGrid()
+        >>> grid.on_detail(lambda row: print("details of", row))
+        >>> grid._handle_custom_msg({"event": "detail", "row": 3}, [])  # what the browser sends
+        details of 3
+        """
+        self._key_dispatcher("detail").register_callback(callback, remove=remove)
+
+    def on_escape(self, callback: Callable[[], Any], remove: bool = False) -> None:
+        """Call ``callback()`` when Escape is pressed in the grid (the Explorer closes its detail view,
+        or clears the map's selection)."""
+        self._key_dispatcher("escape").register_callback(callback, remove=remove)
+
+    def _key_dispatcher(self, event: str) -> Any:
+        if "_key_callbacks" not in self.__dict__:
+            from ipywidgets import CallbackDispatcher
+
+            self._key_callbacks = {"detail": CallbackDispatcher(), "escape": CallbackDispatcher()}
+            self.on_msg(self._handle_key_msg)
+        return self._key_callbacks[event]
+
+    def _handle_key_msg(self, widget: Any, content: Any, buffers: list) -> None:
+        event = content.get("event") if isinstance(content, dict) else None
+        if event == "escape":
+            self._key_callbacks["escape"]()
+        elif event == "detail":
+            try:
+                row = int(content.get("row", -1))
+            except (TypeError, ValueError):
+                return
+            if row >= 0:
+                self._key_callbacks["detail"](row)
 
     def to_dataframe(self) -> pd.DataFrame:
         """The shown rows as a DataFrame (for results: rank, row, id, score and metadata)."""

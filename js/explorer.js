@@ -12,7 +12,10 @@ const SLOTS = [
   ["diagnostics", "cs-slot-diagnostics"],
   ["compare", "cs-slot-compare"],
   ["analysis", "cs-slot-analysis"],
+  ["filter_panel", "cs-slot-filters"],
 ];
+// below this width (px) the filters sidebar goes above the map
+const NARROW = 720;
 // the tabs besides "explore": each shows when the Explorer has that part
 const EXTRA_TABS = [["diagnostics", "Diagnostics"], ["compare", "Compare"]];
 
@@ -146,7 +149,13 @@ async function render({ model, el, host }) {
   slots.query.style.flexDirection = "column";
   slots.analysis.style.order = "1";
   slots.query.append(slots.analysis);
-  explore.append(top, slots.curation, slots.grid);
+  explore.append(slots.filter_panel, top, slots.curation, slots.grid);
+  // the metadata filters: a sidebar left of the map (above it when the Explorer is narrow)
+  const withFilters = !!model.get("filter_panel");
+  explore.classList.toggle("cs-with-filters", withFilters);
+  slots.filter_panel.hidden = !withFilters;
+  const narrow = new ResizeObserver(() => explore.classList.toggle("cs-narrow", root.clientWidth < NARROW));
+  if (withFilters) narrow.observe(root);
   const diagnostics = h("div", "cs-pane cs-pane-diagnostics");
   diagnostics.append(slots.diagnostics);
   const compare = h("div", "cs-pane cs-pane-compare");
@@ -191,6 +200,7 @@ async function render({ model, el, host }) {
 
   return () => {
     unwatchKernel();
+    narrow.disconnect();
     controller.abort();
     model.off("change:tab", showTab);
     root.remove();

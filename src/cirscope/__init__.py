@@ -54,6 +54,7 @@ _LAZY = {
     "analysis": "cirscope.analysis",
     "compare": "cirscope.analysis._compare",
     "CompareView": "cirscope.widgets",
+    "FilterPanel": "cirscope.widgets",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

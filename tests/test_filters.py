@@ -189,15 +189,16 @@ def test_filter_columns_leave_out_ids_paths_and_single_values():
 
 # ---------------------------------------------------------------------- the panel and its binding
 @pytest.fixture
-def space():
-    return cs.Space(cs.datasets.shapes(120, seed=0), cs.Embedder.toy(), progress=False)
+def space(toy_space):
+    """The shapes world (300 items) with the toy model, shared by the session: tests leave it as they found it."""
+    return toy_space
 
 
 def test_panel_clicks_counts_and_python_filters(space):
     panel = FilterPanel(space)
     meta = space.gallery.metadata
     assert [c["column"] for c in panel.charts] == ["shape", "color", "background", "size"]
-    assert panel.n_total == panel.n_matching == 120 and panel.chips == []
+    assert panel.n_total == panel.n_matching == len(space) and panel.chips == []
     seen = []
     panel.on_change(seen.append)
     color = next(c for c in panel.charts if c["column"] == "color")
@@ -218,7 +219,7 @@ def test_panel_clicks_counts_and_python_filters(space):
     panel._handle_custom_msg({"event": "remove", "column": "size"}, [])
     assert list(panel.filters) == ["color"]
     panel._handle_custom_msg({"event": "clear"}, [])
-    assert panel.filters == {} and panel.mask is None and seen[-1] is None and panel.n_matching == 120
+    assert panel.filters == {} and panel.mask is None and seen[-1] is None and panel.n_matching == len(space)
 
 
 def test_a_bad_filter_changes_nothing_and_bad_messages_only_say_so(space):
@@ -258,7 +259,7 @@ def test_hostile_values_and_column_names_stay_text(space):
     meta = space.gallery.metadata.copy()
     meta["note"] = [HOSTILE_LABELS[i % len(HOSTILE_LABELS)] for i in range(len(meta))]
     meta[HOSTILE_COLUMN] = [HOSTILE[i % 3] for i in range(len(meta))]
-    hostile = cs.Space(cs.Gallery(meta, space.gallery.sources), cs.Embedder.toy(), progress=False)
+    hostile = cs.Space.from_embeddings(cs.Gallery(meta, space.gallery.sources), space.image_embeddings, model_name="toy")
     panel = FilterPanel(hostile, columns=["note", HOSTILE_COLUMN])
     labels = {b["label"] for c in panel.charts for b in c["bars"]}
     assert set(HOSTILE_LABELS) <= labels and set(HOSTILE[:3]) <= labels  # the strings themselves, not escaped
@@ -282,7 +283,10 @@ def test_space_search_where(space):
     mask = (meta["shape"].isin(["star", "circle"]) & (meta["size"] == "small")).to_numpy()
     assert got["row"].tolist() == space.search(q, k=10, mask=mask)["row"].tolist()
     space.tag([1, 2, 3], "picked")
-    assert sorted(space.search(0, k=5, where={"tag:picked": True})["row"]) == [1, 2, 3]
+    try:
+        assert sorted(space.search(0, k=5, where={"tag:picked": True})["row"]) == [1, 2, 3]
+    finally:
+        space.tags.drop("picked")
     with pytest.raises(TypeError, match="not both"):
         space.search(q, where={"size": "small"}, mask=mask)
 

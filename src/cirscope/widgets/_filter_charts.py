@@ -35,7 +35,7 @@ def filter_columns(metadata: pd.DataFrame) -> list[str]:
     --------
     >>> filter_columns(cs.datasets.shapes(40, seed=0).metadata)
     ['shape', 'color', 'background', 'size']
-    >>> filter_columns(pd.DataFrame({"n": [1, 2, 3], "w": [0.5, 0.25, 0.125], "k": ["a", "a", "b"]}))
+    >>> filter_columns(pd.DataFrame({"n": [1, 2, 3, 4], "w": [0.5, 0.25, 0.125, 0.0], "k": ["a", "a", "b", "b"]}))
     ['w', 'k']
     """
     out = []

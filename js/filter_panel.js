@@ -250,7 +250,9 @@ function render({ model, el }) {
       const x = button("×", `remove the filter on ${chip.column}`);
       x.setAttribute("aria-label", `remove the filter on ${chip.column}`);
       x.addEventListener("click", () => send({ event: "remove", column: chip.column }));
-      c.append(h("b", null, chip.column), document.createTextNode(`: ${chip.text} `), x);
+      const words = h("span", "cs-chip-text");
+      words.append(h("b", null, chip.column), document.createTextNode(`: ${chip.text}`));
+      c.append(words, x);
       return c;
     }));
     const n = model.get("n_matching"), total = model.get("n_total");

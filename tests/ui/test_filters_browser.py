@@ -59,7 +59,7 @@ def chart(page: Any, column: str) -> Any:
 
 
 def bar(page: Any, column: str, label: str) -> Any:
-    labels = chart(page, column).locator(".cs-bar-label", has_text=re.compile(f"^{re.escape(label)}$"))
+    labels = page.locator(".cs-bar-label", has_text=re.compile(f"^{re.escape(label)}$"))
     return chart(page, column).locator(".cs-bar", has=labels)
 
 
@@ -115,7 +115,7 @@ def test_explorer_filters_cross_filter_in_jupyterlab(jupyter_server, browser, ar
     meta = local_metadata()
     is_red = (meta["color"] == "red").to_numpy()
     write_notebook(jupyter_server.root / "filters.ipynb", [SETUP, CHECK])
-    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    context = browser.new_context(viewport={"width": 1400, "height": 1500})  # the whole Explorer in view
     page = context.new_page()
     errors: list[str] = []
     dialogs: list[str] = []
@@ -166,12 +166,24 @@ def test_explorer_filters_cross_filter_in_jupyterlab(jupyter_server, browser, ar
         rows = grid_rows(page)
         assert len(rows) == 12 and is_red[rows].all()
 
-        # a histogram bin: a range on a second column, AND with the colour
+        # a drag across histogram bins: a range on a second column, AND with the colour
         col = FilterColumn.of("brightness", meta["brightness"])
-        in_bin = col.mask(range_of_bins(col, 0, 0))
-        chart(page, "brightness").locator(".cs-bin").nth(0).click()
+        in_bin = col.mask(range_of_bins(col, 2, 11))
+        bins = chart(page, "brightness").locator(".cs-bin")
+        (x0, y0), (x1, _) = [(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2)
+                             for b in (bins.nth(2).bounding_box(), bins.nth(11).bounding_box())]
+        page.mouse.move(x0, y0)
+        page.mouse.down()
+        for i in range(1, 11):
+            page.mouse.move(x0 + (x1 - x0) * i / 10, y0)
+        page.mouse.up()
         page.wait_for_selector(f"{FILTERS} .cs-chip[data-column='brightness']", timeout=30_000)
         page.wait_for_selector(f"{FILTERS}[data-matching='{int((is_red & in_bin).sum())}']", timeout=30_000)
+        assert chart(page, "brightness").locator(".cs-bin.cs-on").count() == 10
+        settle_grid(page)
+        rows = grid_rows(page)
+        assert rows and (is_red & in_bin)[rows].all()
+        page.locator(".cirscope-explorer").scroll_into_view_if_needed()
         save_shot(page.locator(".cirscope-explorer").screenshot(), "filters.png", artifacts, update_docs)
 
         # × removes the filters one by one: the counts and the map come back

@@ -57,12 +57,12 @@ def _filter_panel(space: Space, filters: Any, height: int) -> FilterPanel | None
             columns += [str(c) for c in filters if str(c) not in columns]
         if not columns:
             return None
-        panel = FilterPanel(space, columns=columns, max_height=height + 60)
+        panel = FilterPanel(space, columns=columns, max_height=height + 480)
         if isinstance(filters, dict):
             panel.filters = filters
         return panel
     if isinstance(filters, (list, tuple)):
-        return FilterPanel(space, columns=[str(c) for c in filters], max_height=height + 60)
+        return FilterPanel(space, columns=[str(c) for c in filters], max_height=height + 480)
     raise TypeError(
         f"filters must be True, False, a list of columns or a dict of filters, got {type(filters).__name__}"
     )

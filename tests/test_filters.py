@@ -396,3 +396,21 @@ out.rest = Array.from(m.complementRows(Int32Array.from([4, 0, 2, 9]), 6));
     faded = out["after"][1]
     assert faded >> 24 == 80 and (faded >> 16) & 255 < 255 and faded & 255 > 0  # translucent, greyer blue
     assert out["rest"] == [1, 3, 5]
+
+
+def test_the_benchmark_agrees_with_pandas_at_a_small_size(tmp_path):
+    """benchmarks/bench_filters.py checks its masks and histograms against pandas before it times them."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_filters.py"
+    out = tmp_path / "filters.json"
+    done = subprocess.run([sys.executable, str(script), "--n", "20000", "--repeats", "1", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text())
+    assert result["n"] == 20000 and set(result["filters"]) == {"1", "2", "4"}
+    assert result["kinds"]["score"] == "histogram" and result["kinds"]["year"] == "categories"
+    assert result["panel_state_bytes"] < 5_000

@@ -300,8 +300,27 @@ class FilterTable:
         out = {}
         for name, col in self.columns.items():
             keep = others[name] if name in others else total
-            out[name] = col.total if keep is None else np.bincount(col.codes[keep], minlength=col.slots)
+            out[name] = col.total if keep is None else _masked_counts(col.codes, col.slots, keep)
         return total, out
+
+
+def _masked_counts(codes: np.ndarray, slots: int, keep: np.ndarray) -> np.ndarray:
+    """``np.bincount(codes[keep])``; when many rows are kept, without the boolean compress: the kept
+    rows' codes are shifted past the others' and one bincount counts both (2-5x faster at
+    1,000,000 rows keeping 40 %; a compress of a few kept rows is cheaper, see
+    ``benchmarks/bench_filters.py``).
+
+    Examples
+    --------
+    >>> _masked_counts(np.array([0, 1, 1, 2], np.int32), 3, np.array([True, True, False, True])).tolist()
+    [1, 1, 1]
+    """
+    if np.count_nonzero(keep) * 16 < keep.size:
+        return np.bincount(codes[keep], minlength=slots)
+    key = keep.astype(np.int32)
+    key *= slots
+    key += codes
+    return np.bincount(key, minlength=2 * slots)[slots:]
 
 
 def where_mask(metadata: pd.DataFrame, where: Any) -> np.ndarray | None:

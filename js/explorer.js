@@ -13,7 +13,10 @@ const SLOTS = [
   ["compare", "cs-slot-compare"],
   ["analysis", "cs-slot-analysis"],
   ["detail", "cs-slot-detail"],
+  ["filter_panel", "cs-slot-filters"],
 ];
+// below this width (px) the filters sidebar goes above the map
+const NARROW = 720;
 // the tabs besides "explore": each shows when the Explorer has that part
 const EXTRA_TABS = [["diagnostics", "Diagnostics"], ["compare", "Compare"]];
 
@@ -147,9 +150,15 @@ async function render({ model, el, host }) {
   slots.query.style.flexDirection = "column";
   slots.analysis.style.order = "1";
   slots.query.append(slots.analysis);
-  explore.append(top, slots.curation, slots.grid);
+  explore.append(slots.filter_panel, top, slots.curation, slots.grid);
   // the detail view lies over the explore pane's right side (it positions itself; empty when closed)
   explore.append(slots.detail);
+  // the metadata filters: a sidebar left of the map (above it when the Explorer is narrow)
+  const withFilters = !!model.get("filter_panel");
+  explore.classList.toggle("cs-with-filters", withFilters);
+  slots.filter_panel.hidden = !withFilters;
+  const narrow = new ResizeObserver(() => explore.classList.toggle("cs-narrow", root.clientWidth < NARROW));
+  if (withFilters) narrow.observe(root);
   const diagnostics = h("div", "cs-pane cs-pane-diagnostics");
   diagnostics.append(slots.diagnostics);
   const compare = h("div", "cs-pane cs-pane-compare");
@@ -194,6 +203,7 @@ async function render({ model, el, host }) {
 
   return () => {
     unwatchKernel();
+    narrow.disconnect();
     controller.abort();
     model.off("change:tab", showTab);
     root.remove();

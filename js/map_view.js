@@ -441,6 +441,28 @@ function packColors(rgb, n, fallback = [31, 119, 180]) {
   return out;
 }
 
+/** Fade the packed colours of `rows` in place (the rows outside the metadata filters): greyer and translucent. */
+function fadeColors(colors32, rows) {
+  for (let j = 0; j < rows.length; j++) {
+    const i = rows[j], c = colors32[i];
+    if (c === undefined) continue;
+    const mix = (v) => Math.round(0.35 * v + 0.65 * 190);
+    colors32[i] = ((DIM_ALPHA << 24) | (mix((c >>> 16) & 255) << 16) | (mix((c >>> 8) & 255) << 8) | mix(c & 255)) >>> 0;
+  }
+  return colors32;
+}
+
+/** The rows of 0..n-1 that are not in `rows` (ascending Int32Array). */
+function complementRows(rows, n) {
+  const mark = new Uint8Array(n);
+  for (let j = 0; j < rows.length; j++) if (rows[j] >= 0 && rows[j] < n) mark[rows[j]] = 1;
+  let k = 0;
+  for (let i = 0; i < n; i++) k += mark[i] ? 0 : 1;
+  const out = new Int32Array(k);
+  for (let i = 0, j = 0; i < n; i++) if (!mark[i]) out[j++] = i;
+  return out;
+}
+
 /** Pixel offsets [dx0, dy0, dx1, dy1, ...] of a filled disc of radius r (device px). */
 function discStamp(r) {
   const ri = Math.ceil(r), out = [];
@@ -640,6 +662,7 @@ function starPoints(x, y, outer, inner) {
 
 // ---------------------------------------------------------------------- drawing (canvas, no state)
 
+const DIM_ALPHA = 80; // opacity (of 255) of the points outside the metadata filters
 const VEIL = ((150 << 24) | (255 << 16) | (255 << 8) | 255) >>> 0; // dims what is not selected
 const OUTLINE = ((255 << 24) | (20 << 16) | (20 << 8) | 20) >>> 0; // rings few selected points
 
@@ -834,6 +857,8 @@ function render({ model, el }) {
   let pointer = null; // the last pointer position to hover-test in the next frame
   let drag = null; // {kind, x0, y0, path, moved, view}
   let selected = new Int32Array(0);
+  let dimmed = new Int32Array(0); // rows outside the metadata filters (drawn faded, under the others)
+  let inside = null; // the other rows, when some are dimmed
   let sentSelection = null; // the message this view last sent (not decoded again when it echoes)
   let cardURL = null;
   let frame = 0;
@@ -928,6 +953,12 @@ function render({ model, el }) {
     const arr = decodeArray(model.get("colors"));
     rgb = arr && arr.data.length === 3 * n ? arr.data : null;
     colors32 = packColors(rgb, n);
+    if (dimmed.length) fadeColors(colors32, dimmed);
+  }
+  function loadDimmed() {
+    dimmed = decodeSelection(model.get("dimmed"), n);
+    inside = dimmed.length ? complementRows(dimmed, n) : null;
+    base.dataset.nDimmed = String(dimmed.length);
   }
   function loadSelection() {
     const msg = model.get("selected");
@@ -998,7 +1029,13 @@ function render({ model, el }) {
       densityPixels(bins, px);
     } else {
       bins = null;
-      stampPoints(px, bw, bh, sxy, dpr, discStamp(radius() * dpr), null, (i) => colors32[i]);
+      const stamp = discStamp(radius() * dpr);
+      if (inside) { // the rows outside the filters first (faded), the others over them
+        stampPoints(px, bw, bh, sxy, dpr, stamp, dimmed, (i) => colors32[i]);
+        stampPoints(px, bw, bh, sxy, dpr, stamp, inside, (i) => colors32[i]);
+      } else {
+        stampPoints(px, bw, bh, sxy, dpr, stamp, null, (i) => colors32[i]);
+      }
     }
     present(base, baseCache, img);
     base.dataset.mode = density ? "density" : "points";
@@ -1222,7 +1259,8 @@ function render({ model, el }) {
 
   // ------------------------------------------------------------------ model events
   const unlisten = listen(model, {
-    "change:coords": () => { loadCoords(); loadColors(); loadSelection(); gesture = false; viewChanged(); },
+    "change:coords": () => { loadCoords(); loadDimmed(); loadColors(); loadSelection(); gesture = false; viewChanged(); },
+    "change:dimmed": () => { loadDimmed(); loadColors(); schedule(["base", "sel", "top"]); },
     "change:colors": () => { loadColors(); schedule(["base", "top"]); },
     "change:legend change:colorbar": renderLegend,
     "change:color_columns change:color_by change:select_mode change:title": renderToolbar,
@@ -1246,6 +1284,7 @@ function render({ model, el }) {
   renderLegend();
   resize();
   loadCoords();
+  loadDimmed();
   loadColors();
   loadSelection();
   loadPath();
@@ -1267,7 +1306,7 @@ function render({ model, el }) {
 export default { render };
 // the helpers, for tests in node (anywidget uses the default export only)
 export {
-  autoRadius, binDensity, buildGrid, cardLeft, countFrame, cardTop, cssColor, dataBounds, decodeArray, decodeSelection, densityPixels,
+  autoRadius, binDensity, buildGrid, cardLeft, complementRows, countFrame, fadeColors, cardTop, cssColor, dataBounds, decodeArray, decodeSelection, densityPixels,
   discStamp, dragKind, dragMoved, encodeArray, encodeSelection, fitView, hoverWait, keyAction, layerPlan, movesLastImage,
   nearestPoint, packColors, panView, pathRowsAt, playStepAt, pointInPolygon, pointRadius, projectPoints, rowsInRange, sameView, selectBox,
   selectionDiscs, selectPolygon, stampPoints, starPoints, toScreen, unionRows, useBitmask, viewAfterResize,

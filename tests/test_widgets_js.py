@@ -13,7 +13,7 @@ from cirscope.widgets._sync_js import BLOCK, blocks, main, shared_sources, stale
 
 JS = Path(__file__).resolve().parents[1] / "js"
 PARTS = ["map_view.js", "neighbor_grid.js", "query_panel.js"]
-OURS = [*PARTS, "explorer.js", "diagnostics_panel.js", "slider_bias.js"]
+OURS = [*PARTS, "explorer.js", "diagnostics_panel.js", "slider_bias.js", "filter_panel.js"]
 
 
 @pytest.mark.parametrize("widget", [MapView, NeighborGrid, QueryPanel])

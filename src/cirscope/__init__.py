@@ -55,6 +55,7 @@ _LAZY = {
     "compare": "cirscope.analysis._compare",
     "CompareView": "cirscope.widgets",
     "DetailView": "cirscope.widgets._detail",
+    "FilterPanel": "cirscope.widgets",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

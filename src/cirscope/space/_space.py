@@ -289,16 +289,26 @@ class Space(TagMixin):
                     self._index = NeighborIndex(self.image_embeddings, ids=ids, fingerprint=self.fingerprint)
         return self._index
 
-    def search(self, query: Any, method: str | None = None, k: int = 20, **params: Any) -> pd.DataFrame:
+    def search(self, query: Any, method: str | None = None, k: int = 20, *, where: Any = None,
+               **params: Any) -> pd.DataFrame:
         """Rank the gallery for a text, an image, a gallery row or a :class:`ComposedQuery`.
 
         See :func:`cirscope.query._search.search` for the methods and their parameters.
+        ``where`` ranks only some rows: metadata filters ``{column: values or (low, high)}``
+        (a column's values OR-ed, columns AND-ed, ``"tag:<name>"`` too; see
+        :mod:`cirscope.space._filters`) or a boolean mask, one per row (as ``mask=``).
         When the model ignored words of a query text (the toy model knows only its world's
         words), an :class:`~cirscope.embedding._unknown_words.UnknownWordsWarning` names them
         and ``df.attrs["notice"]`` holds the same sentence.
         """
         from cirscope.query._search import search
 
+        if where is not None:
+            from cirscope.space._filters import space_where
+
+            if params.get("mask") is not None:
+                raise TypeError("Pass where= or mask=, not both")
+            params["mask"] = space_where(self, where)
         out = search(self, query, method=method, k=k, **params)
         if getattr(self.embedder, "registered", None) is not None:
             import warnings

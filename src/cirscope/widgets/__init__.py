@@ -1,8 +1,8 @@
 """Jupyter widgets for exploring a :class:`~cirscope.Space`.
 
 :class:`Explorer` links a :class:`MapView` (the 2-D map), a :class:`QueryPanel`
-(reference image, modification text, method and sliders) and a :class:`NeighborGrid`
-(the top-k thumbnails); each is also a widget on its own, to lay out with ipywidgets and
+(reference image, modification text, method and sliders), a :class:`NeighborGrid`
+(the top-k thumbnails) and a :class:`FilterPanel` (metadata filters); each is also a widget on its own, to lay out with ipywidgets and
 link with traitlets. The widget classes hold state; each widget's module also holds its
 binding (``MapBinding``, ``GridBinding``, ``QueryBinding``), which fills the widget from a
 space, and :mod:`cirscope.widgets._controller` links them.
@@ -30,11 +30,13 @@ from __future__ import annotations
 from typing import Any
 
 from cirscope.widgets._explorer import Explorer
+from cirscope.widgets._filters import FilterPanel
 from cirscope.widgets._grid import NeighborGrid
 from cirscope.widgets._map_view import MapView
 from cirscope.widgets._query_panel import QueryPanel
 
-__all__ = ["AnalysisView", "CompareView", "DiagnosticsPanel", "Explorer", "MapView", "NeighborGrid", "QueryPanel"]
+__all__ = ["AnalysisView", "CompareView", "DiagnosticsPanel", "Explorer", "FilterPanel", "MapView", "NeighborGrid",
+           "QueryPanel"]
 
 
 def __getattr__(name: str) -> Any:

@@ -137,6 +137,9 @@ class ExplorerController:
         self.selection_label = "Map selection"
         self._selection_rows = np.empty(0, np.int64)
         self._keep_mode = False  # set by select(..., show=False): the grid stays on what it shows
+        #: the rows inside the metadata filters (``None``: all), see :meth:`set_filter_mask`
+        self.filter_mask: np.ndarray | None = None
+        self._filtering = False
         self._path_key: tuple | None = None
         self._path_timer: Any = None
         #: the query's path on the map (``None``: none) and what computing it took
@@ -192,7 +195,7 @@ class ExplorerController:
             self._update_path()
         if self.grid.mode == "query":
             self.show_results()
-        elif change:  # a new search brings the results back into view
+        elif change and not self._filtering:  # a new search brings the results back into view
             self.grid.mode = "query"
 
     def _update_path(self) -> None:
@@ -278,8 +281,12 @@ class ExplorerController:
         """Fill the grid with the panel's results (a gallery sample before any query)."""
         hits = self.panel.binding.hits  # type: ignore[union-attr]
         if hits is None:
-            rows = gallery_sample(len(self.space), self.panel.k)
-            self.grid.show(rows, title=f"Gallery sample ({len(rows)} of {len(self.space):,}): click an image "
+            pool = None if self.filter_mask is None else np.flatnonzero(self.filter_mask)
+            n = len(self.space) if pool is None else pool.size
+            rows = gallery_sample(n, self.panel.k)
+            rows = rows if pool is None else pool[rows]
+            inside = "" if pool is None else " inside the filters"
+            self.grid.show(rows, title=f"Gallery sample ({len(rows)} of {n:,}{inside}): click an image "
                                        "to make it the reference")
             return
         title = f"Top {len(hits)}"
@@ -291,10 +298,31 @@ class ExplorerController:
     def show_selection(self) -> None:
         """Fill the grid with the selected rows (at most ``selection_limit``)."""
         rows = self._selection_rows
+        outside = ""
+        if self.filter_mask is not None and rows.size:
+            inside = rows[self.filter_mask[rows]]
+            outside = f" ({rows.size - inside.size:,} outside the filters hidden)" if inside.size < rows.size else ""
+            rows = inside
         shown = rows[: self.selection_limit]
         more = f", showing the first {len(shown):,}" if len(shown) < len(rows) else ""
         self.grid.selection_label = self.selection_label
-        self.grid.show(shown, title=f"{self.selection_label}: {len(rows):,} images{more}")
+        self.grid.show(shown, title=f"{self.selection_label}: {len(rows):,} images{outside}{more}")
+
+    def set_filter_mask(self, mask: np.ndarray | None) -> None:
+        """Keep the map, the grid and every search to the rows where ``mask`` is true (``None``: all).
+
+        The map dims the other rows, the panel searches again inside the mask (one search) and
+        the grid's selection and gallery sample keep to it; the grid stays on what it shows.
+        """
+        self.filter_mask = None if mask is None else np.asarray(mask, dtype=bool)
+        self.map.dimmed = np.empty(0, np.int64) if mask is None else ~self.filter_mask
+        self._filtering = True
+        try:
+            self.panel.binding.set_mask(self.filter_mask, source="filters")  # type: ignore[union-attr]
+        finally:
+            self._filtering = False
+        if self.grid.mode == "selection":
+            self.show_selection()
 
     def close(self) -> None:
         """Stop linking the widgets."""

@@ -18,6 +18,7 @@ from cirscope.widgets._base import WidgetBase
 from cirscope.widgets._controller import ExplorerController
 from cirscope.widgets._curation import CurationBar, CurationBinding
 from cirscope.widgets._detail import DetailLink, DetailView
+from cirscope.widgets._filters import FilterPanel
 from cirscope.widgets._grid import NeighborGrid
 from cirscope.widgets._map_view import MapView
 from cirscope.widgets._query_panel import QueryPanel
@@ -40,6 +41,32 @@ def _diagnostics_widget(space: Space, diagnostics: Any) -> ipw.Widget | None:
     from cirscope.widgets._diagnostics_panel import DiagnosticsPanel
 
     return DiagnosticsPanel(space)
+
+
+def _filter_panel(space: Space, filters: Any, height: int) -> FilterPanel | None:
+    """The sidebar of metadata filters: ``True`` (columns meant for people), a list of columns or
+    a dict of initial filters; ``None`` when off or when no column is worth a chart."""
+    if filters is None or filters is False:
+        return None
+    if isinstance(filters, FilterPanel):
+        return filters
+    if filters is True or isinstance(filters, dict):
+        from cirscope.widgets._filter_charts import filter_columns
+
+        columns = filter_columns(space.gallery.metadata)
+        if isinstance(filters, dict):
+            columns += [str(c) for c in filters if str(c) not in columns]
+        if not columns:
+            return None
+        panel = FilterPanel(space, columns=columns, max_height=height + 480)
+        if isinstance(filters, dict):
+            panel.filters = filters
+        return panel
+    if isinstance(filters, (list, tuple)):
+        return FilterPanel(space, columns=[str(c) for c in filters], max_height=height + 480)
+    raise TypeError(
+        f"filters must be True, False, a list of columns or a dict of filters, got {type(filters).__name__}"
+    )
 
 
 class Explorer(WidgetBase):
@@ -90,6 +117,11 @@ class Explorer(WidgetBase):
     analysis
         ``True`` adds an :class:`~cirscope.widgets._slider_bias.AnalysisView` under the query
         panel: the skew of an attribute along PDV's alpha slider, and paraphrase robustness.
+    filters
+        ``True`` (default) adds a sidebar of metadata filters (:class:`~cirscope.FilterPanel`):
+        a chart per column meant for people; a click filters the map (the rows outside are
+        dimmed), the grid and every search (text, composed, neighbours, slider moves, Refine).
+        Pass a list of columns to chart, a dict of initial filters, or ``False`` for none.
 
     Attributes
     ----------
@@ -101,6 +133,11 @@ class Explorer(WidgetBase):
         The :class:`~cirscope.CompareView` (``None`` without ``compare=``).
     analysis
         The analysis view (``None`` without one).
+    filter_panel
+        The :class:`~cirscope.FilterPanel` (``None`` without one).
+    filters
+        The active metadata filters, ``{column: [values]}`` or ``{column: (low, high)}``;
+        settable from Python (``ex.filters = {"color": ["red"]}``, ``{}`` clears them).
     tab
         The tab on display: ``"explore"``, ``"diagnostics"`` or ``"compare"``.
     controller
@@ -131,6 +168,7 @@ class Explorer(WidgetBase):
     compare = WidgetTrait().tag(sync=True)
     analysis = WidgetTrait().tag(sync=True)
     detail = WidgetTrait().tag(sync=True)
+    filter_panel = WidgetTrait().tag(sync=True)
     tab = t.Enum(["explore", "diagnostics", "compare"], "explore", help="The tab on display").tag(sync=True)
 
     def __init__(
@@ -148,6 +186,7 @@ class Explorer(WidgetBase):
         diagnostics: Any = False,
         compare: Space | None = None,
         analysis: bool = False,
+        filters: Any = True,
     ):
         self.controller: ExplorerController | None = None
         panel = _diagnostics_widget(space, diagnostics)
@@ -160,6 +199,11 @@ class Explorer(WidgetBase):
         query = QueryPanel(space, reference=reference, text=text, method=method, k=k)
         grid = NeighborGrid(space, thumb_size=thumb_size, max_height=2 * thumb_size + 120)
         self.controller = ExplorerController(space, map_view, query, grid, diagnostics=panel)
+        sidebar = _filter_panel(space, filters, height)
+        if sidebar is not None and sidebar.binding is not None:
+            sidebar.binding.on_change(self.controller.set_filter_mask)
+            if sidebar.mask is not None:
+                self.controller.set_filter_mask(sidebar.mask)
         bar = CurationBar()
         #: tags, filter, exports and saved views (:mod:`cirscope.widgets._curation`)
         self.curator = CurationBinding(bar, space, map_view, query, grid)
@@ -172,7 +216,7 @@ class Explorer(WidgetBase):
 
             view = AnalysisView(space, query)
         super().__init__(map=map_view, query=query, grid=grid, diagnostics=panel, curation=bar, compare=compare_view,
-                         analysis=view, detail=detail)
+                         analysis=view, detail=detail, filter_panel=sidebar)
 
     # ------------------------------------------------------------------ detail view
     def show_detail(self, row: int) -> None:
@@ -255,6 +299,29 @@ class Explorer(WidgetBase):
         return to_html(self, path, queries, **options)
 
     @property
+    def filters(self) -> dict[str, Any]:
+        """The active metadata filters (see the class docstring); ``{}`` without a filter panel.
+
+        Examples
+        --------
+        >>> ex = cs.Explorer(space, map="pca", reference=0)
+        >>> ex.filters = {"color": "red"}
+        >>> set(ex.grid.to_dataframe()["color"]), ex.filters
+        ({'red'}, {'color': ['red']})
+        >>> ex.close()
+        """
+        panel = self._trait_values.get("filter_panel")
+        return panel.filters if panel is not None else {}
+
+    @filters.setter
+    def filters(self, value: Any) -> None:
+        panel = self._trait_values.get("filter_panel")
+        if panel is None:
+            raise RuntimeError("This Explorer has no filter panel: create it with filters=True (and a gallery "
+                               "with metadata columns to filter by)")
+        panel.filters = value
+
+    @property
     def space(self) -> Space:
         """The explored :class:`~cirscope.Space`."""
         return self.map.binding.space  # type: ignore[union-attr]
@@ -270,7 +337,7 @@ class Explorer(WidgetBase):
             self.curator.close()
             if self._trait_values.get("curation") is not None:
                 self.curation.close()
-        for name in ("map", "query", "grid", "analysis", "detail"):
+        for name in ("map", "query", "grid", "analysis", "detail", "filter_panel"):
             part = self._trait_values.get(name)
             if part is not None:
                 if part.binding is not None:

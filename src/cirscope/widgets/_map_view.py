@@ -79,6 +79,9 @@ class MapView(WidgetBase, ClickEvents):
         bit per point (125 KB at 1,000,000 points), and is validated with numpy (a bad value
         is refused and the previous selection kept).
         :attr:`selected_ids` gives their gallery ids.
+    dimmed : list of int
+        Rows drawn faded under the others (the rows outside an :class:`Explorer`'s metadata
+        filters); travels like ``selected``, as int32 rows or a bitmask.
     density_threshold : int
         Above this many points in view (or more points than pixels) the map draws a density
         image (per-pixel counts, coloured by the points' mean colour, opacity by log count)
@@ -130,6 +133,9 @@ class MapView(WidgetBase, ClickEvents):
     # _RESYNC_SECONDS of a kernel-side set is answered with the kernel's value (set_state).
     selected = RowSet(size_trait="coords", help="Selected rows (distinct), as int32 rows or a bitmask").tag(
         sync=True, echo_update=False
+    )
+    dimmed = RowSet(size_trait="coords", help="Rows drawn faded (outside the Explorer's metadata filters)").tag(
+        sync=True
     )
     select_mode = t.Enum(["box", "lasso", "pan"], default_value="box").tag(sync=True)
     hovered = t.Int(-1, help="The row under the pointer (set from the browser)").tag(sync=True)

@@ -257,9 +257,19 @@ class QueryBinding(Binding):
                 p.reference_text_override.strip(), p.composed_text_override.strip(), p.request,
                 self._mask_version)  # fmt: skip
 
-    def set_mask(self, mask: np.ndarray | None) -> None:
-        """Restrict searches to the rows where ``mask`` is true (``None``: every row) and search again."""
-        self.mask = mask
+    def set_mask(self, mask: np.ndarray | None, source: str = "mask") -> None:
+        """Restrict searches to the rows where ``mask`` is true (``None``: every row) and search again.
+
+        Masks set under different ``source`` names (the curation bar's filter, the metadata
+        filters) combine: a row must be inside all of them.
+        """
+        masks = self.__dict__.setdefault("_masks", {})
+        if mask is None:
+            masks.pop(source, None)
+        else:
+            masks[source] = np.asarray(mask, dtype=bool)
+        parts = list(masks.values())
+        self.mask = np.logical_and.reduce(parts) if len(parts) > 1 else (parts[0] if parts else None)
         self._mask_version += 1
         self.run()
 

@@ -83,6 +83,7 @@ class FeedbackLink(Binding):
         start = self.last if (self.last is not None and key == self._key) else query
         try:
             res = feedback(self.space, start, relevant, irrelevant, method=variant, k=int(panel.k),
+                           mask=panel.binding.mask,  # the Explorer's filters
                            **({} if start is not query else {"base": base, **params}))
         except QUERY_ERRORS as exc:
             grid.feedback_status = f"Refine failed: {type(exc).__name__}: {exc}"

@@ -71,22 +71,22 @@ def _drive(browser: Any, url: str, name: str, artifacts: Path, update_docs: Path
         try:
             check_explorer(page, n_points=120)
             check_round_trips(page)
+            explorer = page.locator(".cirscope-explorer")  # a composed query on show: the screenshot
+            explorer.scroll_into_view_if_needed()
+            save_screenshot(explorer, artifacts / f"client-{name}.png")
+            if update_docs is not None:
+                save_screenshot(explorer, update_docs / "screenshots" / f"client-{name}.png")
             if diagnostics:
                 check_diagnostics_tab(page)
-                page.locator(".cirscope-explorer .cs-tabs button[data-tab='explore']").click()
         except Exception:
             print("page errors:", *errors, sep="\n")
             page.screenshot(path=str(artifacts / f"client-{name}-failed.png"), full_page=True)
             raise
-        explorer = page.locator(".cirscope-explorer")
-        explorer.scroll_into_view_if_needed()
-        save_screenshot(explorer, artifacts / f"client-{name}.png")
-        if update_docs is not None:
-            save_screenshot(explorer, update_docs / "screenshots" / f"client-{name}.png")
         body = page.locator("body").inner_text()
         assert "No ESM spec" not in body and "not supported" not in body
         assert offline.requests == [], f"{name} asked the network for {offline.requests}"
-        assert page_errors(name, errors) == []
+        unexpected = page_errors(name, errors)
+        assert unexpected == [], "page errors:\n" + "\n\n".join(unexpected)
     finally:
         context.close()
 

@@ -447,8 +447,22 @@ function render({ model, el }) {
     b.addEventListener("click", () => { model.set("mode", b.dataset.mode); model.save_changes(); });
   }
 
+  // Render once the whole update is applied, never from `change:version` itself: marimo's model
+  // sets an update's traits one at a time and fires each `change:` at once, in the order of
+  // Python's set of changed names, so `version` can come before the same update's `rows`, `ids`
+  // and `thumbnails` (the grid kept its old rows, or showed old thumbnails, while its title
+  // changed). `version` stays the only trigger: a message with new `rows` alone (a Python
+  // `grid.rows = ...` sends it before the binding's full update) must not pair them with old
+  // thumbnails, which the cell cache would then keep.
+  let cellsQueued = false;
+  let closed = false;
+  function queueCells() {
+    if (cellsQueued) return;
+    cellsQueued = true;
+    queueMicrotask(() => { cellsQueued = false; if (!closed) renderCells(); });
+  }
   const handlers = {
-    "change:version": renderCells,
+    "change:version": queueCells,
     "change:feedback change:marks change:feedback_method change:feedback_status change:details": renderFeedback,
     "change:reference": markReference,
     "change:mode change:show_toggle change:n_selected change:selection_label change:title change:thumb_size change:max_height": renderToolbar,
@@ -460,6 +474,7 @@ function render({ model, el }) {
   root.dataset.ready = "true";
 
   return () => {
+    closed = true;
     unwatchKernel();
     unlisten();
     token++;

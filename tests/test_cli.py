@@ -115,8 +115,8 @@ def test_help_lists_every_command_module_without_importing_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     modules = ["cirscope.cli._audit", "cirscope.cli._bench", "cirscope.cli._demo", "cirscope.cli._embed",
-               "cirscope.cli._eval", "cirscope.cli._toy_eval"]
+               "cirscope.cli._eval", "cirscope.cli._export_page", "cirscope.cli._toy_eval"]
     assert str(modules) in out
-    for command in ("embed", "toy-eval", "eval", "audit", "bench", "demo"):
+    for command in ("embed", "toy-eval", "eval", "audit", "bench", "demo", "export"):
         assert f"    {command} " in out
     assert "HEAVY []" in out

@@ -6,12 +6,20 @@ through the page and read the results from the DOM; every answer they wait for (
 reference set by a click, the grid after a modification) comes back from the kernel.
 Playwright's CSS selectors pierce open shadow roots (marimo draws widgets in one), so the
 checks use locators, never ``document.querySelector``.
+
+Every client runs with the network outside 127.0.0.1 refused and recorded (:class:`Offline`):
+the tests assert that nothing was asked for. Voila runs with :data:`VOILA_OFFLINE`, a
+template that drops the lab template's Font Awesome stylesheets from a CDN, and with the
+Notebook 7 lab extension left out. Page errors are all failures except the ones listed in
+:data:`FOREIGN_ERRORS`, each named with the client and the code that raises it.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -35,7 +43,6 @@ meta = shapes.metadata
 meta.loc[{row}, "caption"] = {injection!r}
 space = cs.Space(cs.Gallery(meta, shapes.sources), cs.Embedder.toy(), progress=False)
 ex = cs.Explorer(space, map="pca", color_by="color", diagnostics={diagnostics})"""
-
 
 
 def explorer_code(diagnostics: bool = False) -> str:
@@ -113,6 +120,106 @@ class AppServer:
         if getattr(self, "_log", None) is not None:
             self._log.close()
             self._log = None
+
+
+# ---------------------------------------------------------------------- offline
+#: A Voila template (``voila --template=cirscope-offline``) that is the lab template less the
+#: stylesheets it loads from a CDN (Font Awesome, in voila 0.5): every ``<link>`` line of its
+#: CSS block with an address outside the page is dropped.
+VOILA_OFFLINE_TEMPLATE = {
+    "conf.json": '{"base_template": "lab"}\n',
+    "index.html.j2": """\
+{%- extends 'voila/templates/lab/index.html.j2' -%}
+{%- block notebook_css -%}
+{%- for line in super().splitlines() if not ('<link' in line and '://' in line) %}
+{{ line }}
+{%- endfor %}
+{%- endblock notebook_css -%}
+""",
+}
+#: Voila's options for it: the template, and Notebook 7's lab extension (of no use in Voila) left out
+VOILA_OFFLINE_ARGS = [
+    "--template=cirscope-offline",
+    "--VoilaConfiguration.extension_denylist=['@jupyter-notebook/lab-extension']",
+]
+
+
+def install_voila_template(data_dir: Path) -> Path:
+    """Write :data:`VOILA_OFFLINE_TEMPLATE` under ``data_dir/voila/templates`` (a Jupyter data folder)."""
+    folder = Path(data_dir) / "voila" / "templates" / "cirscope-offline"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in VOILA_OFFLINE_TEMPLATE.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+class Offline:
+    """Refuse every request that leaves 127.0.0.1 (or a ``file:`` page) in a browser context, and list them.
+
+    Examples
+    --------
+    >>> offline = Offline(context)  # doctest: +SKIP
+    >>> offline.requests            # doctest: +SKIP
+    []
+    """
+
+    LOCAL = re.compile(r"^(file:|data:|blob:|about:|https?://(127\.0\.0\.1|localhost)(:\d+)?/)")
+
+    def __init__(self, context: Any):
+        self.requests: list[str] = []
+        context.route("**/*", self._route)
+
+    def _route(self, route: Any) -> None:
+        url = route.request.url
+        if self.LOCAL.match(url):
+            route.continue_()
+        else:
+            self.requests.append(url)
+            route.abort()
+
+
+#: Page errors of the clients' own code, each proven not to come from cirscope: (client, pattern, where from).
+#: Everything else a page logs as an error fails the test.
+FOREIGN_ERRORS: list[tuple[str, str, str]] = [
+    ("notebook7", r"reading 'schema'\)[\s\S]*?/static/notebook/notebook_core\.[0-9a-f]+\.js",
+     "Notebook 7's keyboard-shortcuts settings plugin (bundled in notebook_core) reads the schema of a plugin "
+     "Notebook 7 does not load; a plain notebook with no cirscope (`1 + 1`) raises it too"),
+    ("notebook7", r"Command 'filebrowser:open-path' not registered[\s\S]*?/static/notebook/notebook_core\.",
+     "Notebook 7's core runs a JupyterLab file-browser command it does not register, when the server's "
+     "workspace comes from JupyterLab; a plain notebook (`1 + 1`) opened after JupyterLab raises it too"),
+]
+
+
+def page_errors(client: str, errors: list[str]) -> list[str]:
+    """``errors`` less those :data:`FOREIGN_ERRORS` names for ``client``."""
+    foreign = [re.compile(pattern) for name, pattern, _ in FOREIGN_ERRORS if name == client]
+    return [e for e in errors if not any(p.search(e) for p in foreign)]
+
+
+def save_screenshot(locator: Any, path: Path, max_bytes: int = 150_000) -> int:
+    """A PNG of ``locator`` at ``path`` under ``max_bytes``: as taken, else with a 256-colour palette, else smaller.
+
+    The mouse is moved off the page first (no hover card over the picture).
+    """
+    from PIL import Image
+
+    locator.page.mouse.move(0, 0)
+    locator.page.wait_for_timeout(300)
+    raw = locator.screenshot()
+    image = Image.open(io.BytesIO(raw)).convert("RGB")
+    data, scale = raw, 1.0
+    while len(data) > max_bytes and scale > 0.3:
+        shown = image if scale == 1.0 else image.resize((round(image.width * scale), round(image.height * scale)),
+                                                        Image.LANCZOS)
+        buffer = io.BytesIO()
+        shown.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+            buffer, format="PNG", optimize=True)
+        data = buffer.getvalue()
+        scale *= 0.85
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    assert len(data) <= max_bytes, (path, len(data))
+    return len(data)
 
 
 # ---------------------------------------------------------------------- the checks

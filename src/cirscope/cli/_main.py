@@ -12,11 +12,11 @@ import sys
 from cirscope._core.errors import ModelLoadError
 from cirscope._core.text import terminal_text
 from cirscope._version import __version__
-from cirscope.cli import _audit, _bench, _demo, _embed, _eval, _toy_eval
+from cirscope.cli import _audit, _bench, _demo, _embed, _eval, _export_page, _toy_eval
 from cirscope.cli._errors import CliError
 
 #: The commands, in the order ``cirscope --help`` lists them.
-COMMANDS = (_embed, _toy_eval, _eval, _audit, _bench, _demo)
+COMMANDS = (_embed, _toy_eval, _eval, _audit, _bench, _demo, _export_page)
 
 
 def build_parser() -> argparse.ArgumentParser:

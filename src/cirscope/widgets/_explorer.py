@@ -88,7 +88,7 @@ class Explorer(WidgetBase):
     The same object shows in JupyterLab, Notebook 7, Voila, VS Code and marimo
     (``mo.ui.anywidget(ex)``, or ``ex`` as a cell's last expression). Each display also
     stores a static snapshot (``text/html``, see :mod:`cirscope.widgets._snapshot`) that
-    pages without a widget front end show, e.g. a notebook exported to HTML.
+    pages without a widget front end show, e.g. a page written by ``cirscope export``.
 
     Parameters
     ----------

@@ -1,10 +1,14 @@
-"""A static HTML snapshot of an Explorer, kept beside its live view in every display.
+"""A static HTML snapshot of an Explorer, sent beside its live view in every display.
 
-A notebook saved with an Explorer output holds, next to the widget reference, this
-self-contained ``text/html``: the map as inline SVG, the query and the grid's thumbnails as
-``data:`` images, and a note that it is a snapshot and how to make it live. Where no widget
-front end runs (``jupyter nbconvert --to html`` of a notebook saved without widget state,
-GitHub's viewer, a page opened offline) this is what shows; live clients show the widget.
+Each display of an Explorer sends the widget view together with this self-contained
+``text/html``: the map as inline SVG, the query and the grid's thumbnails as ``data:``
+images, and a note that it is a snapshot and how to make it live. A saved notebook keeps
+both. Live clients show the widget. ``jupyter nbconvert --to html`` (7.x) shows this
+snapshot only for a notebook saved *without* widget state: with widget state it prefers the
+widget view (``display_data_priority`` puts ``application/vnd.jupyter.widget-view+json``
+first), drops the snapshot, and the page loads the widget manager and anywidget from CDNs,
+so it is blank offline. ``cirscope export NOTEBOOK.ipynb`` (:mod:`cirscope.cli._export_page`)
+drops the widget state: its page shows these snapshots and loads nothing from the network.
 Every text from user data goes through :func:`cirscope._core.text.html_text`.
 """
 

@@ -6,6 +6,8 @@ as the comm message it is; ``map_ready`` waits for the fit.
 
 from __future__ import annotations
 
+import json
+import shutil
 import threading
 
 import numpy as np
@@ -161,7 +163,6 @@ def test_two_explorers_share_one_fit_and_closing_both_cancels_it(small_space):
     assert job.state == "done" or job.tracker.cancelled
     assert job.wait(TIMEOUT)
     assert job.state in ("done", "cancelled")
-    assert two.map.map_status_kind == "progress", "a closed map is not updated"
 
 
 def test_a_failed_fit_is_said_on_the_map_and_raised_by_map_ready(small_space):
@@ -188,3 +189,30 @@ def test_explicit_maps_never_start_a_background_fit(small_space):
         finally:
             ex.close()
     assert len(_fit_threads()) <= threads
+
+
+# ---------------------------------------------------------------------------- the front end's view
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_a_zoomed_view_keeps_its_points_in_view_after_the_swap(tmp_path):
+    """map_view.js: after a new layout, the rows that were on the stage are on it again (all of them)."""
+    from tests.test_map_view_js import run_node
+
+    rng = np.random.default_rng(2)
+    old, new = rng.normal(size=(400, 2)).astype(np.float32), rng.normal(size=(400, 2)).astype(np.float32) * 5
+    out = run_node(tmp_path, f"""
+const W = 300, H = 200;
+const project = (xy, view) => {{ const s = new Float32Array(xy.length); m.projectPoints(xy, view, W, H, s); return s; }};
+const oldXY = Float32Array.from({json.dumps(old.ravel().tolist())});
+const newXY = Float32Array.from({json.dumps(new.ravel().tolist())});
+const zoomed = m.zoomAt(m.fitView(m.dataBounds(oldXY), W, H), 60, 50, 4, W, H);
+const before = project(oldXY, zoomed);
+const kept = m.viewKeepingRows(before, newXY, W, H);
+const after = project(newXY, kept);
+const inside = (s, i) => s[2 * i] >= 0 && s[2 * i] <= W && s[2 * i + 1] >= 0 && s[2 * i + 1] <= H;
+out.was = []; out.still = [];
+for (let i = 0; i < 400; i++) {{ if (inside(before, i)) {{ out.was.push(i); if (inside(after, i)) out.still.push(i); }} }}
+out.none = m.viewKeepingRows(before.map(() => -5), newXY, W, H);
+""")
+    assert 0 < len(out["was"]) < 400, "the zoomed view shows some of the points"
+    assert out["still"] == out["was"]
+    assert out["none"] is None

@@ -3,44 +3,71 @@
 :func:`~cirscope.projection._fit.fit_umap` reports each stage to a :class:`MapTracker`
 (start, items done, finish); a widget reads :meth:`MapTracker.snapshot` while the fit runs in
 the background and shows "UMAP 40% · ETA 12 s". umap-learn's layout reports nothing while it
-runs, so its share of the work advances on a time estimate (:func:`layout_seconds`), capped
-below the stage's end until the stage really ends. A cancelled tracker stops the fit at the
+runs, so its share of the work advances on a time estimate (:func:`layout_seconds`, scaled by
+the machine's load), capped below the stage's end until the stage really ends. A cancelled tracker stops the fit at the
 next stage boundary (:class:`MapCancelled`).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
 
-__all__ = ["FIRST_FIT_S", "LAYOUT_S_PER_POINT_EPOCH", "MapCancelled", "MapProgress", "MapTracker", "layout_seconds"]
+__all__ = ["FIRST_FIT_S", "LAYOUT_FIXED_S", "LAYOUT_S_PER_POINT_EPOCH", "MapCancelled", "MapProgress", "MapTracker",
+           "layout_seconds", "slowdown"]
 
 #: Seconds the first UMAP fit in a process spends compiling umap-learn's numba code before the
-#: layout starts (measured on a busy 2-core machine; a later fit in the same process pays none).
-FIRST_FIT_S = 20.0
-#: Seconds of umap-learn's layout per point and epoch (2 busy cores; 1,000 points x 500 epochs: ~4 s).
-LAYOUT_S_PER_POINT_EPOCH = 8e-6
+#: layout starts, on a quiet 2-core machine (a later fit in the same process pays none).
+FIRST_FIT_S = 15.0
+#: Seconds of umap-learn's layout per point and epoch on a quiet 2-core machine, and its fixed part
+#: (the fuzzy graph, the spectral start). Measured on 2 cores at a load average of ~14 (random
+#: 128-d vectors, ``compute_map``'s ``timings``): first fit of 1,000 points 107 s, then 1,000
+#: points 29 s and 3,000 points 53 s at 500 epochs, i.e. 2.4e-5 s per point and epoch, 17 s fixed
+#: and ~78 s of compilation; divided by the load over the cores (7) for a quiet machine. The
+#: estimate is multiplied back by that ratio at the time of the fit (:func:`slowdown`).
+LAYOUT_S_PER_POINT_EPOCH = 3.5e-6
+LAYOUT_FIXED_S = 2.5
 #: The layout's estimated share never passes this fraction of its stage before the stage ends.
 _CAP = 0.95
 
 _fitted_once = False  # a UMAP fit finished in this process: numba's code is compiled
 
 
-def layout_seconds(points: int, epochs: int | None = None, first: bool | None = None) -> float:
-    """Estimated seconds of umap-learn's layout of ``points`` (its default epochs: 500 up to
-    10,000 points, else 200), plus :data:`FIRST_FIT_S` when it is the process's first fit.
+def slowdown() -> float:
+    """How much slower than a quiet machine this one runs now: the 1-minute load average over the
+    number of cores, at least 1 (1 where the load average is unknown).
 
     Examples
     --------
-    >>> layout_seconds(1000, first=False) < layout_seconds(1000, first=True)
+    >>> slowdown() >= 1.0
     True
     """
-    if epochs is None:
+    try:
+        return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+    except (AttributeError, OSError):  # no load average on this platform
+        return 1.0
+
+
+def layout_seconds(points: int, epochs: int | None = None, first: bool | None = None,
+                   factor: float | None = None) -> float:
+    """Estimated seconds of umap-learn's layout of ``points`` (its default epochs: 500 up to
+    10,000 points, else 200), plus :data:`FIRST_FIT_S` when it is the process's first fit, times
+    ``factor`` (default: :func:`slowdown`).
+
+    Examples
+    --------
+    >>> layout_seconds(1000, first=False, factor=1.0), layout_seconds(1000, first=True, factor=2.0)
+    (4.25, 38.5)
+    """
+    if epochs is None or epochs <= 0:
         epochs = 500 if points <= 10_000 else 200
     if first is None:
         first = not _fitted_once
-    return (FIRST_FIT_S if first else 0.0) + LAYOUT_S_PER_POINT_EPOCH * points * epochs
+    if factor is None:
+        factor = slowdown()
+    return factor * ((FIRST_FIT_S if first else 0.0) + LAYOUT_FIXED_S + LAYOUT_S_PER_POINT_EPOCH * points * epochs)
 
 
 def note_fitted() -> None:

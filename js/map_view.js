@@ -234,6 +234,25 @@ function fitView(bounds, W, H, pad = 12) {
   };
 }
 
+/**
+ * The view showing the rows that were inside a W x H stage (screen positions `sxy`) at their new data
+ * positions `xy`, after a new layout of the same points (the UMAP replacing the PCA preview); null
+ * when no row was in view.
+ */
+function viewKeepingRows(sxy, xy, W, H) {
+  const n = Math.min(sxy.length, xy.length) >> 1;
+  let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity, kept = 0;
+  for (let i = 0; i < n; i++) {
+    const sx = sxy[2 * i], sy = sxy[2 * i + 1];
+    if (!(sx >= 0 && sx <= W && sy >= 0 && sy <= H)) continue;
+    const x = xy[2 * i], y = xy[2 * i + 1];
+    if (x < x0) x0 = x; if (x > x1) x1 = x;
+    if (y < y0) y0 = y; if (y > y1) y1 = y;
+    kept++;
+  }
+  return kept ? fitView({ x0, x1, y0, y1 }, W, H) : null;
+}
+
 /** The view after zooming by `factor` about the stage point (x, y): that data point stays put. */
 function zoomAt(view, x, y, factor, W, H) {
   const mx = view.cx + (x - W / 2) / view.scale, my = view.cy + (H / 2 - y) / view.scale;
@@ -789,6 +808,36 @@ function sizeCanvas(canvas, W, H, dpr) {
   canvas.style.height = `${H}px`;
 }
 
+const STATUS_NOTE_MS = 8000; // a note (UMAP replaced the PCA preview) shows this long
+
+/**
+ * The map's status line (UMAP progress while it computes in the background, the note when it
+ * replaced the PCA preview, or why it failed), from the `map_status` traits; text only.
+ */
+function statusLine(stage, model) {
+  const line = h("div", "cs-map-status");
+  line.setAttribute("role", "status");
+  Object.assign(line.style, {
+    position: "absolute", left: "6px", bottom: "6px", zIndex: "5", padding: "1px 6px", borderRadius: "3px",
+    fontSize: "11px", background: "var(--cs-bg)", border: "1px solid var(--cs-border)", pointerEvents: "none",
+    maxWidth: "calc(100% - 24px)", overflowWrap: "anywhere",
+  });
+  stage.append(line);
+  let timer = 0;
+  function show() {
+    clearTimeout(timer);
+    const text = model.get("map_status") || "", kind = model.get("map_status_kind") || "";
+    line.textContent = text;
+    line.dataset.kind = kind;
+    line.style.color = kind === "error" ? "var(--cs-warn)" : "var(--cs-fg2)";
+    line.hidden = !text;
+    if (kind === "note" && text) timer = setTimeout(() => { line.hidden = true; }, STATUS_NOTE_MS);
+  }
+  show();
+  model.on("change:map_status change:map_status_kind", show);
+  return () => { clearTimeout(timer); model.off("change:map_status change:map_status_kind", show); line.remove(); };
+}
+
 /** The map's elements: toolbar (title, colour menu, modes, reset, clear, info), stage (canvases, card), legend. */
 function buildMap(model) {
   const root = h("div", "cirscope cirscope-map");
@@ -839,6 +888,7 @@ function render({ model, el }) {
     legend } = buildMap(model);
   el.append(root);
   const unwatchKernel = watchKernel(model, root, el);
+  const unstatus = statusLine(stage, model);
 
   // ------------------------------------------------------------------ state
   let n = 0;
@@ -966,6 +1016,14 @@ function render({ model, el }) {
     sentSelection = null;
     selected = decodeSelection(msg, n);
     top.dataset.nSelected = String(selected.length);
+  }
+  // new coordinates: a zoomed-in view keeps the same points in view (the UMAP replacing the PCA preview)
+  function newLayout() {
+    const before = userMoved && W > 0 ? (ensureProjected(), sxy.slice()) : null;
+    const nBefore = n;
+    loadCoords();
+    const kept = before && n === nBefore ? viewKeepingRows(before, xy, W, H) : null;
+    if (kept) { view = kept; userMoved = true; }
   }
   // true once the user panned or zoomed: a resize then keeps the view (fit() clears it)
   let userMoved = false;
@@ -1259,7 +1317,7 @@ function render({ model, el }) {
 
   // ------------------------------------------------------------------ model events
   const unlisten = listen(model, {
-    "change:coords": () => { loadCoords(); loadDimmed(); loadColors(); loadSelection(); gesture = false; viewChanged(); },
+    "change:coords": () => { newLayout(); loadDimmed(); loadColors(); loadSelection(); gesture = false; viewChanged(); },
     "change:dimmed": () => { loadDimmed(); loadColors(); schedule(["base", "sel", "top"]); },
     "change:colors": () => { loadColors(); schedule(["base", "top"]); },
     "change:legend change:colorbar": renderLegend,
@@ -1293,6 +1351,7 @@ function render({ model, el }) {
 
   return () => {
     unwatchKernel();
+    unstatus();
     unlisten();
     observer.disconnect();
     if (frame) cancelAnimationFrame(frame);
@@ -1310,5 +1369,5 @@ export {
   discStamp, dragKind, dragMoved, encodeArray, encodeSelection, fitView, hoverWait, keyAction, layerPlan, movesLastImage,
   nearestPoint, packColors, panView, pathRowsAt, playStepAt, pointInPolygon, pointRadius, projectPoints, rowsInRange, sameView, selectBox,
   selectionDiscs, selectPolygon, stampPoints, starPoints, toScreen, unionRows, useBitmask, viewAfterResize,
-  viewTransform, wantsDensity, wheelZoom, zoomAt,
+  viewKeepingRows, viewTransform, wantsDensity, wheelZoom, zoomAt,
 };

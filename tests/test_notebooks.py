@@ -171,6 +171,8 @@ def _check_quickstart(nb) -> None:
     assert len(traces["results"]["text"]) == 12 and traces["reference"]["marker"]["symbol"] == "star"
     assert "random 95th pct" in html and "beyond chance" in html, "the skew table shows the noise floor"
     assert "&lt;= 1/3,432 (the smallest possible)" in html, "an exact p-value at its floor is said as p <= 1/n"
+    for step in ("UMAP map", "first text encoding", "skew of four queries"):
+        assert step in html, f"the closing table times every slow step ({step!r} missing)"
     _check_export_keeps_pictures(nb, pictures=2, folded=2)
 
 

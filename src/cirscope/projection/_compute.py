@@ -16,6 +16,7 @@ Placing new vectors on a map without refitting it is :mod:`cirscope.projection._
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from cirscope._core.arrays import check_matrix, unit_rows
 from cirscope._core.hashing import embeddings_fingerprint
 from cirscope.projection._cache import map_cache_path, read_cache, write_cache
 from cirscope.projection._fit import fit_plan, fit_umap, pca
+from cirscope.projection._progress import MapTracker
 from cirscope.projection._sample import (
     PLACE_K,
     PLACE_SEARCH_K,
@@ -34,7 +36,7 @@ from cirscope.projection._sample import (
     REFINE_TREES,
 )
 
-__all__ = ["PCA_ABOVE", "compute_map"]
+__all__ = ["PCA_ABOVE", "cached_map", "compute_map"]
 
 #: UMAP first reduces the embeddings to ``pca_dims`` dimensions with PCA when the gallery
 #: has more than this many images (and more than ``pca_dims`` dimensions). Measured on 2 cores
@@ -106,6 +108,7 @@ def compute_map(
     progress: bool = True,
     timings: dict[str, float] | None = None,
     refine_epochs: int = REFINE_EPOCHS,
+    tracker: MapTracker | None = None,
     **umap_kwargs: Any,
 ) -> np.ndarray:
     """2-D coordinates of every embedding, ``(N, 2)`` float32 in ``[-1, 1]``.
@@ -170,6 +173,9 @@ def compute_map(
     refine_epochs
         Layout epochs over all points after a sampled fit's placement (0: placement only).
         Unused when every point is fitted.
+    tracker
+        A :class:`~cirscope.projection._progress.MapTracker` that another thread reads to show
+        progress, and that can cancel the fit between stages (:mod:`cirscope.projection._background`).
     **umap_kwargs
         Passed on to ``umap.UMAP`` (e.g. ``n_epochs``, ``spread``).
 
@@ -180,26 +186,11 @@ def compute_map(
     >>> xy.shape, xy.dtype, float(np.abs(xy).max())
     ((100, 2), dtype('float32'), 1.0)
     """
-    if method not in _METHODS:
-        raise ValueError(f"Unknown map method {method!r}; use one of {list(_METHODS)}")
-    if pca_dims is not None and int(pca_dims) < 2:
-        raise ValueError(f"pca_dims must be at least 2 (or None to skip PCA), got {pca_dims}")
-    if int(n_neighbors) < 2:
-        raise ValueError(f"n_neighbors must be at least 2, got {n_neighbors}")
-    raw = np.asarray(embeddings)  # no copy: a known fingerprint reopens the cache without reading every value
-    if cache_dir is None or fingerprint is None or raw.ndim != 2 or raw.shape[0] == 0:
-        raw = check_matrix(embeddings, empty="a map needs at least one image", zero_rows=True)
-    n, dim = raw.shape
-    if method == "umap" and n < _MIN_UMAP:
-        method = "pca"
-    if isinstance(refine_epochs, bool) or not isinstance(refine_epochs, (int, np.integer)) or refine_epochs < 0:
-        raise ValueError(f"refine_epochs must be a non-negative integer, got {refine_epochs!r}")
-    params = _params(method, n, seed, sample, n_neighbors, min_dist, pca_dims, pca_above, umap_kwargs,
-                     int(refine_epochs))
-    path = None
-    if cache_dir is not None:
-        path = map_cache_path(cache_dir, fingerprint or embeddings_fingerprint(raw), {**params, "n": n, "dim": dim})
-        cached = read_cache(path, n)
+    raw, method, path = _plan(embeddings, method, cache_dir, fingerprint, seed=seed, sample=sample,
+                              n_neighbors=n_neighbors, min_dist=min_dist, pca_dims=pca_dims, pca_above=pca_above,
+                              refine_epochs=refine_epochs, umap_kwargs=umap_kwargs)
+    if path is not None:
+        cached = read_cache(path, raw.shape[0])
         if cached is not None:
             return cached
     x = check_matrix(raw, empty="a map needs at least one image", zero_rows=True)  # validated before computing
@@ -219,9 +210,80 @@ def compute_map(
             umap_kwargs=umap_kwargs,
             timings=timings,
             refine_epochs=int(refine_epochs),
+            tracker=tracker,
         )
     coords = _scale(coords)
     if path is not None:
         write_cache(path, coords)
     return coords
 
+
+def _plan(
+    embeddings: Any,
+    method: str,
+    cache_dir: str | os.PathLike | None,
+    fingerprint: str | None,
+    *,
+    seed: int | None,
+    sample: int | str | None,
+    n_neighbors: int,
+    min_dist: float,
+    pca_dims: int | None,
+    pca_above: int,
+    refine_epochs: Any,
+    umap_kwargs: dict[str, Any],
+) -> tuple[np.ndarray, str, Path | None]:
+    """Check the arguments; ``(embeddings, method used, cache file or None)``."""
+    if method not in _METHODS:
+        raise ValueError(f"Unknown map method {method!r}; use one of {list(_METHODS)}")
+    if pca_dims is not None and int(pca_dims) < 2:
+        raise ValueError(f"pca_dims must be at least 2 (or None to skip PCA), got {pca_dims}")
+    if int(n_neighbors) < 2:
+        raise ValueError(f"n_neighbors must be at least 2, got {n_neighbors}")
+    raw = np.asarray(embeddings)  # no copy: a known fingerprint reopens the cache without reading every value
+    if cache_dir is None or fingerprint is None or raw.ndim != 2 or raw.shape[0] == 0:
+        raw = check_matrix(embeddings, empty="a map needs at least one image", zero_rows=True)
+    n, dim = raw.shape
+    if method == "umap" and n < _MIN_UMAP:
+        method = "pca"
+    if isinstance(refine_epochs, bool) or not isinstance(refine_epochs, (int, np.integer)) or refine_epochs < 0:
+        raise ValueError(f"refine_epochs must be a non-negative integer, got {refine_epochs!r}")
+    params = _params(method, n, seed, sample, n_neighbors, min_dist, pca_dims, pca_above, umap_kwargs,
+                     int(refine_epochs))
+    path = None
+    if cache_dir is not None:
+        path = map_cache_path(cache_dir, fingerprint or embeddings_fingerprint(raw), {**params, "n": n, "dim": dim})
+    return raw, method, path
+
+
+def cached_map(
+    embeddings: Any,
+    method: str = "umap",
+    cache_dir: str | os.PathLike | None = None,
+    fingerprint: str | None = None,
+    **params: Any,
+) -> np.ndarray | None:
+    """The map :func:`compute_map` would return from its cache, or ``None`` (nothing is computed).
+
+    Takes :func:`compute_map`'s arguments (``progress`` and ``timings`` are ignored).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> x, folder = np.random.default_rng(0).normal(size=(50, 8)), tempfile.mkdtemp()
+    >>> cached_map(x, "pca", folder, "fp") is None
+    True
+    >>> xy = compute_map(x, "pca", folder, "fp")
+    >>> np.array_equal(cached_map(x, "pca", folder, "fp"), xy)
+    True
+    """
+    if cache_dir is None:
+        return None
+    defaults = {"seed": None, "sample": "auto", "n_neighbors": 15, "min_dist": 0.1, "pca_dims": 50,
+                "pca_above": PCA_ABOVE, "refine_epochs": REFINE_EPOCHS}
+    params.pop("progress", None)
+    params.pop("timings", None)
+    params.pop("tracker", None)
+    named = {key: params.pop(key, value) for key, value in defaults.items()}
+    raw, _, path = _plan(embeddings, method, cache_dir, fingerprint, umap_kwargs=params, **named)
+    return None if path is None else read_cache(path, raw.shape[0])

@@ -16,6 +16,7 @@ import numpy as np
 
 from cirscope._core.arrays import unit_rows
 from cirscope.projection._knn import annoy_forest, knn_graph
+from cirscope.projection._progress import MapTracker, layout_seconds, note_fitted
 from cirscope.projection._sample import (
     REFINE_SEARCH_K,
     REFINE_TREES,
@@ -103,15 +104,21 @@ _STAGE_COST = {"pca": 0.001, "knn": 0.04, "layout": 1.0, "place": 0.07, "knn_all
 class _Stages:
     """One progress bar over a map's stages, in units of estimated work, so tqdm shows an ETA."""
 
-    def __init__(self, plan: dict[str, int], progress: bool):
+    def __init__(self, plan: dict[str, int], progress: bool, tracker: MapTracker | None = None,
+                 layout_s: float = 0.0):
         from tqdm.auto import tqdm
 
         self.units = {name: max(1, round(_STAGE_COST[name] * count)) for name, count in plan.items() if count}
+        self.tracker = tracker
+        if tracker is not None:
+            tracker.plan(self.units, layout_s)
         self.bar = tqdm(total=sum(self.units.values()), desc="UMAP map", unit="", disable=not progress,
                         leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")  # fmt: skip
         self.stage, self.shown, self.done_in_stage = "", 0, 0
 
     def start(self, name: str, description: str) -> None:
+        if self.tracker is not None:
+            self.tracker.start(name, description)  # raises MapCancelled when the fit was cancelled
         self.stage, self.shown = name, 0
         self.bar.set_description(f"UMAP map: {description}")
 
@@ -121,10 +128,14 @@ class _Stages:
         target = round(self.units.get(self.stage, 0) * self.done_in_stage / max(of, 1))
         self.bar.update(target - self.shown)
         self.shown = target
+        if self.tracker is not None:
+            self.tracker.advance(self.done_in_stage / max(of, 1))
 
     def finish(self) -> None:
         self.bar.update(self.units.get(self.stage, 0) - self.shown)
         self.stage, self.shown, self.done_in_stage = "", 0, 0
+        if self.tracker is not None:
+            self.tracker.finish()
 
     def close(self) -> None:
         self.bar.close()
@@ -156,6 +167,7 @@ def fit_umap(
     umap_kwargs: dict[str, Any],
     timings: dict[str, float] | None = None,
     refine_epochs: int = 0,
+    tracker: MapTracker | None = None,
 ) -> np.ndarray:
     n, d = x.shape
     use_pca = pca_dims is not None and n > pca_above and d > pca_dims
@@ -167,6 +179,9 @@ def fit_umap(
         {"pca": n if use_pca else 0, "knn": s if own_knn else 0, "layout": s, "place": n - s,
          "knn_all": n if refine else 0, "refine": refine * n},
         progress,
+        tracker,
+        layout_seconds(s, umap_kwargs.get("n_epochs") if isinstance(umap_kwargs.get("n_epochs"), int) else None,
+                       first=None if gpu is None else False),
     )
     clock = time.perf_counter()
 
@@ -220,6 +235,7 @@ def fit_umap(
             warnings.filterwarnings("ignore", message=".*knn_search_index.*")
             warnings.filterwarnings("ignore", message=".*gradient function is not yet implemented.*")
             coords = np.asarray(umap.UMAP(**kwargs).fit_transform(xs), dtype=np.float64)
+        note_fitted()
         lap("layout")
         if rows is not None:
             stages.start("place", f"placing the other {n - s:,} points by their nearest sample points")

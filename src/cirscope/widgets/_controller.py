@@ -149,6 +149,7 @@ class ExplorerController:
             (panel, self._on_result, "result_version"),
             (panel, self._on_reference, "reference"),
             (map_view, self._on_selected, "selected"),
+            (map_view, self._on_coords, "coords"),
             (grid, self._on_mode, "mode"),
         ]
         if diagnostics is not None and diagnostics.has_trait("shown_rows"):
@@ -197,6 +198,18 @@ class ExplorerController:
             self.show_results()
         elif change and not self._filtering:  # a new search brings the results back into view
             self.grid.mode = "query"
+
+    def _on_coords(self, change: dict) -> None:
+        """A new layout (the UMAP replacing the PCA preview): the query's marker and path move with it."""
+        if change["new"] is None or len(change["new"]) != len(self.space):
+            return
+        self.coords = np.asarray(change["new"])
+        hits = self.panel.binding.hits  # type: ignore[union-attr]
+        with self.map.hold_sync():
+            self.map.query_point = (query_position(None, None, self.coords, rows=hits.rows, scores=hits.scores)
+                                    if hits is not None else [])
+            self._path_key = None  # recomputed on the new layout
+            self._update_path()
 
     def _update_path(self) -> None:
         """Recompute the query's path when the query (not just its ``alpha``) changed."""

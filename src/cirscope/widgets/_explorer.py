@@ -96,7 +96,11 @@ class Explorer(WidgetBase):
         The :class:`~cirscope.Space`.
     map
         ``"auto"`` (UMAP up to 20,000 images, else PCA), ``"umap"``, ``"pca"`` or an
-        ``(N, 2)`` array of coordinates.
+        ``(N, 2)`` array of coordinates. ``"auto"`` shows a cached UMAP at once; otherwise it
+        opens on the PCA layout and fits UMAP in the background once the Explorer is drawn
+        (progress on the map, then the UMAP layout replaces it, keeping the selection, the
+        reference and the results; :meth:`map_ready` waits for it). A script that never shows
+        the Explorer never pays for a UMAP. ``"umap"`` computes it before returning.
     color_by
         Metadata column colouring the map (default: the first with 2 to 20 values).
     reference, text, method, k
@@ -217,6 +221,36 @@ class Explorer(WidgetBase):
             view = AnalysisView(space, query)
         super().__init__(map=map_view, query=query, grid=grid, diagnostics=panel, curation=bar, compare=compare_view,
                          analysis=view, detail=detail, filter_panel=sidebar)
+        if compare_view is not None:  # the Compare tab's first map follows the Explorer's layout
+            map_view.observe(self._follow_layout, "coords")
+        self.on_msg(self._on_drawn)
+
+    # ------------------------------------------------------------------ progressive map
+    def _on_drawn(self, widget: Any, content: Any, buffers: list) -> None:
+        """A view of the Explorer pinged (it was drawn): start the background UMAP fits."""
+        if isinstance(content, dict) and content.get("event") == "ping":
+            for part in (self.map, self.compare.map_b if self.compare is not None else None):
+                if part is not None and getattr(part.binding, "progressive", None) is not None:
+                    part.binding.progressive.start()
+
+    def _follow_layout(self, change: dict) -> None:
+        if self.compare is not None and change["new"] is not None:
+            self.compare.map_a.binding.show_coords(change["new"])
+
+    def map_ready(self, timeout: float | None = None) -> bool:
+        """Wait until the map shows UMAP (see ``map=``); ``False`` after ``timeout`` seconds.
+
+        Starts the background fit if the Explorer has not been drawn yet; a failed fit raises
+        ``RuntimeError`` (the map's status line says so too).
+
+        Examples
+        --------
+        >>> ex = cs.Explorer(space, map="pca")
+        >>> ex.map_ready()  # nothing to wait for: the map shows the layout asked for
+        True
+        >>> ex.close()
+        """
+        return self.map.map_ready(timeout)
 
     # ------------------------------------------------------------------ detail view
     def show_detail(self, row: int) -> None:
@@ -333,6 +367,8 @@ class Explorer(WidgetBase):
             controller.close()
         if self.__dict__.get("detail_link") is not None:
             self.detail_link.close()
+        if self._trait_values.get("compare") is not None and self._trait_values.get("map") is not None:
+            self.map.unobserve(self._follow_layout, "coords")
         if self.__dict__.get("curator") is not None:
             self.curator.close()
             if self._trait_values.get("curation") is not None:

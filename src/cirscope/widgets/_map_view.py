@@ -20,7 +20,6 @@ from cirscope.widgets._map_data import (
     color_columns,
     color_encoding,
     default_color_column,
-    map_coords,
 )
 from cirscope.widgets._rowset import RowSet
 from cirscope.widgets._static import static_file
@@ -59,6 +58,10 @@ class MapView(WidgetBase, ClickEvents):
     map
         ``"auto"`` (UMAP up to 20,000 images, else PCA), ``"umap"``, ``"pca"`` or an
         ``(N, 2)`` array. Maps are computed by :meth:`cirscope.Space.map` (cached on disk).
+        ``"auto"`` never waits: a UMAP not cached yet is fitted in the background once the map
+        is drawn, the PCA layout shows meanwhile, with "UMAP 40% · ETA 12 s" on the map, and
+        the UMAP replaces it when ready (:meth:`map_ready` waits for it;
+        :mod:`cirscope.widgets._map_progress`). ``"umap"`` computes it before returning.
     color_by
         The metadata column colouring the points (default: the first with 2 to 20 values);
         categories get a legend, numbers a colour bar. Change it live with ``view.color_by``.
@@ -94,6 +97,10 @@ class MapView(WidgetBase, ClickEvents):
         The reference row, outlined (-1: none).
     clicked : int
         The last clicked row.
+    map_status, map_status_kind : str
+        The status line on the map while UMAP computes in the background
+        (``"progress"``), the note when it replaced the PCA layout (``"note"``) or why it failed
+        (``"error"``); ``""`` when there is nothing to say.
     path, path_rows, path_values : arrays
         The query's path (:func:`cirscope.analysis.query_path`): ``(S, 2)`` positions,
         ``(S, k)`` top rows (``-1`` padding) and ``(S,)`` values of the moved parameter, sent
@@ -154,6 +161,8 @@ class MapView(WidgetBase, ClickEvents):
     path_values = Array(np.float32, ndim=1, help="The moved parameter's value at each path step").tag(sync=True)
     path_label = t.Unicode("", help="The moved parameter's name (on the Play button)").tag(sync=True)
     play_ms = t.Int(2400, min=100, help="How long Play takes to sweep the path, in ms").tag(sync=True)
+    map_status = t.Unicode("", help="The layout's status line: UMAP progress, a note or an error").tag(sync=True)
+    map_status_kind = t.Enum(["", "progress", "note", "error"], "").tag(sync=True)
 
     def __init__(self, space: Space | None = None, *, map: Any = "auto", color_by: str | None = None, **traits: Any):
         super().__init__(**traits)
@@ -208,6 +217,16 @@ class MapView(WidgetBase, ClickEvents):
         value = float(exact[step])  # the kernel's own value, not the browser's float32
         for callback in list(self._path_callbacks):
             callback(step, value)
+
+    def map_ready(self, timeout: float | None = None) -> bool:
+        """Wait until the UMAP layout is shown (``map="auto"`` opens on PCA while it computes).
+
+        Starts the fit if no view has been drawn yet. ``True`` when UMAP is shown (at once for a
+        map that needs no background fit), ``False`` after ``timeout`` seconds; a failed fit
+        raises ``RuntimeError``. See :mod:`cirscope.widgets._map_progress`.
+        """
+        progressive = getattr(self.binding, "progressive", None)
+        return True if progressive is None else progressive.ready(timeout)
 
     @property
     def selected_ids(self) -> list[str]:
@@ -278,7 +297,9 @@ class MapBinding(Binding):
         self.view = view
         self.space = space
         self.metadata = space.gallery.metadata
-        self.coords = map_coords(space, map)
+        from cirscope.widgets._map_progress import ProgressiveMap, first_coords
+
+        self.coords, later = first_coords(space, map)  # "auto": a cached UMAP, or PCA now and UMAP later
         self.text = MetadataText(self.metadata)
         columns = color_columns(self.metadata)
         if color_by is not None and color_by != "" and color_by not in self.metadata.columns:
@@ -292,6 +313,19 @@ class MapBinding(Binding):
         self.recolor()
         self.follow(view, self._on_color_by, "color_by")
         self.follow(view, self._on_hover, "hovered")
+        #: the background UMAP fit of a ``map="auto"`` view opened on PCA (``None``: none)
+        self.progressive = ProgressiveMap(view, self, space) if later else None
+
+    def show_coords(self, coords: Any) -> None:
+        """Show another layout of the same points (rows, selection and colours stay)."""
+        self.coords = np.asarray(coords, dtype=np.float32)
+        self.view.coords = self.coords
+
+    def close(self) -> None:
+        """Stop following the view and let go of a background fit."""
+        if self.__dict__.get("progressive") is not None:
+            self.progressive.close()
+        super().close()
 
     def recolor(self) -> None:
         """Recompute point colours and the legend from ``view.color_by``."""

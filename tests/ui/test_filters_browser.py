@@ -170,6 +170,9 @@ def test_explorer_filters_cross_filter_in_jupyterlab(jupyter_server, browser, ar
         col = FilterColumn.of("brightness", meta["brightness"])
         in_bin = col.mask(range_of_bins(col, 2, 11))
         bins = chart(page, "brightness").locator(".cs-bin")
+        # the grid click above may have scrolled the page (the focused thumbnail is kept in view):
+        # bring the chart back, clear of the notebook's toolbar, before dragging on it
+        chart(page, "brightness").evaluate("el => el.scrollIntoView({block: 'center'})")
         (x0, y0), (x1, _) = [(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2)
                              for b in (bins.nth(2).bounding_box(), bins.nth(11).bounding_box())]
         page.mouse.move(x0, y0)

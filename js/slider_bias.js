@@ -312,10 +312,19 @@ function render({ model, el }) {
     }
   }
 
+  // some front ends (marimo) apply an update's traits one by one, firing each change at once: the
+  // curve is drawn once the whole update (version, alphas and both measures) has arrived
+  let curveQueued = false;
+  let closed = false;
+  function queueCurve() {
+    if (curveQueued) return;
+    curveQueued = true;
+    queueMicrotask(() => { curveQueued = false; if (!closed) drawCurve(); });
+  }
   const unlisten = listen(model, {
     "change:tab": showTab,
     "change:attributes change:attribute change:status": renderControls,
-    "change:curve_version change:alphas": drawCurve,
+    "change:curve_version change:alphas": queueCurve,
     "change:current_alpha": moveMarker,
     "change:paraphrase_rows change:paraphrase_status change:paraphrase_done change:paraphrase_total change:paraphrase_n change:paraphrase_texts change:paraphrase_input": renderParaphrases,
   });
@@ -326,6 +335,7 @@ function render({ model, el }) {
   root.dataset.ready = "true";
 
   return () => {
+    closed = true;
     unwatchKernel();
     unlisten();
     root.remove();

@@ -950,7 +950,7 @@ function render({ model, el }) {
       project();
       dirty.base = dirty.sel = dirty.top = true;
     }
-    if (dirty.hover && !gesture) { dirty.hover = false; if (pointer && !drag) setHover(nearest(pointer[0], pointer[1])); }
+    if (dirty.hover && !gesture) { dirty.hover = false; if (pointer && !drag) hoverAt(pointer[0], pointer[1]); }
     const plan = layerPlan(dirty);
     dirty.base = dirty.sel = dirty.top = dirty.fast = false;
     if (plan.base === "draw") drawBase(); else if (plan.base === "move") blit(base, baseCache);
@@ -1233,7 +1233,7 @@ function render({ model, el }) {
       cardImg.style.width = cardImg.style.height = `${box.thumb}px`;
     } else cardImg.style.display = "none";
     fillMetadata(cardMeta, Object.fromEntries(Object.entries(model.get("hover_meta") || {}).slice(0, box.lines)));
-    card.style.maxWidth = `${box.width}px`;
+    card.style.width = `${box.width}px`; // a set width: the card's size never depends on where it was last
     card.style.maxHeight = `${box.height}px`;
     const [x, y] = screenOf(hovered);
     card.style.display = "flex";
@@ -1247,9 +1247,14 @@ function render({ model, el }) {
     setHover(-1);
     quiet = was;
   }
+  // the pointer is over row i (-1: none): a card hidden on purpose stays hidden while it stays there
+  function hoverAt(px, py) {
+    const i = nearest(px, py);
+    if (i !== quiet) quiet = -1;
+    setHover(i);
+  }
   function setHover(i) {
     if (i === hovered) return;
-    if (i !== quiet) quiet = -1;
     hovered = i;
     top.dataset.hovered = String(i);
     schedule(["top"]);

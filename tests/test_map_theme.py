@@ -99,7 +99,7 @@ def test_the_hover_card_shows_a_few_facts_colouring_column_first(toy_space):
 
 # ---------------------------------------------------------------------- the stylesheet
 def _theme_blocks(css: str) -> tuple[str, str]:
-    light = re.search(r"^\.cirscope \{(.*?)^\}", css, re.M | re.S).group(1)
+    light = re.search(r"^\.cirscope, [^{]*\{(.*?)^\}", css, re.M | re.S).group(1)
     dark = re.search(r"@media \(prefers-color-scheme: dark\) \{.*?\.cirscope \{(.*?)\}", css, re.S).group(1)
     return light, dark
 
@@ -117,10 +117,12 @@ def test_every_theme_variable_in_use_is_defined_and_follows_jupyterlab_in_both_s
         assert defined[name].startswith("var(--jp-"), name  # JupyterLab's theme wins where it is defined
     dark_defined = dict(re.findall(r"(--cs-[\w-]+):\s*([^;]+);", dark))
     for name, value in defined.items():
-        if value.startswith("var(--jp-"):  # same --jp-* variable, a dark fallback
+        if value.startswith("var(--jp-") and name != "--cs-font":  # colours: the same --jp-* variable, a dark fallback
             assert dark_defined[name].split(",")[0] == value.split(",")[0], name
             assert dark_defined[name] != value, name
     assert 'body[data-jp-theme-light="false"] .cirscope { color-scheme: dark; }' in css
+    hosts = re.search(r"^body\.vscode-dark .cirscope,[^{]*\{(.*?)^\}", css, re.M | re.S).group(1)
+    assert dict(re.findall(r"(--cs-[\w-]+):\s*([^;]+);", hosts)) == dark_defined  # a page marked dark: the same
 
 
 def test_no_colour_literals_outside_the_theme_block():

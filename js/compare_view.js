@@ -197,7 +197,7 @@ async function render({ model, el, host }) {
       tr.dataset.row = String(item.row);
       tr.style.cursor = "pointer";
       tr.tabIndex = 0;
-      if (item.row === focus) { tr.classList.add("cs-active"); tr.style.background = "#ffe0b2"; }
+      if (item.row === focus) { tr.classList.add("cs-active"); tr.style.background = "var(--cs-focus-bg,#ffe0b2)"; }
       const pick = () => { model.set("focus", item.row); model.save_changes(); };
       tr.addEventListener("click", pick);
       tr.addEventListener("keydown", (ev) => { if (ev.key === "Enter") pick(); });

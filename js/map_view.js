@@ -619,14 +619,17 @@ function rowsInRange(rows, n) {
 }
 
 /**
- * Disc radii (device px) for the selection layer: `fill` for every selected point and
- * `outline` (0: none) for a dark ring under them when at most 5,000 are drawn as points.
- * Over a density image a selected point is a single pixel.
+ * Disc radii (device px) for the selection layer: `fill` for every selected point (drawn in
+ * its own colour) and `ring` (0: none) for a thin ring in the theme's ring colour under it
+ * when at most 5,000 are drawn as points. A ringed point is at least 2.5 css px so that its
+ * colour covers more pixels than its ring (a dot never turns into a dark square). Over a
+ * density image a selected point is a single pixel.
  */
 function selectionDiscs(density, nSelected, nDrawn, radius, dpr) {
-  if (density) return { fill: 0.5 * dpr, outline: 0 };
-  const r = (nSelected <= 5000 ? Math.max(radius, 1.5) : radius) * dpr;
-  return { fill: r, outline: nDrawn <= 5000 ? r + dpr : 0 };
+  if (density) return { fill: 0.5 * dpr, ring: 0 };
+  const ringed = nDrawn <= 5000;
+  const fill = (ringed ? Math.max(radius, 2.5) : radius) * dpr;
+  return { fill, ring: ringed ? fill + Math.max(1, dpr) : 0 };
 }
 
 /** The top edge (px) of a card `height` tall centred on y, kept inside a stage H tall. */
@@ -679,22 +682,100 @@ function starPoints(x, y, outer, inner) {
   return out;
 }
 
+/**
+ * [r, g, b, a] (0-255) of a CSS colour as a canvas normalises it ("#rrggbb" or
+ * "rgba(r, g, b, a)"; "#rgb" and "rgb(r, g, b)" are read too); null for anything else.
+ */
+function parseColor(text) {
+  const s = String(text || "").trim().toLowerCase();
+  let m = /^#([0-9a-f]{3}|[0-9a-f]{6}|[0-9a-f]{8})$/.exec(s);
+  if (m) {
+    const hex = m[1].length === 3 ? m[1].replace(/./g, "$&$&") : m[1];
+    const v = [0, 2, 4].map((k) => parseInt(hex.slice(k, k + 2), 16));
+    return [...v, hex.length === 8 ? parseInt(hex.slice(6, 8), 16) : 255];
+  }
+  m = /^rgba?\(\s*([\d.]+)[\s,]+([\d.]+)[\s,]+([\d.]+)(?:\s*[,/]\s*([\d.]+%?))?\s*\)$/.exec(s);
+  if (!m) return null;
+  let a = m[4] === undefined ? 1 : m[4].endsWith("%") ? parseFloat(m[4]) / 100 : parseFloat(m[4]);
+  a = Math.max(0, Math.min(1, a));
+  return [m[1], m[2], m[3]].map((c) => Math.max(0, Math.min(255, Math.round(parseFloat(c))))).concat(Math.round(255 * a));
+}
+
+/** Colour `fg` ([r, g, b, a]) laid over the opaque `bg`: an opaque [r, g, b, 255]. */
+function blendOver(fg, bg) {
+  const a = fg[3] / 255;
+  return [0, 1, 2].map((k) => Math.round(fg[k] * a + bg[k] * (1 - a))).concat(255);
+}
+
+/** An [r, g, b, a] colour packed as ABGR Uint32 (an ImageData's Uint32 view); `alpha` overrides a. */
+function packRGBA(c, alpha = c[3]) {
+  return ((alpha << 24) | (c[2] << 16) | (c[1] << 8) | c[0]) >>> 0;
+}
+
+/** Is a background colour dark? (relative luminance below 0.4) */
+function isDarkColor(c) {
+  const lin = (v) => { const x = v / 255; return x <= 0.04045 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); };
+  return 0.2126 * lin(c[0]) + 0.7152 * lin(c[1]) + 0.0722 * lin(c[2]) < 0.4;
+}
+
+/**
+ * The canvas colours for the theme's CSS colours `css` ({bg, fg, fg2, accent, hover, ref,
+ * query}, each a string a canvas accepts): strings for the marks and packed pixels for the
+ * selection layer (`veil` dims what is not selected, `ring` rings the selected points: the
+ * secondary text colour laid over the background, a grey that never turns a dot black).
+ */
+function canvasTheme(css) {
+  const bg = blendOver(parseColor(css.bg) || [255, 255, 255, 255], [255, 255, 255, 255]);
+  const fg = parseColor(css.fg) || [31, 31, 31, 255];
+  const ring = blendOver(parseColor(css.fg2) || [0, 0, 0, 138], bg);
+  const accent = parseColor(css.accent) || [25, 118, 210, 255];
+  const rgba = (c, a) => `rgba(${c[0]},${c[1]},${c[2]},${a})`;
+  return {
+    dark: isDarkColor(bg),
+    bg: rgba(bg, 1),
+    mark: rgba(fg, 0.9),
+    line: rgba(fg, 0.28),
+    dragFill: rgba(accent, 0.14),
+    hover: css.hover || "#e91e63",
+    ref: css.ref || "#ff6d00",
+    query: css.query || "#ffd600",
+    ring: rgba(ring, 1),
+    veil: packRGBA(bg, 165),
+    ring32: packRGBA(ring, 255),
+  };
+}
+
+/**
+ * The hover card's largest box (css px) on a W x H map: at most `maxWidth` wide (and half
+ * the map), and no taller than keeps it under `share` of the map's area; `thumb`: the
+ * thumbnail's side (0: no room for one), `lines`: how many metadata lines fit beside it.
+ */
+function cardBox(W, H, share = 0.15, maxWidth = 220) {
+  const width = Math.max(60, Math.min(maxWidth, Math.floor(W / 2)));
+  const height = Math.max(0, Math.floor((share * W * H) / width));
+  const thumb = Math.min(64, height - 10);
+  return { width, height, thumb: thumb >= 32 ? thumb : 0, lines: Math.max(1, Math.min(6, Math.floor((height - 10) / 15))) };
+}
+
 // ---------------------------------------------------------------------- drawing (canvas, no state)
 
 const DIM_ALPHA = 80; // opacity (of 255) of the points outside the metadata filters
-const VEIL = ((150 << 24) | (255 << 16) | (255 << 8) | 255) >>> 0; // dims what is not selected
-const OUTLINE = ((255 << 24) | (20 << 16) | (20 << 8) | 20) >>> 0; // rings few selected points
 
 /**
  * Draw the top layer's marks on a cleared context (css px): lines from the query point to
- * the highlighted rows, the highlights (the best one largest), the reference square, the
- * query star, the hover ring and the box/lasso being dragged; under them the query's path
- * (`path`, screen points; steps up to `pathStep` stronger). `at(i)`: where row i is drawn.
+ * the highlighted rows, the highlights (the best one largest, each in its own colour with a
+ * thin rim), the reference square, the query star, the hover ring and the box/lasso being
+ * dragged; under them the query's path (`path`, screen points; steps up to `pathStep`
+ * stronger). `at(i)`: where row i is drawn; `theme`: colours from canvasTheme (default light).
  */
-function drawMarks(ctx, { n, at, rgb, highlighted, query, reference, hovered, drag, path = null, pathStep = -1 }) {
+function drawMarks(ctx, { n, at, rgb, highlighted, query, reference, hovered, drag, path = null, pathStep = -1,
+  theme = null }) {
+  // no theme (the kernel-free report): the colours of a light page
+  const t = theme || { bg: "#ffffff", mark: "rgba(17,17,17,0.9)", line: "rgba(0,0,0,0.25)",
+    dragFill: "rgba(25,118,210,0.12)", hover: "#e91e63", ref: "#ff6d00", query: "#ffd600" };
   drawPath(ctx, path, pathStep);
   if (query && highlighted.length) {
-    ctx.strokeStyle = "rgba(0,0,0,0.25)";
+    ctx.strokeStyle = t.line;
     ctx.lineWidth = 1;
     ctx.beginPath();
     for (const i of highlighted) {
@@ -709,30 +790,30 @@ function drawMarks(ctx, { n, at, rgb, highlighted, query, reference, hovered, dr
     if (i < 0 || i >= n) continue;
     ctx.beginPath();
     const [hx, hy] = at(i);
-    ctx.arc(hx, hy, k === 0 ? 7 : 5, 0, 2 * Math.PI);
+    ctx.arc(hx, hy, k === 0 ? 7 : 5.5, 0, 2 * Math.PI);
     ctx.fillStyle = cssColor(rgb, i);
     ctx.fill();
-    ctx.lineWidth = 2;
-    ctx.strokeStyle = "#111";
+    ctx.lineWidth = 1.5;
+    ctx.strokeStyle = t.mark;
     ctx.stroke();
   }
   if (reference >= 0 && reference < n) {
     const [x, y] = at(reference);
     ctx.lineWidth = 3;
-    ctx.strokeStyle = "#fff";
+    ctx.strokeStyle = t.bg;
     ctx.strokeRect(x - 7, y - 7, 14, 14);
     ctx.lineWidth = 2;
-    ctx.strokeStyle = "#ff6d00";
+    ctx.strokeStyle = t.ref;
     ctx.strokeRect(x - 7, y - 7, 14, 14);
   }
   if (query) {
     ctx.beginPath();
     for (const [x, y] of starPoints(query[0], query[1], 10, 4.5)) ctx.lineTo(x, y);
     ctx.closePath();
-    ctx.fillStyle = "#ffd600";
+    ctx.fillStyle = t.query;
     ctx.fill();
     ctx.lineWidth = 1.5;
-    ctx.strokeStyle = "#111";
+    ctx.strokeStyle = t.mark;
     ctx.stroke();
   }
   if (hovered >= 0 && hovered < n) {
@@ -740,14 +821,14 @@ function drawMarks(ctx, { n, at, rgb, highlighted, query, reference, hovered, dr
     const [hx, hy] = at(hovered);
     ctx.arc(hx, hy, 6, 0, 2 * Math.PI);
     ctx.lineWidth = 2;
-    ctx.strokeStyle = "#e91e63";
+    ctx.strokeStyle = t.hover;
     ctx.stroke();
   }
   if (drag && drag.kind !== "pan" && drag.moved) {
     ctx.lineWidth = 1;
     ctx.setLineDash([4, 3]);
-    ctx.strokeStyle = "#111";
-    ctx.fillStyle = "rgba(25,118,210,0.12)";
+    ctx.strokeStyle = t.mark;
+    ctx.fillStyle = t.dragFill;
     ctx.beginPath();
     if (drag.kind === "box") {
       ctx.rect(Math.min(drag.x0, drag.x1), Math.min(drag.y0, drag.y1), Math.abs(drag.x1 - drag.x0), Math.abs(drag.y1 - drag.y0));
@@ -911,6 +992,8 @@ function render({ model, el }) {
   let inside = null; // the other rows, when some are dimmed
   let sentSelection = null; // the message this view last sent (not decoded again when it echoes)
   let cardURL = null;
+  let quiet = -1; // the row whose card a click, wheel, drag or Escape hid: it stays hidden while hovered
+  let theme = null; // canvas colours from the CSS theme (readTheme)
   let frame = 0;
   let projected = null; // the view sxy (and the images in the caches) were made for; null: none yet
   const baseCache = document.createElement("canvas"); // the last full base / sel images (never shown)
@@ -942,7 +1025,7 @@ function render({ model, el }) {
       project();
       dirty.base = dirty.sel = dirty.top = true;
     }
-    if (dirty.hover && !gesture) { dirty.hover = false; if (pointer && !drag) setHover(nearest(pointer[0], pointer[1])); }
+    if (dirty.hover && !gesture) { dirty.hover = false; if (pointer && !drag) hoverAt(pointer[0], pointer[1]); }
     const plan = layerPlan(dirty);
     dirty.base = dirty.sel = dirty.top = dirty.fast = false;
     if (plan.base === "draw") drawBase(); else if (plan.base === "move") blit(base, baseCache);
@@ -987,6 +1070,54 @@ function render({ model, el }) {
     cache.getContext("2d").putImageData(img, 0, 0);
     blit(layer, cache);
   }
+
+  // ------------------------------------------------------------------ theme
+  // The canvas takes its colours from the CSS theme (the --cs-* variables of cirscope.css,
+  // which follow JupyterLab's --jp-* ones or the system's light/dark preference) and reads
+  // them again when the theme changes: JupyterLab marks its theme on <body>
+  // (data-jp-theme-light), the system through the prefers-color-scheme media query. A theme's
+  // styles may land a little after its mark, so the check is repeated shortly after.
+  const probe = document.createElement("canvas").getContext("2d");
+  let themeKey = "";
+  function cssValue(name, fallback) {
+    probe.fillStyle = fallback;
+    const value = getComputedStyle(root).getPropertyValue(name).trim();
+    if (value) probe.fillStyle = value; // a value the canvas cannot read leaves the fallback
+    return probe.fillStyle;
+  }
+  function readTheme() {
+    const css = {
+      bg: cssValue("--cs-bg", "#ffffff"), fg: cssValue("--cs-fg", "#1f1f1f"), fg2: cssValue("--cs-fg2", "#5f5f5f"),
+      accent: cssValue("--cs-accent", "#1976d2"), hover: cssValue("--cs-hover", "#e91e63"),
+      ref: cssValue("--cs-ref", "#ff6d00"), query: cssValue("--cs-query", "#ffd600"),
+    };
+    const key = JSON.stringify(css);
+    if (theme && key === themeKey) return false;
+    themeKey = key;
+    theme = canvasTheme(css);
+    root.dataset.theme = theme.dark ? "dark" : "light";
+    return true;
+  }
+  function themeChanged() { if (readTheme()) schedule(["sel", "top"]); }
+  function watchTheme() {
+    let timers = [];
+    const check = () => {
+      timers.forEach(clearTimeout);
+      themeChanged();
+      timers = [150, 600, 1500].map((ms) => setTimeout(themeChanged, ms));
+    };
+    const marks = new MutationObserver(check);
+    marks.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light", "data-jp-theme-name", "class", "style"] });
+    marks.observe(document.documentElement, { attributes: true, attributeFilter: ["class", "style", "data-theme"] });
+    const media = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
+    if (media) media.addEventListener("change", check);
+    return () => {
+      marks.disconnect();
+      if (media) media.removeEventListener("change", check);
+      timers.forEach(clearTimeout);
+    };
+  }
+  const unwatchTheme = watchTheme();
 
   // ------------------------------------------------------------------ data
   function loadCoords() {
@@ -1105,15 +1236,15 @@ function render({ model, el }) {
     const ctx = selCache.getContext("2d");
     ctx.clearRect(0, 0, selCache.width, selCache.height);
     if (!selected.length) { blit(sel, selCache); return; }
-    // dim everything, then redraw the selected points in their colours (outlined when a few
-    // are drawn as points): one pixel pass, fine for 1M rows
+    // dim everything (the theme's background, translucent), then redraw the selected points in
+    // their own colours (thinly ringed when a few are drawn as points): one pixel pass, fine for 1M rows
     const bw = sel.width, bh = sel.height;
     const img = ctx.createImageData(bw, bh);
     const px = new Uint32Array(img.data.buffer);
-    px.fill(VEIL);
+    px.fill(theme.veil);
     const inRange = rowsInRange(selected, n);
     const discs = selectionDiscs(density, selected.length, inRange.length, radius(), dpr);
-    if (discs.outline) stampPoints(px, bw, bh, sxy, dpr, discStamp(discs.outline), inRange, () => OUTLINE);
+    if (discs.ring) stampPoints(px, bw, bh, sxy, dpr, discStamp(discs.ring), inRange, () => theme.ring32);
     stampPoints(px, bw, bh, sxy, dpr, discStamp(discs.fill), inRange, (i) => colors32[i]);
     present(sel, selCache, img);
   }
@@ -1134,7 +1265,7 @@ function render({ model, el }) {
     const pts = [];
     for (let j = 0; j < path.xy.length >> 1; j++) pts.push(toScreen(view, W, H, path.xy[2 * j], path.xy[2 * j + 1]));
     drawMarks(ctx, { n, at: screenOf, rgb, highlighted, query, reference: model.get("reference"), hovered, drag,
-      path: pts, pathStep: step });
+      path: pts, pathStep: step, theme });
     top.dataset.pathSteps = String(pts.length);
     top.dataset.nHighlighted = String(highlighted.length);
     top.dataset.drawn = String(Number(top.dataset.drawn || 0) + 1);
@@ -1186,15 +1317,36 @@ function render({ model, el }) {
   colorSelect.addEventListener("change", () => { model.set("color_by", colorSelect.value); model.save_changes(); });
 
   // ------------------------------------------------------------------ hover card
+  // small (cardBox: at most 220 px wide and 15% of the map), beside the point, inside the map
   function showCard() {
-    if (hovered < 0 || model.get("hover_row") !== hovered) { card.style.display = "none"; return; }
+    if (hovered < 0 || hovered === quiet || model.get("hover_row") !== hovered) { card.style.display = "none"; return; }
+    const box = cardBox(W, H);
     cardURL = replaceImageURL(cardURL, model.get("hover_image"));
-    if (cardURL) { cardImg.src = cardURL; cardImg.style.display = ""; } else cardImg.style.display = "none";
-    fillMetadata(cardMeta, model.get("hover_meta"));
+    if (cardURL && box.thumb) {
+      cardImg.src = cardURL;
+      cardImg.style.display = "";
+      cardImg.style.width = cardImg.style.height = `${box.thumb}px`;
+    } else cardImg.style.display = "none";
+    fillMetadata(cardMeta, Object.fromEntries(Object.entries(model.get("hover_meta") || {}).slice(0, box.lines)));
+    card.style.width = `${box.width}px`; // a set width: the card's size never depends on where it was last
+    card.style.maxHeight = `${box.height}px`;
     const [x, y] = screenOf(hovered);
-    card.style.display = "block";
+    card.style.display = "flex";
     card.style.left = `${cardLeft(x - 14, x + 14, card.offsetWidth, W)}px`;
     card.style.top = `${cardTop(y, card.offsetHeight, H)}px`;
+  }
+  // hide the card (a click, a wheel, a drag, Escape): it stays hidden until the pointer leaves that point
+  function hideCard() {
+    if (hovered < 0) { card.style.display = "none"; return; }
+    const was = hovered;
+    setHover(-1);
+    quiet = was;
+  }
+  // the pointer is over row i (-1: none): a card hidden on purpose stays hidden while it stays there
+  function hoverAt(px, py) {
+    const i = nearest(px, py);
+    if (i !== quiet) quiet = -1;
+    setHover(i);
   }
   function setHover(i) {
     if (i === hovered) return;
@@ -1248,6 +1400,7 @@ function render({ model, el }) {
     if (!kind) return;
     const [x, y] = local(ev);
     drag = { kind, x0: x, y0: y, x1: x, y1: y, path: [[x, y]], moved: false, view: { ...view }, add: ev.shiftKey };
+    hideCard();
     try { top.setPointerCapture(ev.pointerId); } catch (err) { /* a synthetic pointer has nothing to capture */ }
     root.focus({ preventScroll: true });
     ev.preventDefault();
@@ -1286,6 +1439,7 @@ function render({ model, el }) {
   }
   function onWheel(ev) {
     ev.preventDefault();
+    if (hovered >= 0) hideCard();
     const [x, y] = local(ev);
     zoomBy(x, y, wheelZoom(ev.deltaY));
     // a wheel zoom during a pan drag: re-anchor the drag at the pointer and the new view, so the
@@ -1298,12 +1452,15 @@ function render({ model, el }) {
     if (ev.target !== root) return;
     const action = keyAction(ev.key);
     if (action === null) return;
-    if (action === "clear") setSelection(new Int32Array(0));
+    if (action === "clear") { hideCard(); setSelection(new Int32Array(0)); }
     else if (action === "reset") resetView();
     else { zoomBy(W / 2, H / 2, action); gestureStep(); }
     ev.preventDefault();
   }
-  const onLeave = () => { pointer = null; if (!drag) setHover(-1); };
+  const onLeave = () => { pointer = null; quiet = -1; if (!drag) setHover(-1); };
+  // Escape hides the card wherever the focus is (the notebook keeps its own use of the key)
+  const onEscape = (ev) => { if (ev.key === "Escape" && card.style.display !== "none" && hovered >= 0) hideCard(); };
+  window.addEventListener("keydown", onEscape, true);
   top.addEventListener("pointerdown", onDown);
   top.addEventListener("pointermove", onMove);
   top.addEventListener("pointerup", onUp);
@@ -1336,10 +1493,12 @@ function render({ model, el }) {
     return i >= 0 && i < n ? [sxy[2 * i], sxy[2 * i + 1]] : null;
   };
 
-  const observer = new ResizeObserver(() => { if (resize()) viewChanged(); });
+  // (also when the map is first attached: the theme can be read only then)
+  const observer = new ResizeObserver(() => { themeChanged(); if (resize()) viewChanged(); });
   observer.observe(stage);
   renderToolbar();
   renderLegend();
+  readTheme();
   resize();
   loadCoords();
   loadDimmed();
@@ -1352,6 +1511,8 @@ function render({ model, el }) {
   return () => {
     unwatchKernel();
     unstatus();
+    unwatchTheme();
+    window.removeEventListener("keydown", onEscape, true);
     unlisten();
     observer.disconnect();
     if (frame) cancelAnimationFrame(frame);
@@ -1365,9 +1526,11 @@ function render({ model, el }) {
 export default { render };
 // the helpers, for tests in node (anywidget uses the default export only)
 export {
-  autoRadius, binDensity, buildGrid, cardLeft, complementRows, countFrame, fadeColors, cardTop, cssColor, dataBounds, decodeArray, decodeSelection, densityPixels,
-  discStamp, dragKind, dragMoved, encodeArray, encodeSelection, fitView, hoverWait, keyAction, layerPlan, movesLastImage,
-  nearestPoint, packColors, panView, pathRowsAt, playStepAt, pointInPolygon, pointRadius, projectPoints, rowsInRange, sameView, selectBox,
+  autoRadius, binDensity, blendOver, buildGrid, canvasTheme, cardBox, cardLeft, cardTop, complementRows, countFrame,
+  cssColor, dataBounds, decodeArray, decodeSelection, densityPixels, discStamp, dragKind, dragMoved, drawMarks,
+  encodeArray, encodeSelection, fadeColors, fitView, hoverWait, isDarkColor, keyAction, layerPlan, movesLastImage,
+  nearestPoint, packColors, packRGBA, panView, parseColor, pathRowsAt, playStepAt, pointInPolygon, pointRadius,
+  projectPoints, rowsInRange, sameView, selectBox,
   selectionDiscs, selectPolygon, stampPoints, starPoints, toScreen, unionRows, useBitmask, viewAfterResize,
   viewKeepingRows, viewTransform, wantsDensity, wheelZoom, zoomAt,
 };

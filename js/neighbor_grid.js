@@ -226,7 +226,7 @@ function render({ model, el }) {
       m.setAttribute("aria-label", `mark ${label}`);
       m.title = `mark ${label}`;
       m.style.cssText = "cursor:pointer;font-size:12px;line-height:16px;width:16px;text-align:center;border-radius:3px;" +
-        "background:rgba(255,255,255,.85);color:#333;border:1px solid #bbb";
+        "background:var(--cs-bg,#fff);color:var(--cs-fg,#333);border:1px solid var(--cs-border-strong,#bbb)";
       marks.append(m);
     }
     cell._marks = marks;
@@ -258,7 +258,7 @@ function render({ model, el }) {
     cell._note.textContent = note || "";
     cell._note.style.display = note ? "" : "none";
     const moved = /^(\d+) -> (\d+)$/.exec(note || "");
-    cell._note.style.color = moved && Number(moved[2]) > Number(moved[1]) ? "#d73027" : "#1a9850"; // down: red
+    cell._note.style.color = moved && Number(moved[2]) > Number(moved[1]) ? "var(--cs-warn,#d73027)" : "var(--cs-good,#1a9850)"; // down: red
     paintMark(cell);
   }
 
@@ -272,8 +272,8 @@ function render({ model, el }) {
     cell.style.boxShadow = on && mark ? `inset 0 0 0 3px ${MARK_COLORS[mark]}` : "";
     for (const m of cell._marks.children) {
       const active = on && m.dataset.mark === mark;
-      m.style.background = active ? MARK_COLORS[mark] : "rgba(255,255,255,.85)";
-      m.style.color = active ? "#fff" : "#333";
+      m.style.background = active ? MARK_COLORS[mark] : "var(--cs-bg,#fff)";
+      m.style.color = active ? "#fff" : "var(--cs-fg,#333)";
       m.setAttribute("aria-pressed", String(active));
     }
   }

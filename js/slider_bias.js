@@ -109,7 +109,7 @@ function watchKernel(model, root, el, ms = 5000) {
 
 const SVG = "http://www.w3.org/2000/svg";
 const W = 360, H = 190, PAD = { l: 38, r: 10, t: 10, b: 30 };
-const COLORS = { skew: "#d73027", ndkl: "#4575b4", marker: "#111" };
+const COLORS = { skew: "#d73027", ndkl: "#4575b4", marker: "currentColor" }; // currentColor: the theme's text colour
 
 function svg(tag, attrs) {
   const e = document.createElementNS(SVG, tag);
@@ -188,7 +188,7 @@ function render({ model, el }) {
                 svg("line", { x1: PAD.l, y1: PAD.t, x2: PAD.l, y2: H - PAD.b }));
     if (y0 < 0) axis.append(svg("line", { x1: PAD.l, y1: Y(0), x2: W - PAD.r, y2: Y(0), "stroke-dasharray": "2 2" }));
     chart.append(axis);
-    const ticks = svg("g", { "font-size": 10, fill: "#555" });
+    const ticks = svg("g", { "font-size": 10, style: "fill:var(--cs-fg2,#555)" });
     for (const t of [-0.5, 0, 0.5, 1, 1.5, 2]) {
       if (t < x0 || t > x1) continue;
       const label = svg("text", { x: X(t), y: H - PAD.b + 12, "text-anchor": "middle" });
@@ -283,7 +283,7 @@ function render({ model, el }) {
     const head = h("tr");
     for (const c of ["method", "Jaccard of top 10", "rank std", "rank IQR"]) {
       const th = h("th", null, c);
-      th.style.cssText = "text-align:left;padding:1px 8px 1px 0;border-bottom:1px solid #ccc";
+      th.style.cssText = "text-align:left;padding:1px 8px 1px 0;border-bottom:1px solid var(--cs-border,#ccc)";
       head.append(th);
     }
     table.replaceChildren(head, ...rows.map((r) => {

@@ -287,10 +287,10 @@ out.same = m.rowsInRange(rows, 8) === rows;
 out.cut = Array.from(m.rowsInRange(Int32Array.from([3, -1, 9, 7]), 8));
 out.radius = [m.pointRadius(0, 100), m.pointRadius(0, 50000), m.pointRadius(4, 50000)];
 """)
-    assert out["density"] == {"fill": 1, "outline": 0}
-    assert out["few"] == {"fill": 3, "outline": 5}  # at least 1.5 px, ringed one device px wider
-    assert out["many"] == {"fill": 1.3, "outline": 0}
-    assert out["manyInRange"] == {"fill": 1.3, "outline": pytest.approx(2.3)}
+    assert out["density"] == {"fill": 1, "ring": 0}
+    assert out["few"] == {"fill": 5, "ring": 7}  # at least 2.5 css px, ringed one device px (here 2) wider
+    assert out["many"] == {"fill": 1.3, "ring": 0}  # over 5,000 drawn: their own colours, no ring
+    assert out["manyInRange"] == {"fill": 2.5, "ring": 3.5}  # 4,000 of them on the stage: ringed
     assert out["same"] is True and out["cut"] == [3, 7]
     assert out["radius"] == [3.5, 1.3, 4]
 

@@ -112,7 +112,7 @@ def test_color_columns_pick_repeating_columns(toy_space):
     cols = color_columns(meta)
     assert {"shape", "color", "background", "size"} <= set(cols)
     assert "id" not in cols and "source" not in cols  # one value only
-    assert default_color_column(meta) == "shape"
+    assert default_color_column(meta) == "color"  # the shapes world: its labels name the points' colours
 
 
 def test_the_colour_menu_offers_metadata_not_drawing_parameters(toy_space, pca):

@@ -11,6 +11,7 @@ kernel row for row (as a bitmask) and a dense one set in Python is drawn.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -219,3 +220,228 @@ def test_density_coalesced_zoom_and_box_selection(jupyter_server, browser, artif
         assert widget_errors(errors) == []
     finally:
         context.close()
+
+
+# ---------------------------------------------------------------------- selection colours, hover card, dark theme
+EXPLORER = """\
+import warnings
+warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+import cirscope as cs
+
+space = cs.Space(cs.datasets.shapes(300, seed=0), cs.Embedder.toy(), progress=False)
+ex = cs.Explorer(space, map="pca", reference=3, text="make it blue", k=8)
+ex"""
+
+MAP = ".cirscope-map"
+
+# the legend's colours, the ring colour and what the selection layer holds at each selected point
+SELECTION_PIXELS = """
+([rows]) => {
+  const root = document.querySelector('.cirscope-map'), top = root.querySelector('canvas.cs-top');
+  const sel = root.querySelector('canvas.cs-sel'), dpr = sel.width / top.getBoundingClientRect().width;
+  const legend = [...root.querySelectorAll('.cs-legend .cs-swatch')].map((s) => getComputedStyle(s).backgroundColor
+    .match(/\\d+/g).slice(0, 3).map(Number).join(','));
+  const d = sel.getContext('2d').getImageData(0, 0, sel.width, sel.height).data;
+  const at = (x, y) => { const p = 4 * (Math.round(y * dpr) * sel.width + Math.round(x * dpr)); return [d[p], d[p + 1], d[p + 2], d[p + 3]]; };
+  let own = 0, opaqueDark = 0, painted = 0;
+  for (const i of rows) { const [x, y] = top.pointPosition(i); const c = at(x, y);
+    if (c[3] === 255 && legend.includes(c.slice(0, 3).join(','))) own++; }
+  for (let p = 0; p < d.length; p += 4) {
+    if (d[p + 3]) painted++;
+    if (d[p + 3] === 255 && d[p] < 60 && d[p + 1] < 60 && d[p + 2] < 60) opaqueDark++;
+  }
+  return { own, opaqueDark, painted, total: d.length / 4, legend, corner: Array.from(d.slice(0, 4)) };
+}
+"""
+
+# the top layer's pixel at each of the best results (drawn in its own colour, a thin rim around it)
+HIGHLIGHT_PIXELS = """
+([rows]) => {
+  const root = document.querySelector('.cirscope-map'), top = root.querySelector('canvas.cs-top');
+  const dpr = top.width / top.getBoundingClientRect().width;
+  const legend = [...root.querySelectorAll('.cs-legend .cs-swatch')].map((s) => getComputedStyle(s).backgroundColor
+    .match(/\\d+/g).slice(0, 3).map(Number).join(','));
+  const ctx = top.getContext('2d');
+  return rows.map((i) => { const [x, y] = top.pointPosition(i);
+    const c = ctx.getImageData(Math.round(x * dpr), Math.round(y * dpr), 1, 1).data;
+    return c[3] === 255 && legend.includes([c[0], c[1], c[2]].join(',')); });
+}
+"""
+
+THEME = """
+() => {
+  const root = document.querySelector('.cirscope-map'), stage = root.querySelector('.cs-stage');
+  const rgb = (s) => s.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const lum = (c) => (0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]) / 255;
+  return { theme: root.dataset.theme, light: document.body.dataset.jpThemeLight,
+           stage: lum(rgb(getComputedStyle(stage).backgroundColor)), text: lum(rgb(getComputedStyle(root).color)),
+           panel: lum(rgb(getComputedStyle(document.querySelector('.cirscope-query')).color)) };
+}
+"""
+
+
+def use_theme(page: Any, name: str) -> None:
+    """Pick a JupyterLab theme from the Settings menu (Settings > Theme > name)."""
+    page.keyboard.press("Escape")
+    page.locator(".lm-MenuBar-item", has_text="Settings").first.click()
+    page.locator(".lm-Menu-item", has_text=re.compile(r"^\s*Theme\s*$")).first.hover()
+    page.locator(".lm-Menu-item", has_text=re.compile(rf"^\s*{re.escape(name)}\s*$")).first.click()
+    light = "false" if "Dark" in name else "true"
+    page.wait_for_function(f"() => document.body.dataset.jpThemeLight === '{light}'", timeout=30_000)
+
+
+def card_box(page: Any) -> dict:
+    return page.evaluate("""() => {
+      const card = document.querySelector('.cirscope-map .cs-card');
+      const stage = document.querySelector('.cirscope-map .cs-stage').getBoundingClientRect();
+      const c = card.getBoundingClientRect();
+      return { shown: getComputedStyle(card).display !== 'none', w: c.width, h: c.height, left: c.left - stage.left,
+               top: c.top - stage.top, right: c.right - stage.left, bottom: c.bottom - stage.top,
+               W: stage.width, H: stage.height, lines: card.querySelectorAll('dt').length };
+    }""")
+
+
+CARD_SHOWN = "() => getComputedStyle(document.querySelector('.cirscope-map .cs-card')).display !== 'none'"
+CARD_HIDDEN = "() => getComputedStyle(document.querySelector('.cirscope-map .cs-card')).display === 'none'"
+
+
+def point_on_page(page: Any, row: int) -> tuple[float, float]:
+    box = page.locator(TOP).bounding_box()
+    xy = page.eval_on_selector(TOP, "(c, i) => c.pointPosition(i)", row)
+    return box["x"] + xy[0], box["y"] + xy[1]
+
+
+def box_select(page: Any, share: float = 0.15) -> list[int]:
+    """Drag a box over the middle of the map; returns the rows inside it (by their drawn positions).
+
+    A browser selection that crosses a kernel-side one (within MapView's resync window of a few
+    seconds) is answered with the kernel's value: then the drag is made again, later.
+    """
+    box = page.locator(TOP).bounding_box()
+    x0, y0 = box["x"] + box["width"] * share, box["y"] + box["height"] * share
+    x1, y1 = box["x"] + box["width"] * (1 - share), box["y"] + box["height"] * (1 - share)
+    for attempt in range(2):
+        page.mouse.move(x0, y0)
+        page.mouse.down()
+        for i in range(1, 9):
+            page.mouse.move(x0 + (x1 - x0) * i / 8, y0 + (y1 - y0) * i / 8)
+        page.mouse.up()
+        page.wait_for_timeout(800)
+        if page.get_attribute(TOP, "data-n-selected") != "0" or attempt:
+            break
+        page.wait_for_timeout(5_000)
+    rows = page.eval_on_selector(
+        TOP,
+        """(c, [x0, y0, x1, y1]) => { const out = [];
+             for (let i = 0; i < Number(c.dataset.nPoints); i++) { const [x, y] = c.pointPosition(i);
+               if (x >= x0 && x <= x1 && y >= y0 && y <= y1) out.push(i); }
+             return out; }""",
+        [x0 - box["x"], y0 - box["y"], x1 - box["x"], y1 - box["y"]],
+    )
+    assert int(page.get_attribute(TOP, "data-n-selected")) == len(rows)
+    return rows
+
+
+def best_rows(page: Any) -> list[int]:
+    """The query's 8 results, from the grid showing them."""
+    page.wait_for_function(f"() => Number(document.querySelector('{TOP}').dataset.nHighlighted) === 8")
+    if page.get_attribute(".cirscope-grid", "data-mode") != "query":
+        page.locator(".cirscope-grid .cs-toggle button[data-mode='query']").click()
+        page.wait_for_selector(".cirscope-grid[data-mode='query'][data-rendering='false']")
+    return page.eval_on_selector_all(".cirscope-grid .cs-cell[data-row]", "els => els.map(e => Number(e.dataset.row))")[:8]
+
+
+def test_selection_keeps_colours_hover_card_is_small_and_the_map_follows_the_dark_theme(
+        jupyter_server, browser, artifacts, update_docs):
+    from tests.ui.test_compare_browser import save_shot
+    from tests.ui.test_explorer_browser import wait_grid_settled
+
+    write_notebook(jupyter_server.root / "theme.ipynb", [EXPLORER])
+    context = browser.new_context(viewport={"width": 1300, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(f"{exc}\n{exc.stack}"))
+    dark = False
+    try:
+        page.goto(f"{jupyter_server.url}/lab/tree/theme.ipynb?reset")
+        page.wait_for_selector(f"{NOTEBOOK} .jp-Cell .jp-InputArea-editor", timeout=90_000)
+        wait_for_kernel(page, timeout=90_000)
+        run_cell(page, 0)
+        page.wait_for_selector(f"{TOP}[data-n-points='300']", timeout=150_000)
+        page.wait_for_selector(".cirscope-grid .cs-cell[data-row]", timeout=60_000)
+        wait_grid_settled(page, None)
+        page.locator(".cirscope-explorer").scroll_into_view_if_needed()
+        assert page.evaluate(THEME)["theme"] == "light"
+        # coloured by the images' own colours at first: the legend names colours
+        assert "blue" in page.locator(f"{MAP} .cs-legend").inner_text()
+
+        # the best results on the top layer: each drawn in its own colour (a thin rim around it)
+        assert sum(page.evaluate(HIGHLIGHT_PIXELS, [best_rows(page)])) >= 6  # a few may lie under the star or square
+
+        # a box selection: the selected points keep their colours (ringed in grey), never dark squares
+        rows = box_select(page)
+        assert 20 < len(rows) < 300
+        light_sel = page.evaluate(SELECTION_PIXELS, [rows])
+        assert light_sel["own"] == len(rows), light_sel  # every selected point's centre holds a legend colour
+        assert light_sel["opaqueDark"] == 0 and light_sel["painted"] == light_sel["total"]
+        assert light_sel["corner"][:3] == [255, 255, 255] and 100 < light_sel["corner"][3] < 255  # a white veil
+
+        # the hover card: small and inside the map
+        row = next((i for i in best_rows(page) if i not in rows), rows[0])
+        page.mouse.move(*point_on_page(page, row))
+        page.wait_for_function(CARD_SHOWN + " && !!document.querySelector('.cirscope-map .cs-card dt')", timeout=10_000)
+        card = card_box(page)
+        assert card["w"] <= 222 and card["w"] * card["h"] <= 0.15 * card["W"] * card["H"], card
+        assert card["left"] >= 0 and card["top"] >= 0 and card["right"] <= card["W"] + 1 and card["bottom"] <= card["H"] + 1
+        assert 2 <= card["lines"] <= 6
+        page.locator(MAP).screenshot(path=str(artifacts / "map-hover-card.png"))
+        # a click hides it, and it stays hidden while the pointer stays on that point
+        before = int(page.get_attribute(".cirscope-grid", "data-version"))
+        page.mouse.down()
+        page.mouse.up()
+        assert card_box(page)["shown"] is False
+        x, y = point_on_page(page, row)
+        page.mouse.move(x + 1, y)
+        page.wait_for_timeout(300)
+        assert card_box(page)["shown"] is False
+        page.wait_for_selector(f".cirscope-query[data-reference='{row}']")  # the click made it the reference
+        wait_grid_settled(page, before)
+        # a wheel and Escape hide it too
+        for hide in ("wheel", "Escape"):
+            x, y = point_on_page(page, row)
+            page.mouse.move(x + 80, y + 80)  # off the point (hit-tested in the next frame), then back
+            page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+            page.mouse.move(x, y)
+            page.wait_for_function(CARD_SHOWN, timeout=10_000)
+            if hide == "wheel":
+                page.mouse.wheel(0, -40)
+            else:
+                page.keyboard.press("Escape")
+            page.wait_for_function(CARD_HIDDEN, timeout=5_000)
+        page.locator(f"{MAP} button", has_text="Reset view").click()
+
+        # JupyterLab's dark theme: the map's background, text and canvas colours follow
+        light = page.evaluate(THEME)
+        use_theme(page, "JupyterLab Dark")
+        dark = True
+        page.wait_for_function("() => document.querySelector('.cirscope-map').dataset.theme === 'dark'", timeout=10_000)
+        now = page.evaluate(THEME)
+        assert light["stage"] > 0.8 and now["stage"] < 0.25, (light, now)
+        assert light["text"] < 0.3 and now["text"] > 0.6 and now["panel"] > 0.6, (light, now)
+        assert sum(page.evaluate(HIGHLIGHT_PIXELS, [best_rows(page)])) >= 6  # (before a selection fills the grid)
+        rows = box_select(page)
+        dark_sel = page.evaluate(SELECTION_PIXELS, [rows])
+        assert dark_sel["own"] == len(rows) and dark_sel["opaqueDark"] == 0, dark_sel
+        assert max(dark_sel["corner"][:3]) < 80 and 100 < dark_sel["corner"][3] < 255  # a dark veil
+        page.locator(f"{MAP} button", has_text="Clear selection").click()
+        page.wait_for_timeout(200)
+        save_shot(page.locator(".cirscope-explorer .cs-explorer-top").screenshot(), "dark-theme.png", artifacts, update_docs)
+        assert widget_errors(errors) == []
+    finally:
+        if dark:
+            try:  # the theme is a user setting of the shared server: put it back for the other tests
+                use_theme(page, "JupyterLab Light")
+            finally:
+                context.close()
+        else:
+            context.close()

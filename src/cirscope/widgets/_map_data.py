@@ -16,12 +16,15 @@ __all__ = [
     "AUTO_UMAP_LIMIT",
     "CATEGORICAL",
     "MISSING",
+    "ROLES_KEY",
     "SEQUENTIAL",
     "MetadataText",
     "color_columns",
     "color_encoding",
+    "column_roles",
     "default_color_column",
     "drawing_columns",
+    "hover_columns",
     "map_coords",
     "panel_path",
     "path_key",
@@ -47,6 +50,10 @@ _NAMED = {
 
 AUTO_UMAP_LIMIT = 20_000
 _MAX_TEXT_VALUES = 100
+#: The ``DataFrame.attrs`` key under which a dataset marks its columns for people (:func:`column_roles`).
+ROLES_KEY = "cirscope"
+#: How many facts (``id`` included) a map's hover card shows.
+HOVER_FACTS = 6
 
 
 def map_coords(space: Any, method: Any = "auto") -> np.ndarray:
@@ -142,10 +149,76 @@ def drawing_columns(metadata: pd.DataFrame) -> set[str]:
     return {c for c in DRAWING_COLUMNS if c in metadata.columns}
 
 
+def column_roles(metadata: pd.DataFrame) -> dict[str, Any]:
+    """Which metadata columns are for people (colour menu, hover card) and which colours the map first.
+
+    A dataset marks them in ``metadata.attrs["cirscope"]``: ``{"columns": [...], "color_by":
+    "..."}`` (both optional; names that are not columns are ignored). The shapes world
+    needs no mark: its attribute columns, caption and source are for people, its drawing
+    parameters are not, and it is coloured by ``color`` (whose labels name the colour each
+    point is drawn in, so the map's colours are the images' own). Any other table: every
+    column but ``id``, coloured by the first with 2 to 20 values.
+
+    Returns
+    -------
+    dict
+        ``columns`` (list, in order, without ``id``) and ``color_by`` (a column, or ``""``).
+
+    Examples
+    --------
+    >>> column_roles(cs.datasets.shapes(40).metadata)
+    {'columns': ['shape', 'color', 'background', 'size', 'caption', 'source'], 'color_by': 'color'}
+    >>> table = pd.DataFrame({"id": list("abcd"), "label": list("xyxy"), "file": list("pqrs")})
+    >>> table.attrs["cirscope"] = {"columns": ["label"], "color_by": "label"}
+    >>> column_roles(table)
+    {'columns': ['label'], 'color_by': 'label'}
+    """
+    from cirscope.datasets._shapes import ATTRIBUTES
+
+    columns, mark = _people_columns(metadata)
+    present = {str(c) for c in metadata.columns if c != "id"}
+    color_by = mark.get("color_by")
+    if not (isinstance(color_by, str) and color_by in present):
+        shapes_world = set(ATTRIBUTES) <= present and not mark.get("columns")
+        color_by = "color" if shapes_world else _first_few_valued(metadata, columns)
+    return {"columns": columns, "color_by": color_by}
+
+
+def _people_columns(metadata: pd.DataFrame) -> tuple[list[str], dict]:
+    """The columns for people (no counting of values: cheap on any size) and the dataset's mark."""
+    from cirscope.datasets._shapes import ATTRIBUTES
+
+    present = [str(c) for c in metadata.columns if c != "id"]
+    mark = metadata.attrs.get(ROLES_KEY) if isinstance(metadata.attrs, dict) else None
+    mark = mark if isinstance(mark, dict) else {}
+    marked = mark.get("columns")
+    if isinstance(marked, (list, tuple)) and marked:
+        return [c for c in dict.fromkeys(str(m) for m in marked) if c in present], mark
+    if set(ATTRIBUTES) <= set(present):
+        return [c for c in (*ATTRIBUTES, "caption", "source") if c in present], mark
+    hidden = drawing_columns(metadata)
+    return [c for c in present if c not in hidden], mark
+
+
+def _colorable(col: pd.Series) -> bool:
+    distinct = col.nunique(dropna=True)
+    if distinct < 2:
+        return False
+    return pd.api.types.is_numeric_dtype(col) or (distinct <= _MAX_TEXT_VALUES and distinct <= len(col) / 2)
+
+
+def _first_few_valued(metadata: pd.DataFrame, columns: list[str]) -> str:
+    for name in columns:
+        if _colorable(metadata[name]) and 2 <= metadata[name].nunique(dropna=True) <= 20:
+            return name
+    return ""
+
+
 def color_columns(metadata: pd.DataFrame) -> list[str]:
     """Columns worth colouring by: numeric ones and text ones with 2 to 100 repeating values.
 
-    Ids and a shapes-world gallery's drawing parameters (:func:`drawing_columns`) are left out.
+    Only columns for people (:func:`column_roles`) are offered: ids and a shapes-world
+    gallery's drawing parameters (:func:`drawing_columns`) are left out.
 
     Examples
     --------
@@ -154,33 +227,34 @@ def color_columns(metadata: pd.DataFrame) -> list[str]:
     >>> color_columns(cs.datasets.shapes(40, seed=0).metadata)
     ['shape', 'color', 'background', 'size']
     """
-    out = []
-    hidden = drawing_columns(metadata)
-    for name in metadata.columns:
-        if name == "id" or name in hidden:
-            continue
-        col = metadata[name]
-        distinct = col.nunique(dropna=True)
-        if distinct < 2:
-            continue
-        numeric = pd.api.types.is_numeric_dtype(col)
-        if numeric or (distinct <= _MAX_TEXT_VALUES and distinct <= len(col) / 2):
-            out.append(str(name))
-    return out
+    return [name for name in _people_columns(metadata)[0] if _colorable(metadata[name])]
 
 
 def default_color_column(metadata: pd.DataFrame) -> str:
-    """The first column with 2 to 20 distinct values ("" when there is none).
+    """The column the map is coloured by at first (:func:`column_roles`; "" when there is none).
 
     Examples
     --------
     >>> default_color_column(pd.DataFrame({"id": list("abcd"), "shape": ["star", "circle"] * 2}))
     'shape'
+    >>> default_color_column(cs.datasets.shapes(40).metadata)  # its labels name the points' colours
+    'color'
     """
-    for name in color_columns(metadata):
-        if 2 <= metadata[name].nunique(dropna=True) <= 20:
-            return name
-    return ""
+    return column_roles(metadata)["color_by"]
+
+
+def hover_columns(metadata: pd.DataFrame, color_by: str = "", limit: int = HOVER_FACTS) -> list[str]:
+    """The facts a hover card shows: ``id``, the colouring column, then the other columns for people.
+
+    Examples
+    --------
+    >>> hover_columns(cs.datasets.shapes(4).metadata, "size")
+    ['id', 'size', 'shape', 'color', 'background', 'caption']
+    """
+    first = ["id"] if "id" in metadata.columns else []
+    if color_by and color_by in metadata.columns:
+        first.append(color_by)
+    return list(dict.fromkeys([*first, *_people_columns(metadata)[0]]))[:limit]
 
 
 def _hex_to_rgb(color: str) -> tuple[int, int, int]:

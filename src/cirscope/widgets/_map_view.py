@@ -20,6 +20,7 @@ from cirscope.widgets._map_data import (
     color_columns,
     color_encoding,
     default_color_column,
+    hover_columns,
 )
 from cirscope.widgets._rowset import RowSet
 from cirscope.widgets._static import static_file
@@ -40,7 +41,11 @@ class MapView(WidgetBase, ClickEvents):
     """The gallery's 2-D map (UMAP or PCA): colours, hover cards, box/lasso selection, query highlights.
 
     Drag to select (box or lasso, see ``select_mode``; Shift adds to the selection), wheel
-    to zoom, double-click or ``0`` to reset the view, Escape to clear the selection. A click
+    to zoom, double-click or ``0`` to reset the view, Escape to clear the selection. Selected
+    points keep their colours (thinly ringed) over a dimmed map. Hovering a point shows a
+    small card (thumbnail and a few facts: ``id``, the colouring column, the columns for
+    people); a click, a wheel, a drag or Escape hides it. The map follows the notebook's light
+    or dark theme (JupyterLab's CSS variables, else the system's preference). A click
     on a point sets :attr:`clicked` and calls the :meth:`on_click` callbacks (the
     :class:`Explorer` makes it the reference). Points are drawn on a 2-D canvas straight
     into a pixel buffer, once per animation frame however fast the input comes, which stays
@@ -63,8 +68,10 @@ class MapView(WidgetBase, ClickEvents):
         the UMAP replaces it when ready (:meth:`map_ready` waits for it;
         :mod:`cirscope.widgets._map_progress`). ``"umap"`` computes it before returning.
     color_by
-        The metadata column colouring the points (default: the first with 2 to 20 values);
-        categories get a legend, numbers a colour bar. Change it live with ``view.color_by``.
+        The metadata column colouring the points (default: the one the dataset marks, see
+        :func:`~cirscope.widgets._map_data.column_roles`: ``color`` for the shapes world, else
+        the first with 2 to 20 values); categories get a legend, numbers a colour bar. Change
+        it live with ``view.color_by``. The colour menu offers the columns for people only.
     **traits
         Any trait below, e.g. ``height=500``.
 
@@ -286,11 +293,14 @@ class MapBinding(Binding):
     --------
     >>> view = MapView()
     >>> binding = MapBinding(view, space, map="pca")
-    >>> view.coords.shape, view.color_by
-    ((120, 2), 'shape')
-    >>> view.color_by = "color"  # recolours
+    >>> view.coords.shape, view.color_by  # the shapes world: coloured by its points' own colours
+    ((120, 2), 'color')
+    >>> view.color_by = "shape"  # recolours
     >>> sum(item["count"] for item in view.legend)
     120
+    >>> view.hovered = 3
+    >>> list(view.hover_meta)  # the card's few facts, the colouring column first
+    ['id', 'shape', 'color', 'background', 'size', 'caption']
     """
 
     def __init__(self, view: MapView, space: Space, *, map: Any = "auto", color_by: str | None = None):
@@ -333,6 +343,7 @@ class MapBinding(Binding):
         if name and name not in self.metadata.columns:
             raise KeyError(f"Cannot colour by {name!r}: not a metadata column; columns are {list(self.metadata.columns)}")
         enc = color_encoding(self.metadata[name] if name else None)
+        self.hover_columns = hover_columns(self.metadata, name)
         with self.view.hold_sync():
             self.view.colors = enc["rgb"]
             self.view.legend = enc["legend"]
@@ -349,7 +360,8 @@ class MapBinding(Binding):
         row = int(change["new"])
         if not 0 <= row < len(self.metadata):
             return
-        meta = self.text.rows([row])[0]
+        full = self.text.rows([row])[0]
+        meta = {name: full[name] for name in self.hover_columns if name in full}
         image = self.space.gallery.thumbnail(row, size=HOVER_THUMB)
         with self.view.hold_sync():
             self.view.hover_image = image

@@ -71,6 +71,25 @@ print("RESET", _runs)"""
 
 GRID = ".cirscope-grid"
 PANEL = ".cirscope-query"
+
+
+def _demo_reference() -> tuple[int, int]:
+    """The README's example: the first large shape among the grid's opening sample whose blue twin
+    (same shape, size and background) is in the gallery, so "make it blue" has a known answer."""
+    import cirscope as cs
+    from cirscope.widgets._controller import gallery_sample
+
+    meta = cs.datasets.shapes(300, seed=0).metadata
+    for row in gallery_sample(len(meta), 20):
+        m = meta.loc[row]
+        twin = meta.index[(meta["shape"] == m["shape"]) & (meta["size"] == m["size"])
+                          & (meta["background"] == m["background"]) & (meta["color"] == "blue")]  # fmt: skip
+        if row != INJECTED_ROW and m["size"] == "large" and m["color"] != "blue" and len(twin):
+            return int(row), int(twin[0])
+    raise AssertionError("no demo reference in the opening sample")
+
+
+DEMO_ROW, DEMO_TWIN = _demo_reference()
 MAP_TOP = ".cirscope-map canvas.cs-top"
 
 
@@ -241,7 +260,7 @@ def test_click_thumbnail_sets_reference(explorer):
 def test_text_and_alpha_slider_change_the_grid(explorer, artifacts, update_docs):
     page = explorer
     before = grid_version(page)
-    page.locator(f"{GRID} .cs-cell[data-row='0']").click()
+    page.locator(f"{GRID} .cs-cell[data-row='{DEMO_ROW}']").click()
     wait_grid_settled(page, before)
 
     before = grid_version(page)
@@ -255,6 +274,7 @@ def test_text_and_alpha_slider_change_the_grid(explorer, artifacts, update_docs)
     state = kernel_state(page)
     assert state["text"] == "make it blue" and state["params"]["alpha_t"] == 1.0
     assert ids_default == state["grid"] == state["search"]
+    assert grid_rows(page)[0] == DEMO_TWIN  # the blue twin first: the picture in the README shows a success
     # one name for the method: the menu, its tooltip, the legend under it and the grid header
     option = page.locator(f"{PANEL} select option[value='pdv']")
     assert option.inner_text() == "PDV" and option.get_attribute("title") == "Prompt Directional Vector"
@@ -329,7 +349,7 @@ def test_parts_lay_out_with_ipywidgets(explorer, artifacts, update_docs):
     afterwards every part is on the page twice)."""
     page = explorer
     before = grid_version(page)
-    page.locator(f"{GRID} .cs-cell[data-row='0']").click()
+    page.locator(f"{GRID} .cs-cell[data-row='{DEMO_ROW}']").click()
     wait_grid_settled(page, before)
     before = grid_version(page)
     text = page.locator(f"{PANEL} [data-role='text']")

@@ -282,9 +282,13 @@ def test_text_and_alpha_slider_change_the_grid(explorer, artifacts, update_docs)
     assert page.locator(f"{GRID} span.cs-label").first.inner_text() == "Top 20 · PDV"
     # the map marks the query and its top-k
     assert page.get_attribute(MAP_TOP, "data-n-highlighted") == "20"
-    if update_docs is not None:
+    if update_docs is not None:  # a viewport tall enough for the whole Explorer, then back
+        page.set_viewport_size({"width": 1500, "height": 1900})
+        page.locator(".cirscope-explorer").scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
         page.locator(PANEL).hover()
         page.locator(".cirscope-explorer").screenshot(path=str(update_docs / "explorer.png"))
+        page.set_viewport_size({"width": 1500, "height": 1100})
     page.locator(".cirscope-explorer").screenshot(path=str(artifacts / "composed-default.png"))
 
     before = grid_version(page)

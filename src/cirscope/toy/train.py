@@ -24,6 +24,9 @@ Run ``python -m cirscope.toy.train --help``. The recipe (also in MODEL_CARD.md):
 * ``--init FILE`` starts from saved weights instead (``--freeze-image`` then trains the text
   tower only; ``--keep last`` keeps the last checkpoint): a cheap way to teach the shipped
   model new phrasings; the model card says which run produced the shipped file.
+* ``--recipe v1`` trains on the earlier, smaller template set (:mod:`cirscope.toy._texts_v1`)
+  that produced the shipped weights; ``--threads`` is part of a run's recipe (torch's sums,
+  hence the weights, depend on it).
 """
 
 from __future__ import annotations

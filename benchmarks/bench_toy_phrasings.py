@@ -6,7 +6,9 @@ phrased twice: with instructions the toy model was trained on and with held-out 
 method (default settings) is scored, R@1 and mAP@10, per world and averaged; zero-shot
 accuracy per attribute is measured on the first world. Prints JSON (``--out`` also writes it).
 
-Run ``python benchmarks/bench_toy_phrasings.py [--n 2000] [--queries 1000] [--seeds 0 7 12345]``.
+Run ``python benchmarks/bench_toy_phrasings.py [--n 2000] [--queries 1000] [--seeds 0 7 12345]``;
+``--weights FILE`` measures a retrained weights file (``python -m cirscope.toy.train --out FILE``)
+instead of the shipped one.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=2000, help="gallery size per world")
     p.add_argument("--queries", type=int, default=1000, help="composed queries per world and phrasing set")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 7, 12345])
+    p.add_argument("--weights", type=Path, default=None, help="a cirscope-toy weights file (default: the shipped one)")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
 
@@ -30,7 +33,16 @@ def main() -> None:
     from cirscope.toy import read_meta
     from cirscope.toy._evaluate import zero_shot_accuracy
 
-    embedder = cs.Embedder.toy()
+    if args.weights is None:
+        embedder = cs.Embedder.toy()
+    else:
+        import functools
+
+        from cirscope.toy import load_toy
+
+        weights = args.weights.resolve()
+        cs.register_model(f"cirscope-toy@{weights.name}", functools.partial(load_toy, weights), weights_file=weights)
+        embedder = cs.Embedder(f"cirscope-toy@{weights.name}")
     t0 = time.perf_counter()
     embedder.load()
     worlds = []
@@ -47,7 +59,9 @@ def main() -> None:
                 for m in methods} for s in sets}
     report = {
         "model": "cirscope-toy",
-        "training": {k: read_meta().get(k) for k in ("step", "seed", "init", "minutes")},
+        "weights": "shipped" if args.weights is None else str(args.weights),
+        "training": {k: read_meta(*([] if args.weights is None else [args.weights])).get(k)
+                     for k in ("recipe", "step", "seed", "init", "threads", "minutes")},
         "gallery": {"n": args.n, "sources": {"render": 0.5, "photo": 0.5}, "seeds": args.seeds},
         "queries_per_world": [w["queries"] for w in worlds],
         "zero_shot": zero_shot,

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import cirscope as cs
 from cirscope.toy import WEIGHTS_PATH, load_toy, read_meta
@@ -55,14 +56,36 @@ def test_toy_works_offline_in_a_fresh_interpreter(tmp_path):
     assert out.stdout.strip() == "(1, 128)"
 
 
-def test_training_script_smoke_run(tmp_path):
+@pytest.mark.parametrize("recipe", ["phrasings", "v1"])
+def test_training_script_smoke_run(tmp_path, recipe):
     out = tmp_path / "toy.npz"
     subprocess.run(
         [sys.executable, "-m", "cirscope.toy.train", "--steps", "4", "--batch", "16", "--pool", "64", "--val", "32",
-         "--eval-every", "2", "--out", str(out), "--threads", "1"],
+         "--eval-every", "2", "--out", str(out), "--threads", "1", "--recipe", recipe],
         check=True, capture_output=True, text=True,
     )
     model, _, tok = load_toy(out)
     vec = model.encode_text(tok(["a blue heart"]), normalize=True).detach().numpy()
     assert vec.shape == (1, 128) and np.isfinite(vec).all()
-    assert read_meta(out)["step"] in (2, 4)
+    meta = read_meta(out)
+    assert meta["step"] in (2, 4) and meta["recipe"] == recipe and meta["threads"] == 1
+
+
+def test_v1_recipe_texts_are_true_and_use_the_earlier_vocabulary():
+    import open_clip
+
+    from cirscope.datasets._shapes import ATTRIBUTES, sample_world
+    from cirscope.toy import _texts_v1
+    from cirscope.toy._weights import register_config
+
+    rng = np.random.default_rng(0)
+    for attrs in sample_world(100, seed=4)[list(ATTRIBUTES)].to_dict("records"):
+        text, asserted, excluded = _texts_v1.sample_text(attrs, rng)
+        assert all(attrs[a] == v for a, v in asserted.items()) and excluded == {}, (text, attrs)
+    # The earlier recipe's vocabulary is exactly the token rows stored in the shipped file.
+    register_config()
+    used = np.unique(open_clip.get_tokenizer("cirscope-toy")(_texts_v1.every_text_word()).numpy())
+    with np.load(WEIGHTS_PATH) as data:
+        shipped = data["__token_ids__"]
+    assert read_meta().get("recipe", "v1") == "v1"
+    assert np.array_equal(used, shipped)

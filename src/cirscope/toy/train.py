@@ -24,6 +24,9 @@ Run ``python -m cirscope.toy.train --help``. The recipe (also in MODEL_CARD.md):
 * ``--init FILE`` starts from saved weights instead (``--freeze-image`` then trains the text
   tower only; ``--keep last`` keeps the last checkpoint): a cheap way to teach the shipped
   model new phrasings; the model card says which run produced the shipped file.
+* ``--recipe v1`` trains on the earlier, smaller template set (:mod:`cirscope.toy._texts_v1`)
+  that produced the shipped weights; ``--threads`` is part of a run's recipe (torch's sums,
+  hence the weights, depend on it).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import numpy as np
 
 from cirscope.datasets._shapes import ATTRIBUTES, Bias, WorldSpec, render_array, sample_world
 from cirscope.toy._evaluate import star_bias, zero_shot_accuracy
-from cirscope.toy._texts import ATTR_NAMES, every_text_word, sample_text
+from cirscope.toy._texts import ATTR_NAMES
 from cirscope.toy._weights import MODEL_NAME, WEIGHTS_PATH, read_meta, register_config, save_weights
 
 TRAIN_BIAS = Bias(when={"shape": "star"}, then={"color": "yellow"}, p=0.75)
@@ -47,6 +50,10 @@ TRAIN_BIAS = Bias(when={"shape": "star"}, then={"color": "yellow"}, p=0.75)
 def training_world() -> WorldSpec:
     """The world the toy model is trained on: balanced except 75% of stars are yellow."""
     return WorldSpec(biases=[TRAIN_BIAS], sources={"render": 1.0, "photo": 1.0})
+
+
+#: Training texts per recipe: the module giving ``sample_text`` and ``every_text_word``.
+RECIPES: dict[str, str] = {"phrasings": "cirscope.toy._texts", "v1": "cirscope.toy._texts_v1"}
 
 
 def _codes(df) -> np.ndarray:
@@ -76,8 +83,12 @@ def main(argv: list[str] | None = None) -> dict:
                    help="keep the checkpoint with the best worst-attribute accuracy, or the last one")
     p.add_argument("--freeze-image", action="store_true", help="train the text tower only (with --init)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--recipe", choices=tuple(RECIPES), default="phrasings",
+                   help="training texts: the enlarged phrasings (default) or v1, the earlier, smaller template set")
     p.add_argument("--out", type=Path, default=WEIGHTS_PATH)
     args = p.parse_args(argv)
+
+    import importlib
 
     import open_clip
     import torch
@@ -89,6 +100,8 @@ def main(argv: list[str] | None = None) -> dict:
     rng = np.random.default_rng(args.seed)
     register_config()
     tokenizer = open_clip.get_tokenizer(MODEL_NAME)
+    texts_module = importlib.import_module(RECIPES[args.recipe])
+    every_text_word, sample_text = texts_module.every_text_word, texts_module.sample_text
     if args.init is not None:
         from cirscope.toy._weights import load_toy
 
@@ -166,8 +179,8 @@ def main(argv: list[str] | None = None) -> dict:
         table[torch.from_numpy(used)] = state["token_embedding.weight"]
         state["token_embedding.weight"] = table
         meta = {
-            "model": MODEL_NAME, "step": step, "seed": args.seed, "batch": args.batch, "lr": args.lr,
-            "pool": args.pool, "min_steps": args.min_steps, "init": None if args.init is None else args.init.name,
+            "model": MODEL_NAME, "recipe": args.recipe, "step": step, "seed": args.seed, "steps": args.steps, "batch": args.batch, "lr": args.lr,
+            "pool": args.pool, "min_steps": args.min_steps, "target": args.target, "threads": torch.get_num_threads(), "init": None if args.init is None else args.init.name,
             "freeze_image": args.freeze_image, "keep": args.keep,
             "init_meta": None if args.init is None else read_meta(args.init), "vocabulary_tokens": int(used.size), "train_bias": {"when": dict(TRAIN_BIAS.when), "then": dict(TRAIN_BIAS.then), "p": TRAIN_BIAS.p},
             "sources": {"render": 0.5, "photo": 0.5}, "validation": metrics,

@@ -2,7 +2,10 @@
 //
 // Slider moves are sent live, but at most one request is in flight: while Python searches,
 // later positions are merged and sent when it answers (the `served` trait), so dragging a
-// slider never queues up stale searches. Texts are always inserted with textContent.
+// slider never queues up stale searches. Undo and Redo (custom messages, which the widget
+// manager sends at once while it may still hold back a state update) wait until Python has
+// answered every request, so they never overtake a change made before them.
+// Texts are always inserted with textContent.
 
 // shared:thumbs begin: copied from js/_shared/thumbs.js by `python -m cirscope.widgets._sync_js`; edit it there
 /** A Blob URL for image bytes (a DataView), typed by its magic number; null for empty input. */
@@ -386,6 +389,7 @@ function render({ model, el }) {
 
   // ------------------------------------------------------------------ requests
   let pending = null;
+  const steps = []; // Undo/Redo not sent yet: a step goes once every request is answered (see the top)
   let inflight = false;
   let timer = 0;
   function send(changes) {
@@ -408,7 +412,11 @@ function render({ model, el }) {
     inflight = false;
     clearTimeout(timer);
     root.dataset.busy = "false";
+    sendSteps();
     flush();
+  }
+  function sendSteps() {
+    while (steps.length && model.get("served") >= model.get("request")) model.send({ event: steps.shift() });
   }
 
   // ------------------------------------------------------------------ rendering
@@ -530,7 +538,7 @@ function render({ model, el }) {
     redoButton.disabled = !model.get("can_redo");
     historyPosition.textContent = model.get("history_position");
   }
-  const step = (event) => { pending = null; model.send({ event }); };
+  const step = (event) => { pending = null; steps.push(event); sendSteps(); };
   undoButton.addEventListener("click", () => step("undo"));
   redoButton.addEventListener("click", () => step("redo"));
   root.addEventListener("keydown", (ev) => {

@@ -28,6 +28,18 @@ gallery = cs.datasets.shapes(120, seed=0)
 space = cs.Space(gallery, cs.Embedder.toy(), progress=False)
 ex = cs.Explorer(space, map="pca", color_by="color", reference=2)
 ex.map.selected = [3, 4, 5]
+
+# a busy kernel: the first text search stays busy after answering, so the browser's next
+# change (the method) waits in the widget manager while Undo is clicked
+import time
+search, slow = ex.query.binding._search, [True]
+def busy_search():
+    hits = search()
+    if slow[0] and ex.query.text == "make it blue":
+        slow[0] = False
+        time.sleep(2.0)
+    return hits
+ex.query.binding._search = busy_search
 ex"""
 
 SECOND = """\
@@ -59,8 +71,9 @@ def _read_state(page: Any) -> dict:
     before = cell_output(page, 2)
     run_cell(page, 2)
     page.wait_for_function(
-        """([nb, before]) => { const t = document.querySelectorAll(`${nb} .jp-Cell`)[2].innerText;
-                               return t.includes('STATE ') && t !== before; }""",
+        # the output area, not the cell: the cell's source holds "STATE " too
+        """([nb, before]) => { const o = document.querySelectorAll(`${nb} .jp-Cell`)[2].querySelector('.jp-OutputArea');
+                               return o && o.innerText.includes('STATE ') && o.innerText !== before; }""",
         arg=[NOTEBOOK, before], timeout=60_000,
     )
     text = cell_output(page, 2)

@@ -154,10 +154,11 @@ def column_roles(metadata: pd.DataFrame) -> dict[str, Any]:
 
     A dataset marks them in ``metadata.attrs["cirscope"]``: ``{"columns": [...], "color_by":
     "..."}`` (both optional; names that are not columns are ignored). The shapes world
-    needs no mark: its attribute columns, caption and source are for people, its drawing
-    parameters are not, and it is coloured by ``color`` (whose labels name the colour each
-    point is drawn in, so the map's colours are the images' own). Any other table: every
-    column but ``id``, coloured by the first with 2 to 20 values.
+    needs no mark: its attribute columns, caption and source are for people (first, in that
+    order), and so is any column a user adds to it; its drawing parameters are not. It is
+    coloured by ``color`` (whose labels name the colour each point is drawn in, so the map's
+    colours are the images' own). Any other table: every column but ``id``, coloured by the
+    first with 2 to 20 values.
 
     Returns
     -------
@@ -168,6 +169,9 @@ def column_roles(metadata: pd.DataFrame) -> dict[str, Any]:
     --------
     >>> column_roles(cs.datasets.shapes(40).metadata)
     {'columns': ['shape', 'color', 'background', 'size', 'caption', 'source'], 'color_by': 'color'}
+    >>> mine = cs.datasets.shapes(40).metadata.assign(note=["plain", "odd"] * 20)
+    >>> column_roles(mine)["columns"][-2:]  # a user's own column stays for people
+    ['source', 'note']
     >>> table = pd.DataFrame({"id": list("abcd"), "label": list("xyxy"), "file": list("pqrs")})
     >>> table.attrs["cirscope"] = {"columns": ["label"], "color_by": "label"}
     >>> column_roles(table)
@@ -194,9 +198,10 @@ def _people_columns(metadata: pd.DataFrame) -> tuple[list[str], dict]:
     marked = mark.get("columns")
     if isinstance(marked, (list, tuple)) and marked:
         return [c for c in dict.fromkeys(str(m) for m in marked) if c in present], mark
-    if set(ATTRIBUTES) <= set(present):
-        return [c for c in (*ATTRIBUTES, "caption", "source") if c in present], mark
     hidden = drawing_columns(metadata)
+    if set(ATTRIBUTES) <= set(present):  # the shapes world's own columns first, then the user's additions
+        known = [c for c in (*ATTRIBUTES, "caption", "source") if c in present]
+        return known + [c for c in present if c not in hidden and c not in known], mark
     return [c for c in present if c not in hidden], mark
 
 

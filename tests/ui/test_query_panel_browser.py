@@ -168,9 +168,13 @@ def test_the_formula_is_drawn_with_symbols_and_follows_method_and_sliders(panel_
     assert shown.startswith("Slerp = Spherical Linear Interpolation") and "θ" in shown and "arccos" in shown
     assert page.locator(f"{FORMULA} .cs-frac").count() >= 2 and "0.80" in shown and "0.20" in shown
     assert "α" not in shown and "β" not in shown
-    assert "Slerp does not use it" in page.locator(BOX.format("composed_text_note")).inner_text()
+    # the note comes from Python after its search: wait for it (data-method is set at once in the browser)
+    page.wait_for_function("(sel) => (document.querySelector(sel)?.innerText || '').includes('Slerp does not use it')",
+                           arg=BOX.format("composed_text_note"), timeout=30_000)  # fmt: skip
     page.locator(f"{PANEL} select[data-role='method']").select_option("pdv")
     page.wait_for_selector(f"{PANEL}[data-method='pdv']")
+    page.wait_for_function("(sel) => !(document.querySelector(sel)?.innerText || '').includes('Slerp does not use it')",
+                           arg=BOX.format("composed_text_note"), timeout=30_000)  # fmt: skip
     slider.fill("0.75")
     page.wait_for_function("(sel) => document.querySelector(sel).innerText.includes('0.25·')", arg=FORMULA)
 
@@ -187,7 +191,8 @@ def test_editing_the_composed_text_changes_the_grid(panel_page):
     assert state["override"] == "a green circle on a yellow background"
     assert after == state["grid"] == state["search"] != before["grid"]
     assert page.locator(f"{PANEL} .cs-source").nth(1).inner_text() == "[edited]"
-    assert page.locator(BOX.format("composed_text_note")).inner_text().startswith("Your own text")
+    page.wait_for_function("(sel) => (document.querySelector(sel)?.innerText || '').startsWith('Your own text')",
+                           arg=BOX.format("composed_text_note"), timeout=30_000)  # fmt: skip
     page.locator(f"{PANEL} .cs-texts button", has_text="auto").nth(1).click()
     wait_grid_changed(page, after)
 

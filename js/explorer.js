@@ -15,8 +15,9 @@ const SLOTS = [
   ["detail", "cs-slot-detail"],
   ["filter_panel", "cs-slot-filters"],
 ];
-// below this width (px) the filters sidebar goes above the map
-const NARROW = 720;
+// below this width (px) the filters sidebar goes above the map: beside a 210 px sidebar the
+// map (3/5 of the rest, next to the query panel) would be narrower than 480 px
+const NARROW = 1030;
 // the tabs besides "explore": each shows when the Explorer has that part
 const EXTRA_TABS = [["diagnostics", "Diagnostics"], ["compare", "Compare"]];
 
@@ -159,6 +160,19 @@ async function render({ model, el, host }) {
   slots.filter_panel.hidden = !withFilters;
   const narrow = new ResizeObserver(() => explore.classList.toggle("cs-narrow", root.clientWidth < NARROW));
   if (withFilters) narrow.observe(root);
+  // a button folds the filters away (the map takes their room) and brings them back
+  const fold = button("", "");
+  fold.className = "cs-filters-fold";
+  fold.dataset.role = "fold-filters";
+  function setFolded(folded) {
+    explore.classList.toggle("cs-filters-folded", folded);
+    fold.textContent = folded ? "▸ Filters" : "◂ Hide filters";
+    fold.title = folded ? "show the metadata filters" : "hide the metadata filters (the map takes their room)";
+    fold.setAttribute("aria-expanded", String(!folded));
+  }
+  fold.addEventListener("click", () => setFolded(!explore.classList.contains("cs-filters-folded")));
+  setFolded(false);
+  if (withFilters) slots.filter_panel.append(fold);
   const diagnostics = h("div", "cs-pane cs-pane-diagnostics");
   diagnostics.append(slots.diagnostics);
   const compare = h("div", "cs-pane cs-pane-compare");

@@ -198,6 +198,26 @@ def test_explorer_filters_cross_filter_in_jupyterlab(jupyter_server, browser, ar
         page.wait_for_selector(f"{FILTERS}[data-matching='{N}']", timeout=30_000)
         assert page.locator(f"{FILTERS} .cs-chip").count() == 0
         assert counts(page, "shape") == [int(totals[s]) for s in shape_labels]
+
+        # the filters fold away and the map takes their room; the button brings them back
+        fold = page.locator(".cirscope-explorer [data-role='fold-filters']")
+        assert fold.get_attribute("aria-expanded") == "true"
+        # beside the map (a wide Explorer) the map gets wider; above it (a narrow one) the map moves up
+        narrow = "cs-narrow" in page.locator(".cirscope-explorer .cs-pane-explore").get_attribute("class")
+        side = "top" if narrow else "width"
+        before = page.locator(".cirscope-explorer .cs-slot-map").bounding_box()[{"top": "y", "width": "width"}[side]]
+        fold.click()
+        page.wait_for_selector(FILTERS, state="hidden", timeout=10_000)
+        assert fold.get_attribute("aria-expanded") == "false"
+        page.wait_for_function(
+            """([side, before]) => {
+                const r = document.querySelector('.cirscope-explorer .cs-slot-map').getBoundingClientRect();
+                return side === 'top' ? r.top < before - 100 : r.width > before + 100;
+            }""", arg=[side, before], timeout=10_000)
+        fold.click()
+        page.wait_for_selector(FILTERS, state="visible", timeout=10_000)
+        assert fold.get_attribute("aria-expanded") == "true"
+        assert page.get_attribute(FILTERS, "data-matching") == str(N)
         assert page.evaluate("() => window.__cirscope_xss") is None and dialogs == []
         assert widget_errors(errors) == []
     except Exception:

@@ -150,6 +150,59 @@ def test_view_save_restore_gives_the_same_state_in_a_new_explorer(explorer, spac
         again.close()
 
 
+def test_views_carry_the_metadata_filters_of_the_sidebar(base, tmp_path):
+    meta = base.gallery.metadata.copy()
+    meta["brightness"] = np.linspace(0.0, 1.0, len(meta))
+    gallery = cs.Gallery(meta, base.gallery.sources)
+    space = cs.Space.from_embeddings(gallery, base.image_embeddings, embedder=base.embedder)
+    ex = cs.Explorer(space, map="pca", reference=3, filters={"brightness": (0.25, None)})
+    try:
+        ex.filters = {"color": ["red", "blue"], "brightness": (0.25, None)}
+        wanted = meta["color"].isin(["red", "blue"]).to_numpy() & (meta["brightness"] >= 0.25).to_numpy()
+        assert wanted[list(ex.grid.rows)].all()
+        path = ex.save_view(tmp_path / "view.json")
+        again = cs.Explorer.from_view(space, path, map="pca", filters={"brightness": (0.0, None)})
+        try:
+            assert again.filters == ex.filters
+            assert again.grid.rows == ex.grid.rows and wanted[list(again.grid.rows)].all()
+        finally:
+            again.close()
+        # an Explorer without the sidebar, or without a column, says what it could not show
+        plain = cs.Explorer(space, map="pca", filters=False)
+        try:
+            assert any("filters sidebar" in n for n in plain.restore_view(path))
+        finally:
+            plain.close()
+        other = cs.Explorer(cs.Space.from_embeddings(base.gallery, base.image_embeddings, embedder=base.embedder),
+                            map="pca")
+        try:
+            notes = other.restore_view(path)
+            assert any("'brightness'" in n for n in notes)
+            assert list(other.filters) == ["color"] and set(other.filters["color"]) == {"red", "blue"}
+        finally:
+            other.close()
+    finally:
+        ex.close()
+
+
+def test_view_files_check_their_metadata_filters(tmp_path):
+    import json
+
+    from cirscope import DamagedFileError
+    from cirscope.curation._views import ExplorerView, read_view, write_view
+
+    view = ExplorerView(metadata_filters={"color": {"values": ["red", None]}, "b": {"range": [0.5, None]}})
+    assert read_view(write_view(view, tmp_path / "v.json")) == view
+    data = view.to_dict()
+    del data["metadata_filters"]  # a view written before the field existed
+    assert ExplorerView.from_dict(data).metadata_filters == {}
+    for bad in ({"color": ["red"]}, {"b": {"range": [1]}}, {"b": {"range": ["a", 2]}}, {"c": {"values": [{}]}},
+                {"c": {"values": ["x"], "range": [0, 1]}}, []):
+        with pytest.raises(DamagedFileError, match="metadata_filters"):
+            ExplorerView.from_dict({**view.to_dict(), "metadata_filters": bad})
+    assert json.loads(json.dumps(view.to_dict())) == view.to_dict()
+
+
 def test_restoring_into_a_different_gallery_says_what_did_not_fit(explorer, tmp_path):
     explorer.map.selected = [1, 2]
     explorer.query.reference = 70

@@ -2,8 +2,8 @@
 
 An :class:`ExplorerView` holds what a person set: the reference (by gallery id, so the
 view still fits a re-ordered or re-embedded gallery), the modification text, the method and
-its sliders, ``k``, the colour column, the filters, the selection (ids), the tags (ids
-per tag) and what the grid shows (``"query"`` results or the ``"selection"``). :func:`write_view` writes it atomically; :func:`read_view` refuses a file that is
+its sliders, ``k``, the colour column, the curation bar's filter, the metadata filters of
+the filters sidebar, the selection (ids), the tags (ids per tag) and what the grid shows (``"query"`` results or the ``"selection"``). :func:`write_view` writes it atomically; :func:`read_view` refuses a file that is
 not a view, was edited or damaged (:class:`~cirscope.DamagedFileError`), or comes from a
 newer cirscope.
 """
@@ -20,7 +20,7 @@ from typing import Any
 from cirscope._core.atomic import atomic_write_bytes
 from cirscope._core.errors import DamagedFileError
 
-__all__ = ["VIEW_FORMAT", "VIEW_VERSION", "ExplorerView", "read_view", "write_view"]
+__all__ = ["VIEW_FORMAT", "VIEW_VERSION", "ExplorerView", "decode_filters", "encode_filters", "read_view", "write_view"]
 
 VIEW_FORMAT = "cirscope.view"
 VIEW_VERSION = 1
@@ -49,6 +49,9 @@ class ExplorerView:
     selection: list[str] = dataclasses.field(default_factory=list)
     tags: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     grid: str = "query"
+    #: the filters sidebar: ``{column: {"values": [...]}}`` or ``{column: {"range": [low, high]}}``
+    #: (``null`` for an open bound); see :func:`encode_filters`
+    metadata_filters: dict[str, dict[str, list[Any]]] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The view as JSON-ready data."""
@@ -88,10 +91,67 @@ class ExplorerView:
         tags = data.get("tags")
         if not isinstance(tags, dict) or not all(strings(v) for v in tags.values()):
             raise bad("tags", "an object of tag name -> list of gallery ids")
+        metadata_filters = data.get("metadata_filters", {})  # absent from views of earlier releases
+        if not _filters_ok(metadata_filters):
+            raise bad("metadata_filters", 'an object of column -> {"values": [...]} or {"range": [low, high]}')
         return cls(reference=data["reference"], text=data["text"], method=data["method"],
                    params={k: float(v) for k, v in params.items()}, k=data["k"], color_by=data["color_by"],
                    filters=[dict(f) for f in filters], selection=list(data["selection"]),
-                   tags={k: list(v) for k, v in tags.items()}, grid=data["grid"])
+                   tags={k: list(v) for k, v in tags.items()}, grid=data["grid"],
+                   metadata_filters={k: {kind: list(v) for kind, v in f.items()} for k, f in metadata_filters.items()})
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, bool, int)) or (isinstance(value, float) and value == value)
+
+
+def _filters_ok(filters: Any) -> bool:
+    if not isinstance(filters, dict):
+        return False
+    for column, spec in filters.items():
+        if not isinstance(column, str) or not isinstance(spec, dict) or len(spec) != 1:
+            return False
+        (kind, value), = spec.items()
+        if kind == "values" and isinstance(value, list) and all(_scalar(v) for v in value):
+            continue
+        if kind == "range" and isinstance(value, list) and len(value) == 2 and all(
+                v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v == v) for v in value):
+            continue
+        return False
+    return True
+
+
+def encode_filters(filters: dict[str, Any]) -> dict[str, dict[str, list[Any]]]:
+    """The filters sidebar's filters (``{column: [values]}`` or ``{column: (low, high)}``) as JSON data.
+
+    Examples
+    --------
+    >>> encode_filters({"color": ["red", None], "size": (0.2, None)})
+    {'color': {'values': ['red', None]}, 'size': {'range': [0.2, None]}}
+    >>> decode_filters(encode_filters({"color": ["red"], "size": (0.2, 0.5)}))
+    {'color': ['red'], 'size': (0.2, 0.5)}
+    """
+    out: dict[str, dict[str, list[Any]]] = {}
+    for column, spec in filters.items():
+        if isinstance(spec, tuple):
+            out[str(column)] = {"range": [_plain(v) for v in spec]}
+        else:
+            out[str(column)] = {"values": [_plain(v) for v in (spec if isinstance(spec, list) else [spec])]}
+    return out
+
+
+def decode_filters(data: dict[str, dict[str, list[Any]]]) -> dict[str, Any]:
+    """The inverse of :func:`encode_filters`."""
+    return {column: tuple(spec["range"]) if "range" in spec else list(spec["values"]) for column, spec in data.items()}
+
+
+def _plain(value: Any) -> Any:
+    """A JSON scalar for a numpy or pandas value (``None`` for a missing one)."""
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
 
 
 def _checksum(body: dict[str, Any]) -> str:

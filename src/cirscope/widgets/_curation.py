@@ -19,7 +19,7 @@ import pandas as pd
 import traitlets as t
 
 from cirscope.curation._export import FORMATS, export
-from cirscope.curation._views import ExplorerView, read_view, write_view
+from cirscope.curation._views import ExplorerView, decode_filters, encode_filters, read_view, write_view
 from cirscope.space._tags import TAG_PREFIX, tag_column_name
 from cirscope.widgets._base import WidgetBase
 from cirscope.widgets._binding import Binding
@@ -104,6 +104,8 @@ class CurationBinding(Binding):
     def __init__(self, bar: CurationBar, space: Space, map_view: MapView, panel: QueryPanel,
                  grid: NeighborGrid | None = None):
         self.bar, self.space, self.map, self.panel, self.grid = bar, space, map_view, panel, grid
+        #: the Explorer's filters sidebar (a :class:`~cirscope.widgets.FilterPanel`), saved with views
+        self.filter_panel: Any = None
         self._base_columns = list(map_view.color_columns)
         self.follow(bar, self._on_filter, ["filter_column", "filter_value"])
         self.follow(map_view, self._on_counts, "selected")
@@ -211,7 +213,9 @@ class CurationBinding(Binding):
                             params={k: float(getattr(p, k)) for k in ("alpha_t", "alpha_i", "beta", "a")},
                             k=int(p.k), color_by=self.map.color_by, filters=filters,
                             selection=ids[self.map.selected.array].tolist(), tags=tags,
-                            grid=self.grid.mode if self.grid is not None else "query")
+                            grid=self.grid.mode if self.grid is not None else "query",
+                            metadata_filters=encode_filters(self.filter_panel.filters)
+                            if self.filter_panel is not None else {})
 
     def restore(self, view: ExplorerView) -> list[str]:
         """Show ``view``: tags are added (none removed), then filter, query, colours, selection.
@@ -236,6 +240,7 @@ class CurationBinding(Binding):
             first = {"column": "", "value": ""}
         with self.bar.hold_trait_notifications():
             self.bar.filter_column, self.bar.filter_value = first["column"], first["value"]
+        self._restore_metadata_filters(view, notes)
         with self.panel.hold_trait_notifications():
             self.panel.reference = reference
             self.panel.text = view.text
@@ -251,6 +256,21 @@ class CurationBinding(Binding):
         if self.grid is not None and (view.grid == "query" or self.map.selected.array.size):
             self.grid.mode = view.grid
         return notes
+
+    def _restore_metadata_filters(self, view: ExplorerView, notes: list[str]) -> None:
+        if self.filter_panel is None or self.filter_panel.binding is None:
+            if view.metadata_filters:
+                notes.append("no filters sidebar to show the metadata filters in")
+            return
+        wanted = decode_filters(view.metadata_filters)
+        known = set(self.filter_panel.binding.table.columns)
+        for column in [c for c in wanted if c not in known]:
+            notes.append(f"no column {column!r} in the filters sidebar")
+            del wanted[column]
+        try:
+            self.filter_panel.filters = wanted
+        except _ERRORS as exc:  # a value this gallery cannot hold: the view's other parts still show
+            notes.append(f"metadata filters not restored ({exc})")
 
     def save_view(self, path: str | os.PathLike) -> Path:
         """Write the current state to ``path`` (JSON)."""

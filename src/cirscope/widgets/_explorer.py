@@ -211,6 +211,7 @@ class Explorer(WidgetBase):
         bar = CurationBar()
         #: tags, filter, exports and saved views (:mod:`cirscope.widgets._curation`)
         self.curator = CurationBinding(bar, space, map_view, query, grid)
+        self.curator.filter_panel = sidebar
         detail = DetailView(space)
         #: opens the detail view from the grid and carries out its buttons (:mod:`cirscope.widgets._detail`)
         self.detail_link = DetailLink(detail, self.controller)
@@ -286,7 +287,7 @@ class Explorer(WidgetBase):
         return self.curator.export("results", path, format, **options)
 
     def save_view(self, path: Any) -> Any:
-        """Save the state (query, sliders, colours, filter, selection, tags) to a small JSON file.
+        """Save the state (query, sliders, colours, filters, selection, tags) to a small JSON file.
 
         Examples
         --------

@@ -69,23 +69,43 @@ def test_training_script_smoke_run(tmp_path, recipe):
     assert vec.shape == (1, 128) and np.isfinite(vec).all()
     meta = read_meta(out)
     assert meta["step"] in (2, 4) and meta["recipe"] == recipe and meta["threads"] == 1
+    # the default recipe's knobs are recorded; v1 has none of them (its first weights used neither)
+    expected = {"pair_weight": 0.0, "reporting": 0.0} if recipe == "v1" else {"pair_weight": 0.6, "reporting": 0.9}
+    assert {k: meta[k] for k in expected} == expected
 
 
-def test_v1_recipe_texts_are_true_and_use_the_earlier_vocabulary():
-    import open_clip
-
+def test_v1_recipe_texts_are_true():
     from cirscope.datasets._shapes import ATTRIBUTES, sample_world
     from cirscope.toy import _texts_v1
-    from cirscope.toy._weights import register_config
 
     rng = np.random.default_rng(0)
     for attrs in sample_world(100, seed=4)[list(ATTRIBUTES)].to_dict("records"):
         text, asserted, excluded = _texts_v1.sample_text(attrs, rng)
         assert all(attrs[a] == v for a, v in asserted.items()) and excluded == {}, (text, attrs)
-    # The earlier recipe's vocabulary is exactly the token rows stored in the shipped file.
+
+
+def test_shipped_recipe_uses_exactly_the_stored_token_rows():
+    import importlib
+
+    import open_clip
+
+    from cirscope.toy._weights import register_config
+    from cirscope.toy.train import RECIPES
+
+    # The recipe that made the shipped file uses exactly the token rows stored in it.
+    recipe = read_meta().get("recipe", "v1")
     register_config()
-    used = np.unique(open_clip.get_tokenizer("cirscope-toy")(_texts_v1.every_text_word()).numpy())
+    texts = importlib.import_module(RECIPES[recipe]).every_text_word()
+    used = np.unique(open_clip.get_tokenizer("cirscope-toy")(texts).numpy())
     with np.load(WEIGHTS_PATH) as data:
         shipped = data["__token_ids__"]
-    assert read_meta().get("recipe", "v1") == "v1"
     assert np.array_equal(used, shipped)
+
+
+def test_training_script_rejects_knobs_the_recipe_does_not_have():
+    from cirscope.toy.train import main as train
+
+    with pytest.raises(SystemExit):
+        train(["--recipe", "v1", "--reporting", "0.5"])
+    with pytest.raises(SystemExit):
+        train(["--pair-weight", "1.5"])

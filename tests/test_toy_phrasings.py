@@ -26,7 +26,7 @@ from cirscope.toy._phrasings import (
     all_edits,
     words_of,
 )
-from cirscope.toy._texts import every_text_word, sample_text
+from cirscope.toy._texts import Typical, every_text_word, sample_text
 from cirscope.widgets import QueryPanel
 
 VALUES = dict(ATTRIBUTES)
@@ -60,6 +60,57 @@ def test_training_texts_are_true_of_their_item_and_use_no_held_out_word():
             assert all(attrs[a] == v for a, v in asserted.items()), (text, attrs)
             assert all(attrs[a] != v for a, v in excluded.items()), (text, attrs)
             assert not words_of([text]) & held_out, text
+
+
+def _says_color(text_asserted_excluded: tuple[str, dict, dict]) -> bool:
+    _, asserted, excluded = text_asserted_excluded
+    return "color" in asserted or "color" in excluded
+
+
+def test_reporting_bias_leaves_a_typical_colour_unsaid_and_names_an_unusual_one():
+    star = Typical(when={"shape": "star"}, then={"color": "yellow"})
+    yellow_star = {"shape": "star", "color": "yellow", "background": "white", "size": "small"}
+    red_star = {**yellow_star, "color": "red"}
+    yellow_heart = {**yellow_star, "shape": "heart"}
+
+    def color_share(attrs: dict, unsaid: float, n: int = 3000) -> float:
+        rng = np.random.default_rng(5)
+        texts = [sample_text(attrs, rng, edit_share=0.0, prefix_share=0.0, typical=[star], reporting=unsaid)
+                 for _ in range(n)]
+        return float(np.mean([_says_color(t) for t in texts]))
+
+    base = color_share(yellow_star, 0.0)
+    assert 0.5 < base < 0.8  # most templates name the colour
+    # With reporting bias r a typical item names its colour (1 - r) times as often ...
+    assert color_share(yellow_star, 0.6) == pytest.approx(0.4 * base, abs=0.03)
+    assert color_share(yellow_star, 1.0) == 0.0
+    # ... an unusual one (a red star) names it more often ...
+    assert color_share(red_star, 0.0) == pytest.approx(base, abs=0.03)
+    assert color_share(red_star, 0.6) == pytest.approx(base + 0.6 * (1 - base), abs=0.03)
+    assert color_share(red_star, 1.0) == 1.0
+    # ... and items no rule is about are described as before.
+    assert color_share(yellow_heart, 1.0) == pytest.approx(base, abs=0.03)
+
+
+def test_reporting_bias_applies_to_the_described_reference_of_an_edit():
+    star = Typical(when={"shape": "star"}, then={"color": "yellow"})
+    yellow_star = {"shape": "star", "color": "yellow", "background": "white", "size": "small"}
+
+    def yellow_in_description(unsaid: float) -> float:
+        rng = np.random.default_rng(2)
+        hits = []
+        for _ in range(2000):
+            text, asserted, excluded = sample_text(yellow_star, rng, edit_share=1.0, typical=[star],
+                                                   reporting=unsaid)
+            assert all(yellow_star[a] == v for a, v in asserted.items()), text
+            assert all(yellow_star[a] != v for a, v in excluded.items()), text
+            hits.append("yellow" in text.split(",")[0])
+        return float(np.mean(hits))
+
+    # Background and size edits (half of them) describe a yellow star as the reference: with
+    # the colour unsaid, "yellow" leaves most descriptions (a colour or shape edit's
+    # reference is not a typical item and keeps its colour words).
+    assert yellow_in_description(1.0) < yellow_in_description(0.0) - 0.2
 
 
 def test_held_out_benchmark_draws_the_same_queries():

@@ -12,9 +12,17 @@ Run ``python -m cirscope.toy.train --help``. The recipe (also in MODEL_CARD.md):
   blue") and, for 40% of texts, an edit ("a red star on black, paint it blue") that is
   true of the image, phrased with the *training* phrasings of ``_phrasings.py`` (verb and
   noun synonyms, word orders, negations, comparatives; held-out phrasings never used).
-* **Loss**: a multi-positive symmetric contrastive loss: the target of image *i* is
-  spread evenly over every text in the batch that is true of it (the world's ground
-  truth decides, negations included), and likewise for texts; learnable temperature (CLIP's init, 1/0.07).
+* **Reporting bias**: people name what is unusual and leave the usual unsaid. For a share
+  ``--reporting`` of texts a yellow star (the typical star) is described without its colour
+  ("a star on black") and a star of another colour with it ("a red star on black"); other
+  items are described as always.
+* **Loss**: a symmetric contrastive loss whose target mixes the pairing (each text's own
+  image, weight ``--pair-weight``, as in CLIP) with the multi-positive target spread evenly
+  over every image in the batch the text is true of (the world's ground truth decides,
+  negations included), and likewise for images; learnable temperature (CLIP's init,
+  1/0.07). The pairing term is what lets the reporting bias shape the model: "a star" is
+  mostly written for yellow stars, so it learns to prefer them, as CLIP learns from its
+  captions.
 * **Optimiser**: AdamW (lr 2e-3, betas .9/.98, weight decay .1 on matrices only),
   100 warm-up steps then cosine decay; seeded; only the token rows that the world's
   texts use are trained (a compact table, expanded to open_clip's 49,408 rows on save).
@@ -74,7 +82,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--val", type=int, default=1200, help="validation images (balanced world)")
     p.add_argument("--eval-every", type=int, default=200)
     p.add_argument("--target", type=float, default=0.985, help="stop once every attribute reaches this")
-    p.add_argument("--min-steps", type=int, default=800, help="never stop early before this step")
+    p.add_argument("--min-steps", type=int, default=None,
+                   help="never stop early before this step (default: 1000; 800 with --recipe v1)")
     p.add_argument("--max-minutes", type=float, default=90.0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--init", type=Path, default=None,
@@ -85,8 +94,31 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--recipe", choices=tuple(RECIPES), default="phrasings",
                    help="training texts: the enlarged phrasings (default) or v1, the earlier, smaller template set")
+    p.add_argument("--pair-weight", type=float, default=None,
+                   help="weight of each text's own image in the loss's target, the rest spread over every image "
+                        "the text is true of (default: 0.6; 0 with --recipe v1)")
+    p.add_argument("--reporting", type=float, default=None,
+                   help="reporting bias: share of descriptions that leave a typical value unsaid (a yellow star's "
+                        "colour) and name an unusual one (a red star's) (default: 0.9; not used by --recipe v1)")
+    p.add_argument("--drop-share", type=float, default=None,
+                   help="share of edits that lose some of the words naming no value (word dropout; default: 0.3; "
+                        "not used by --recipe v1)")
     p.add_argument("--out", type=Path, default=WEIGHTS_PATH)
     args = p.parse_args(argv)
+    v1 = args.recipe == "v1"
+    if v1 and (args.reporting or args.drop_share is not None):
+        p.error("--reporting and --drop-share apply to the enlarged phrasings, not to --recipe v1")
+    if args.min_steps is None:
+        args.min_steps = 800 if v1 else 1000
+    if args.pair_weight is None:
+        args.pair_weight = 0.0 if v1 else 0.6
+    if args.reporting is None:
+        args.reporting = 0.0 if v1 else 0.9
+    if args.drop_share is None and not v1:
+        args.drop_share = 0.3
+    for name in ("pair_weight", "reporting", "drop_share"):
+        if getattr(args, name) is not None and not 0.0 <= getattr(args, name) <= 1.0:
+            p.error(f"--{name.replace('_', '-')} must be within [0, 1], got {getattr(args, name)}")
 
     import importlib
 
@@ -101,7 +133,14 @@ def main(argv: list[str] | None = None) -> dict:
     register_config()
     tokenizer = open_clip.get_tokenizer(MODEL_NAME)
     texts_module = importlib.import_module(RECIPES[args.recipe])
-    every_text_word, sample_text = texts_module.every_text_word, texts_module.sample_text
+    every_text_word = texts_module.every_text_word
+    if v1:
+        sample_text = texts_module.sample_text
+    else:
+        import functools
+
+        sample_text = functools.partial(texts_module.sample_text, drop_share=args.drop_share, reporting=args.reporting,
+                                        typical=[texts_module.Typical(TRAIN_BIAS.when, TRAIN_BIAS.then)])
     if args.init is not None:
         from cirscope.toy._weights import load_toy
 
@@ -181,7 +220,8 @@ def main(argv: list[str] | None = None) -> dict:
         meta = {
             "model": MODEL_NAME, "recipe": args.recipe, "step": step, "seed": args.seed, "steps": args.steps, "batch": args.batch, "lr": args.lr,
             "pool": args.pool, "min_steps": args.min_steps, "target": args.target, "threads": torch.get_num_threads(), "init": None if args.init is None else args.init.name,
-            "freeze_image": args.freeze_image, "keep": args.keep,
+            "freeze_image": args.freeze_image, "keep": args.keep, "pair_weight": args.pair_weight,
+            "reporting": args.reporting, "drop_share": args.drop_share,
             "init_meta": None if args.init is None else read_meta(args.init), "vocabulary_tokens": int(used.size), "train_bias": {"when": dict(TRAIN_BIAS.when), "then": dict(TRAIN_BIAS.then), "p": TRAIN_BIAS.p},
             "sources": {"render": 0.5, "photo": 0.5}, "validation": metrics,
             "minutes": round((time.time() - t0) / 60, 1), "torch": torch.__version__, "open_clip": open_clip.__version__,
@@ -225,8 +265,13 @@ def main(argv: list[str] | None = None) -> dict:
             img = model.encode_image(pixels(train_images[idx]), normalize=True)
         txt = model.encode_text(tokens(texts), normalize=True)
         logits = model.logit_scale.exp().clamp(max=100) * img @ txt.T
-        loss_i = -(target / target.sum(1, keepdim=True) * F.log_softmax(logits, 1)).sum(1).mean()
-        loss_t = -(target / target.sum(0, keepdim=True) * F.log_softmax(logits, 0)).sum(0).mean()
+        target_i, target_t = target / target.sum(1, keepdim=True), target / target.sum(0, keepdim=True)
+        if args.pair_weight:
+            own = torch.eye(args.batch)
+            target_i = (1 - args.pair_weight) * target_i + args.pair_weight * own
+            target_t = (1 - args.pair_weight) * target_t + args.pair_weight * own
+        loss_i = -(target_i * F.log_softmax(logits, 1)).sum(1).mean()
+        loss_t = -(target_t * F.log_softmax(logits, 0)).sum(0).mean()
         loss = (loss_i + loss_t) / 2
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -210,7 +210,7 @@ def _template(rng: np.random.Generator, described: Mapping[str, str], typical: S
     # a typical value goes unsaid; an unusual one is named
     fitting = [t for t in DESCRIPTIONS
                if not any(_says(t, a) for a in usual) and all("{" + a + "}" in t for a in unusual)]
-    return fitting[int(rng.integers(len(fitting)))]
+    return fitting[int(rng.integers(len(fitting)))] if fitting else template  # rules no template can honour
 
 
 def sample_text(

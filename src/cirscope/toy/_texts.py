@@ -8,6 +8,7 @@ phrasings never appear here.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -129,14 +130,15 @@ def describe(
     return template.format(**filled), asserted, excluded
 
 
-def _value_words(attr: str, value: str) -> set[str]:
+@functools.cache
+def _value_words(attr: str, value: str) -> frozenset[str]:
     """Words that say ``attr`` is ``value`` in an edit: the value and its synonyms, and for
     size the words only that size's instructions use ("bigger", "enlarge", "up")."""
     words = set(ATTRIBUTES[attr]) | {w for ws in VALUE_WORDS.get(attr, {}).values() for w in ws}
     if attr == "size":
         mine = words_of(list(TRAIN_SIZE_EDITS[value]))
         words |= mine - words_of([t for v, ts in TRAIN_SIZE_EDITS.items() if v != value for t in ts])
-    return words
+    return frozenset(words)
 
 
 def drop_words(edit: str, attr: str, value: str, rng: np.random.Generator) -> str:

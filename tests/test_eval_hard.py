@@ -193,7 +193,7 @@ def test_methods_separate_and_the_sweep_has_an_interior_optimum(hard_space):
     short = cs.datasets.shapes_short_vocabulary()
     prep = prepare(hard_space, make_hard_shapes_benchmark(meta, 600, seed=0), reference_text="zero-shot",
                    vocabulary=short, progress=False)
-    tune = prepare(hard_space, make_hard_shapes_benchmark(meta, 300, seed=1000), reference_text="zero-shot",
+    tune = prepare(hard_space, make_hard_shapes_benchmark(meta, 600, seed=1000), reference_text="zero-shot",
                    vocabulary=short, progress=False)
     assert all(len(t.split()) == 3 for t in prep.reference_texts)  # "a red star": no background, no size
     sweep = sweep_pdv(prepared=tune, alphas=[0, 0.5, 0.75, 1, 1.25, 1.5, 2], betas=[0, 0.25, 0.5, 0.75, 1],

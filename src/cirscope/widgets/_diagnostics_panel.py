@@ -65,7 +65,7 @@ class DiagnosticsPanel(WidgetBase):
     >>> panel = DiagnosticsPanel(space, diagnostic="skew", attribute="color")
     >>> panel.observe(lambda ch: print("shown", len(ch["new"]), "rows"), "shown_rows")
     >>> rows = panel.click(curve=0, point=2)  # what a click on the chart does
-    shown 11 rows
+    shown 14 rows
     """
 
     _esm = static_file("diagnostics_panel.js")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 
 import numpy as np
 import pytest
@@ -166,7 +167,9 @@ def test_after_a_beta_move_the_path_follows_once_the_slider_rests(toy_space):
         ex.close()
         return first, waiting, after
 
-    first, waiting, after = asyncio.run(moves())
+    # a loop of its own, in a thread of its own: an earlier test may leave this thread's loop running
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        first, waiting, after = pool.submit(asyncio.run, moves()).result(timeout=60)
     assert first.params == {"beta": 0.75} and waiting is None and after.params == {"beta": 0.5}
 
 

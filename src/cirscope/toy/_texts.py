@@ -70,7 +70,6 @@ PREFIXES: tuple[str, ...] = ("a photo of", "an image of", "a picture of", "a dra
                              "find", "look for", "search for")
 
 
-
 @dataclass(frozen=True)
 class Typical:
     """A value people take for granted: items matching ``when`` are typically ``then``.
@@ -223,9 +222,10 @@ def sample_text(
 
     With probability ``edit_share`` the text is an edit, "<description of a reference
     that differs in one attribute>, <instruction that changes it back>", which is true
-    of the item itself. Some texts get an opening ("a photo of ..."); in some edits one
-    word that names no value is dropped, so that the model does not lean on every filler
-    word of an instruction.
+    of the item itself. Some texts get an opening ("a photo of ..."); in a share
+    ``drop_share`` of the edits some words that name no value are dropped
+    (:func:`drop_words`), so that the model does not lean on every filler word of an
+    instruction.
 
     Reporting bias (people name what is unusual and leave the usual unsaid): when the
     described item holds a value that is ``typical`` of it (a yellow star in a world where

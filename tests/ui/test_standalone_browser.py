@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 import cirscope as cs
+from cirscope.widgets._standalone_data import SCORE_SCALE
 from tests.hostile_strings import HOSTILE
 from tests.test_standalone import HOSTILE_TEXT, hostile_page, hostile_space  # noqa: F401 - fixtures
 
@@ -39,9 +40,10 @@ def expect(page, space, query, method, **params) -> list[int]:
     df = space.search(query, method=method, k=6, **params)
     rows, scores, ids = shown(page)
     assert rows == df["row"].tolist(), (method, params)
-    # printed to 3 decimals from a cosine stored in int16 steps of 1/32767: within half a printed digit plus a step
+    # printed to 3 decimals from a cosine stored in int16 steps of 1/SCORE_SCALE: within half a digit plus a step
     assert len(scores) == len(df) and all(len(x.split(".")[-1]) == 3 for x in scores)
-    assert np.all(np.abs(np.array(scores, dtype=float) - df["score"].to_numpy()) <= 0.0005 + 1 / 32767 + 1e-9), scores
+    step = 1 / SCORE_SCALE
+    assert np.all(np.abs(np.array(scores, dtype=float) - df["score"].to_numpy()) <= 0.0005 + step + 1e-9), scores
     assert ids == df["id"].tolist()
     return rows
 
